@@ -1,0 +1,72 @@
+import type { Algorithm } from '../types.js';
+
+/** Counter per window aligned to the epoch (a "1m" window is each calendar minute). */
+export interface FixedWindowState {
+  start: number;
+  count: number;
+}
+
+export const fixedWindow: Algorithm<FixedWindowState> = {
+  name: 'fixed-window',
+  code: 'fw',
+  leases: false,
+  acceptsBurst: false,
+  capacity: (limit) => limit,
+  load(stored, now, { windowMs }) {
+    const start = Math.floor(now / windowMs) * windowMs;
+    return { start, count: stored && stored.start === start ? stored.count : 0 };
+  },
+  fits(state, now, { limit, windowMs }, cost) {
+    if (cost > limit) return { fits: false, retryAfterMs: -1 };
+    if (state.count + cost <= limit) return { fits: true, retryAfterMs: 0 };
+    return { fits: false, retryAfterMs: state.start + windowMs - now };
+  },
+  commit(state, _now, _limit, cost) {
+    state.count += cost;
+  },
+  refund(state, _now, _limit, cost) {
+    state.count = Math.max(0, state.count - cost);
+  },
+  view(state, now, { limit, windowMs }) {
+    return { remaining: limit - state.count, resetAt: state.count > 0 ? state.start + windowMs : now };
+  },
+  expiresAt(state, now, { windowMs }) {
+    return state.count > 0 ? state.start + windowMs : now;
+  },
+};
+
+/** Hash fields: s = window start, c = count, u = last write (for tenant resets). */
+export const fixedWindowLua = `
+ALG.fw = {
+  load = function(key, now, L, W, X, R)
+    local h = redis.call('HMGET', key, 's', 'c', 'u')
+    local st = { start = math.floor(now / W) * W, count = 0 }
+    local u = tonumber(h[3])
+    if u and u > R and tonumber(h[1]) == st.start then st.count = tonumber(h[2]) end
+    return st
+  end,
+  fits = function(st, key, now, L, W, X, cost)
+    if cost > L then return false, -1 end
+    if st.count + cost <= L then return true, 0 end
+    return false, st.start + W - now
+  end,
+  commit = function(st, key, now, L, W, X, cost, id)
+    st.count = st.count + cost
+    redis.call('HSET', key, 's', num(st.start), 'c', st.count, 'u', num(now))
+  end,
+  refund = function(st, key, now, L, W, X, cost)
+    if st.count == 0 then return false end
+    st.count = math.max(0, st.count - cost)
+    redis.call('HSET', key, 'c', st.count)
+    return true
+  end,
+  view = function(st, key, now, L, W, X)
+    if st.count > 0 then return L - st.count, st.start + W end
+    return L, now
+  end,
+  expires = function(st, key, now, L, W, X)
+    if st.count > 0 then return st.start + W end
+    return now
+  end,
+}
+`;

@@ -1,0 +1,50 @@
+import { ValidationError } from './errors.js';
+
+/** Longest identifier (tenant, key, limit name) accepted, in UTF-8 bytes. */
+export const MAX_IDENTIFIER_BYTES = 256;
+
+/**
+ * Validates an untrusted identifier and encodes it for use inside a Redis key.
+ *
+ * The encoding keeps [A-Za-z0-9._~-] and percent-encodes every other byte of the UTF-8 form, so the
+ * result never contains `:` (our separator), `{`/`}` (Cluster hash tags), `*`, whitespace or control
+ * characters, and two different identifiers never encode to the same string.
+ */
+export function encodeIdentifier(value: unknown, field: string): string {
+  if (typeof value !== 'string') {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_IDENTIFIER',
+      field,
+      `must be a string, got ${typeof value}`,
+    );
+  }
+  if (value.length === 0) {
+    throw new ValidationError('ERR_SLUICE_INVALID_IDENTIFIER', field, 'must not be empty');
+  }
+  if (Buffer.byteLength(value, 'utf8') > MAX_IDENTIFIER_BYTES) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_IDENTIFIER',
+      field,
+      `is longer than ${MAX_IDENTIFIER_BYTES} bytes (hash long identifiers before passing them)`,
+    );
+  }
+  if (SAFE.test(value)) return value;
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(value);
+  } catch {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_IDENTIFIER',
+      field,
+      'is not valid Unicode (lone surrogate)',
+    );
+  }
+  return encoded.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** Inverse of {@link encodeIdentifier}. */
+export function decodeIdentifier(encoded: string): string {
+  return decodeURIComponent(encoded);
+}
+
+const SAFE = /^[A-Za-z0-9._~-]+$/;

@@ -1,0 +1,91 @@
+import type { Decision, DecisionReason, Lease, LimitResult } from '../core/types.js';
+import type { RawDecision } from '../stores/store.js';
+import type { Subject } from './plan.js';
+
+/** Turns a store's raw answer into the Decision callers see. Pure. */
+export function buildDecision(
+  raw: RawDecision,
+  subject: Subject,
+  request: { key?: string; cost: number; id: string },
+  backend: string,
+): Decision {
+  const limits: LimitResult[] = subject.limits.map((planned, i) => {
+    const r = raw.limits[i] as RawDecision['limits'][number];
+    const result: LimitResult = {
+      name: planned.limit.name,
+      algorithm: planned.limit.algorithm,
+      limit: planned.limit.capacity,
+      windowMs: planned.limit.windowMs,
+      allowed: r.fits,
+      remaining: r.remaining,
+      resetAt: r.resetAt,
+      retryAfterMs: r.retryAfterMs === -1 ? Number.POSITIVE_INFINITY : r.retryAfterMs,
+    };
+    const key = subject.keys[i];
+    if (key !== undefined) result.key = key;
+    return result;
+  });
+
+  const blocked = raw.blockedUntil > 0;
+  let reason: DecisionReason;
+  let binding: LimitResult;
+  let retryAfterMs: number;
+  if (blocked) {
+    reason = 'blocked';
+    binding = leastRoom(limits);
+    retryAfterMs = Math.max(1, raw.blockedUntil - raw.now);
+  } else if (raw.admitted) {
+    reason = 'allowed';
+    binding = leastRoom(limits);
+    retryAfterMs = 0;
+  } else {
+    binding = longestWait(limits);
+    retryAfterMs = binding.retryAfterMs;
+    reason = retryAfterMs === Number.POSITIVE_INFINITY ? 'cost_exceeds_limit' : 'rate_limited';
+  }
+
+  const decision: Decision = {
+    allowed: raw.admitted,
+    reason,
+    tenant: subject.tenant,
+    cost: request.cost,
+    binding,
+    limits,
+    remaining: binding.remaining,
+    resetAt: binding.resetAt,
+    retryAfterMs,
+    backend,
+  };
+  if (request.key !== undefined) decision.key = request.key;
+  if (blocked) decision.blockedUntil = raw.blockedUntil;
+  if (raw.admitted && request.cost > 0) {
+    const lease = leaseOf(subject, request.cost, request.id, raw.now);
+    if (lease) decision.lease = lease;
+  }
+  return decision;
+}
+
+function leastRoom(limits: LimitResult[]): LimitResult {
+  return limits.reduce((best, l) => (l.remaining < best.remaining ? l : best));
+}
+
+function longestWait(limits: LimitResult[]): LimitResult {
+  return limits.reduce((worst, l) =>
+    !l.allowed && (worst.allowed || l.retryAfterMs > worst.retryAfterMs) ? l : worst,
+  );
+}
+
+function leaseOf(subject: Subject, cost: number, id: string, now: number): Lease | undefined {
+  const slots: Lease['slots'] = [];
+  let ttl = Number.POSITIVE_INFINITY;
+  subject.limits.forEach((planned, i) => {
+    if (!planned.algorithm.leases) return;
+    const slot: Lease['slots'][number] = { limit: planned.limit.id };
+    const key = subject.keys[i];
+    if (key !== undefined) slot.key = key;
+    slots.push(slot);
+    ttl = Math.min(ttl, planned.limit.windowMs);
+  });
+  if (slots.length === 0) return undefined;
+  return { id, tenant: subject.tenant, cost, expiresAt: now + ttl, slots };
+}

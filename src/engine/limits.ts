@@ -1,0 +1,115 @@
+import { ALGORITHM_NAMES, ALGORITHMS } from '../algorithms/index.js';
+import { formatDuration, parseDuration } from '../core/duration.js';
+import { ValidationError } from '../core/errors.js';
+import { encodeIdentifier } from '../core/identifiers.js';
+import type { AlgorithmName, NormalizedLimit } from '../core/types.js';
+
+/** Largest limit, burst or cost accepted: far above any real quota, well inside exact float range. */
+export const MAX_QUANTITY = 1_000_000_000;
+
+const KNOWN_FIELDS = new Set(['name', 'algorithm', 'limit', 'window', 'burst', 'scope']);
+
+/** Validates one limit definition; every error names the field, e.g. `limits[2].window`. */
+export function normalizeLimit(definition: unknown, field: string): NormalizedLimit {
+  if (typeof definition !== 'object' || definition === null || Array.isArray(definition)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_LIMIT',
+      field,
+      'must be an object such as { limit: 10, window: "1s" }',
+    );
+  }
+  const def = definition as Record<string, unknown>;
+  for (const key of Object.keys(def)) {
+    if (!KNOWN_FIELDS.has(key)) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        `${field}.${key}`,
+        `unknown field (expected one of ${[...KNOWN_FIELDS].join(', ')})`,
+      );
+    }
+  }
+  const algorithmName = def.algorithm ?? 'sliding-log';
+  if (typeof algorithmName !== 'string' || !(algorithmName in ALGORITHMS)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_ALGORITHM',
+      `${field}.algorithm`,
+      `${JSON.stringify(algorithmName)} is not one of ${ALGORITHM_NAMES.join(', ')}`,
+    );
+  }
+  const algorithm = ALGORITHMS[algorithmName as AlgorithmName];
+  const limit = positiveInteger(def.limit, `${field}.limit`, 'ERR_SLUICE_INVALID_LIMIT');
+  const windowMs = parseDuration(def.window, `${field}.window`);
+  let burst: number | undefined;
+  if (def.burst !== undefined) {
+    if (!algorithm.acceptsBurst) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        `${field}.burst`,
+        `only token-bucket limits take a burst (this one is ${algorithm.name})`,
+      );
+    }
+    burst = positiveInteger(def.burst, `${field}.burst`, 'ERR_SLUICE_INVALID_LIMIT');
+  }
+  const scope = def.scope ?? 'key';
+  if (scope !== 'key' && scope !== 'tenant') {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      `${field}.scope`,
+      `${JSON.stringify(scope)} is not "key" or "tenant"`,
+    );
+  }
+  const name = def.name === undefined ? `${algorithm.name}-${formatDuration(windowMs)}` : def.name;
+  const encodedName = encodeIdentifier(name, `${field}.name`);
+  return {
+    name: name as string,
+    algorithm: algorithm.name,
+    limit,
+    windowMs,
+    capacity: algorithm.capacity(limit, burst),
+    scope,
+    id: `${encodedName}:${algorithm.code}${windowMs}`,
+  };
+}
+
+/** Validates a list of limits: at least one, names unique. */
+export function normalizeLimits(definitions: unknown, field = 'limits'): NormalizedLimit[] {
+  if (!Array.isArray(definitions) || definitions.length === 0) {
+    throw new ValidationError('ERR_SLUICE_INVALID_LIMIT', field, 'must be a non-empty array of limits');
+  }
+  const limits = definitions.map((d, i) => normalizeLimit(d, `${field}[${i}]`));
+  const seen = new Set<string>();
+  limits.forEach((l, i) => {
+    if (seen.has(l.name)) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_LIMIT',
+        `${field}[${i}].name`,
+        `duplicate limit name "${l.name}"`,
+      );
+    }
+    seen.add(l.name);
+  });
+  return limits;
+}
+
+/** A cost: a whole number of units, 0 (peek) up to {@link MAX_QUANTITY}. */
+export function validateCost(cost: unknown, field = 'cost'): number {
+  if (typeof cost !== 'number' || !Number.isInteger(cost) || cost < 0 || cost > MAX_QUANTITY) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_COST',
+      field,
+      `${String(cost)} must be a whole number from 0 (peek) to ${MAX_QUANTITY}`,
+    );
+  }
+  return cost;
+}
+
+function positiveInteger(value: unknown, field: string, code: 'ERR_SLUICE_INVALID_LIMIT'): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_QUANTITY) {
+    throw new ValidationError(
+      code,
+      field,
+      `${String(value)} must be a whole number from 1 to ${MAX_QUANTITY}`,
+    );
+  }
+  return value;
+}

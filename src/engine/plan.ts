@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { ALGORITHMS } from '../algorithms/index.js';
+import { ValidationError } from '../core/errors.js';
+import { encodeIdentifier } from '../core/identifiers.js';
+import { blockKey, metaKey, stateKey, TENANT_WIDE } from '../core/keys.js';
+import type { NormalizedLimit } from '../core/types.js';
+import type { DecisionPlan, PlannedLimit } from '../stores/store.js';
+
+/** One limit to check for one key (absent for tenant-wide limits). Identifiers not yet encoded. */
+export interface Check {
+  limit: NormalizedLimit;
+  key?: string;
+}
+
+/** A validated, encoded request: what every operation (decide, refund, reset...) starts from. */
+export interface Subject {
+  prefix: string;
+  tenant: string;
+  encodedTenant: string;
+  metaKey: string;
+  limits: PlannedLimit[];
+  /** The (raw) key each planned limit counts, parallel to `limits`; undefined for tenant-wide ones. */
+  keys: Array<string | undefined>;
+  /** Block-marker keys of the distinct keys involved. */
+  blockKeys: string[];
+}
+
+/** Encodes identifiers and lays out the storage keys of a set of checks. Pure; throws ValidationError. */
+export function resolveSubject(prefix: string, tenant: unknown, checks: readonly Check[]): Subject {
+  const encodedTenant = encodeIdentifier(tenant, 'tenant');
+  const encodedKeys = new Map<string, string>();
+  const limits: PlannedLimit[] = [];
+  const keys: Array<string | undefined> = [];
+  const blockKeys: string[] = [];
+  for (const { limit, key } of checks) {
+    let subject = TENANT_WIDE;
+    if (limit.scope === 'key') {
+      if (key === undefined) {
+        throw new ValidationError(
+          'ERR_SLUICE_INVALID_IDENTIFIER',
+          'key',
+          `is required: limit "${limit.name}" counts per key (set scope: "tenant" for a tenant-wide limit)`,
+        );
+      }
+      let encoded = encodedKeys.get(key);
+      if (encoded === undefined) {
+        encoded = encodeIdentifier(key, 'key');
+        encodedKeys.set(key, encoded);
+        blockKeys.push(blockKey(prefix, encodedTenant, encoded));
+      }
+      subject = encoded;
+    }
+    limits.push({
+      key: stateKey(prefix, encodedTenant, subject, limit.id),
+      algorithm: ALGORITHMS[limit.algorithm],
+      limit,
+    });
+    keys.push(limit.scope === 'key' ? key : undefined);
+  }
+  return {
+    prefix,
+    tenant: tenant as string,
+    encodedTenant,
+    metaKey: metaKey(prefix, encodedTenant),
+    limits,
+    keys,
+    blockKeys,
+  };
+}
+
+export function planDecision(subject: Subject, cost: number, penalty: boolean): DecisionPlan {
+  return {
+    tenant: subject.encodedTenant,
+    metaKey: subject.metaKey,
+    blockKeys: subject.blockKeys,
+    limits: subject.limits,
+    cost,
+    penalty,
+    id: nextDecisionId(),
+  };
+}
+
+// Decision ids: a random per-process prefix plus a counter. Unique across processes without a
+// random draw per decision; they name log entries and leases.
+const PROCESS_NONCE = randomBytes(6).toString('base64url');
+let counter = 0;
+
+export function nextDecisionId(): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${PROCESS_NONCE}${counter.toString(36)}`;
+}
+
+export const LEASE_ID = /^[A-Za-z0-9_-]{1,64}$/;

@@ -1,0 +1,25 @@
+export { ALGORITHM_NAMES } from './algorithms/index.js';
+export type { Clock } from './core/clock.js';
+export { ManualClock, systemClock } from './core/clock.js';
+export type { Duration } from './core/duration.js';
+export { formatDuration, parseDuration } from './core/duration.js';
+export type { ValidationCode } from './core/errors.js';
+export { SluiceError, StoreError, ValidationError } from './core/errors.js';
+export type {
+  AlgorithmName,
+  Decision,
+  DecisionReason,
+  Lease,
+  LimitDefinition,
+  LimitResult,
+  NormalizedLimit,
+} from './core/types.js';
+export { normalizeLimit, normalizeLimits } from './engine/limits.js';
+export type { DecideRequest, LimiterOptions, LimitRequest } from './limiter.js';
+export { createLimiter, Limiter } from './limiter.js';
+export type { MemoryStoreOptions } from './stores/memory/memory-store.js';
+export { MemoryStore } from './stores/memory/memory-store.js';
+export type { RedisClient, RedisStoreOptions } from './stores/redis/redis-store.js';
+export { RedisStore } from './stores/redis/redis-store.js';
+export { SCRIPTS } from './stores/redis/scripts.js';
+export type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store } from './stores/store.js';

@@ -1,0 +1,245 @@
+import { type Duration, parseDuration } from './core/duration.js';
+import { ValidationError } from './core/errors.js';
+import { decodeIdentifier, encodeIdentifier } from './core/identifiers.js';
+import { blockKey, validatePrefix } from './core/keys.js';
+import type { Decision, Lease, LimitDefinition, NormalizedLimit } from './core/types.js';
+import { buildDecision } from './engine/decision.js';
+import { MAX_QUANTITY, normalizeLimit, normalizeLimits, validateCost } from './engine/limits.js';
+import { type Check, LEASE_ID, planDecision, resolveSubject } from './engine/plan.js';
+import { MemoryStore } from './stores/memory/memory-store.js';
+import type { Store } from './stores/store.js';
+
+export interface LimiterOptions {
+  /** The limits every `limit()` call is decided against, all at once. */
+  limits: LimitDefinition[];
+  /** Where state lives. Default: a new in-process MemoryStore. Use RedisStore to share across instances. */
+  store?: Store;
+  /** First segment of every key (default "sluice"). Lets several applications share one Redis. */
+  prefix?: string;
+  /**
+   * Penalty mode: a rejected request still consumes from the limits that had room for it, so a client
+   * hammering one exhausted window also spends its others. Default false: rejected requests cost nothing.
+   */
+  penalty?: boolean;
+  /**
+   * How long a `resetTenant` marker is kept (default 31 days, or the longest window if longer). It must
+   * outlive every window of every limiter sharing the tenant's keys.
+   */
+  tenantResetRetention?: Duration;
+}
+
+/** Who is asking: a tenant and, for per-key limits, a key within it (user id, route, API key...). */
+export interface LimitRequest {
+  tenant: string;
+  key?: string;
+  /** Units this request consumes (default 1; 0 = peek without consuming). */
+  cost?: number;
+}
+
+/** A decision over ad-hoc limits, each for its own key: what the policy layer builds. */
+export interface DecideRequest {
+  tenant: string;
+  cost?: number;
+  checks: Array<{ limit: LimitDefinition | NormalizedLimit; key?: string }>;
+  /** The key reported in the decision (for example the user). */
+  key?: string;
+}
+
+const DEFAULT_RETENTION_MS = 31 * 86_400_000;
+const LEASE_SLOT = /^([A-Za-z0-9._~%-]+):cc(\d+)$/;
+
+/**
+ * Decides requests against several limits at once, exactly and atomically: admitted only if every limit
+ * has room, and then charged on all of them; rejected, nothing is charged.
+ */
+export class Limiter {
+  readonly store: Store;
+  readonly prefix: string;
+  readonly limits: readonly NormalizedLimit[];
+  private readonly penalty: boolean;
+  private readonly retentionMs: number;
+  /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
+  private readonly normalized = new WeakMap<object, NormalizedLimit>();
+
+  constructor(options: LimiterOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'options',
+        'must be an object with a limits array',
+      );
+    }
+    this.limits = normalizeLimits(options.limits);
+    this.prefix = validatePrefix(options.prefix ?? 'sluice');
+    if (options.penalty !== undefined && typeof options.penalty !== 'boolean') {
+      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'penalty', 'must be true or false');
+    }
+    this.penalty = options.penalty ?? false;
+    const longest = Math.max(...this.limits.map((l) => l.windowMs));
+    this.retentionMs =
+      options.tenantResetRetention === undefined
+        ? Math.max(DEFAULT_RETENTION_MS, longest)
+        : parseDuration(options.tenantResetRetention, 'tenantResetRetention');
+    this.store = options.store ?? new MemoryStore();
+  }
+
+  /** Decides one request against every configured limit. */
+  async limit(request: LimitRequest): Promise<Decision> {
+    return this.run(request, this.configuredChecks(request), request.cost === undefined ? 1 : request.cost);
+  }
+
+  /** Current usage without consuming anything (a decision with cost 0). */
+  async peek(request: Omit<LimitRequest, 'cost'>): Promise<Decision> {
+    return this.run(request, this.configuredChecks(request), 0);
+  }
+
+  /** Decides one request against ad-hoc limits, each counted for its own key. */
+  async decide(request: DecideRequest): Promise<Decision> {
+    if (!Array.isArray(request?.checks) || request.checks.length === 0) {
+      throw new ValidationError('ERR_SLUICE_INVALID_LIMIT', 'checks', 'must be a non-empty array');
+    }
+    const checks = request.checks.map((c, i) => ({
+      limit: this.normalizeOnce(c?.limit, `checks[${i}].limit`),
+      key: c.key,
+    }));
+    return this.run(request, checks, request.cost === undefined ? 1 : request.cost);
+  }
+
+  /** Gives back `cost` units admitted earlier (for example when the work was not done). Capped at capacity. */
+  async refund(request: LimitRequest & { cost: number }): Promise<void> {
+    const cost = validateCost(request.cost);
+    if (cost === 0) return;
+    const subject = resolveSubject(this.prefix, request.tenant, this.configuredChecks(request));
+    await this.store.refund({
+      tenant: subject.encodedTenant,
+      metaKey: subject.metaKey,
+      limits: subject.limits,
+      cost,
+    });
+  }
+
+  /** Frees the concurrency slots of a lease before its TTL. Releasing twice is harmless. */
+  async release(lease: Lease): Promise<void> {
+    if (
+      typeof lease !== 'object' ||
+      lease === null ||
+      typeof lease.id !== 'string' ||
+      !LEASE_ID.test(lease.id)
+    ) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'lease',
+        'is not a lease returned by a decision',
+      );
+    }
+    const cost = validateCost(lease.cost, 'lease.cost');
+    if (!Array.isArray(lease.slots) || lease.slots.length === 0) {
+      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'lease.slots', 'must be a non-empty array');
+    }
+    const checks: Check[] = lease.slots.map((slot, i) => {
+      const match = typeof slot?.limit === 'string' ? LEASE_SLOT.exec(slot.limit) : null;
+      if (!match) {
+        throw new ValidationError(
+          'ERR_SLUICE_INVALID_OPTION',
+          `lease.slots[${i}].limit`,
+          'is not a concurrency limit id',
+        );
+      }
+      const windowMs = Number(match[2]);
+      const limit: NormalizedLimit = {
+        name: decodeIdentifier(match[1] as string),
+        algorithm: 'concurrency',
+        limit: Math.max(1, Math.min(cost, MAX_QUANTITY)),
+        windowMs,
+        capacity: cost,
+        scope: slot.key === undefined ? 'tenant' : 'key',
+        id: slot.limit,
+      };
+      return slot.key === undefined ? { limit } : { limit, key: slot.key };
+    });
+    const subject = resolveSubject(this.prefix, lease.tenant, checks);
+    await this.store.release({
+      tenant: subject.encodedTenant,
+      metaKey: subject.metaKey,
+      limits: subject.limits,
+      cost,
+      leaseId: lease.id,
+    });
+  }
+
+  /** Forgets the state of one key's limits (tenant-wide limits without a key) and lifts its block. */
+  async reset(request: Omit<LimitRequest, 'cost'>): Promise<void> {
+    const checks = this.limits
+      .filter((l) => (request.key === undefined ? l.scope === 'tenant' : l.scope === 'key'))
+      .map((limit) => ({ limit, key: request.key }));
+    const subject = resolveSubject(this.prefix, request.tenant, checks);
+    const keys = [...subject.limits.map((l) => l.key), ...subject.blockKeys];
+    await this.store.deleteKeys(subject.encodedTenant, subject.metaKey, keys);
+  }
+
+  /** Forgets every counter of a tenant, in O(1) (no key scan): existing state is ignored from now on. */
+  async resetTenant(tenant: string): Promise<void> {
+    const subject = resolveSubject(this.prefix, tenant, []);
+    await this.store.resetTenant(subject.encodedTenant, subject.metaKey, this.retentionMs);
+  }
+
+  /** Rejects every request of a key (or, without a key, of the whole tenant) for `duration`. */
+  async block(target: { tenant: string; key?: string }, duration: Duration): Promise<void> {
+    const ms = parseDuration(duration, 'duration');
+    const { encodedTenant, metaKey, marker } = this.blockTarget(target);
+    await this.store.block(encodedTenant, metaKey, marker, ms);
+  }
+
+  /** Lifts a block set by `block`. */
+  async unblock(target: { tenant: string; key?: string }): Promise<void> {
+    const { encodedTenant, metaKey, marker } = this.blockTarget(target);
+    await this.store.unblock(encodedTenant, metaKey, marker);
+  }
+
+  /** Closes the store (connections Sluice opened, memory). */
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  private async run(
+    request: { tenant: string; key?: string },
+    checks: Check[],
+    rawCost: unknown,
+  ): Promise<Decision> {
+    const cost = validateCost(rawCost);
+    const subject = resolveSubject(this.prefix, request.tenant, checks);
+    const plan = planDecision(subject, cost, this.penalty);
+    const raw = await this.store.decide(plan);
+    return buildDecision(raw, subject, { key: request.key, cost, id: plan.id }, this.store.backend);
+  }
+
+  private configuredChecks(request: { key?: string } | undefined): Check[] {
+    const key = request?.key;
+    return this.limits.map((limit) => ({ limit, key }));
+  }
+
+  private normalizeOnce(definition: unknown, field: string): NormalizedLimit {
+    if (typeof definition === 'object' && definition !== null) {
+      const cached = this.normalized.get(definition);
+      if (cached) return cached;
+      const limit = normalizeLimit(definition, field);
+      this.normalized.set(definition, limit);
+      return limit;
+    }
+    return normalizeLimit(definition, field);
+  }
+
+  private blockTarget(target: { tenant: string; key?: string }) {
+    const subject = resolveSubject(this.prefix, target?.tenant, []);
+    const marker =
+      target.key === undefined
+        ? null
+        : blockKey(this.prefix, subject.encodedTenant, encodeIdentifier(target.key, 'key'));
+    return { encodedTenant: subject.encodedTenant, metaKey: subject.metaKey, marker };
+  }
+}
+
+/** Creates a {@link Limiter}. */
+export function createLimiter(options: LimiterOptions): Limiter {
+  return new Limiter(options);
+}

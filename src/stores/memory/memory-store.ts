@@ -1,0 +1,249 @@
+import { type Clock, systemClock } from '../../core/clock.js';
+import { StoreError, ValidationError } from '../../core/errors.js';
+import { roundInstant, roundRemaining, roundWait } from '../rounding.js';
+import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store } from '../store.js';
+
+export interface MemoryStoreOptions {
+  /** Source of time (epoch ms). Default `Date.now`. Inject a ManualClock to drive windows in tests. */
+  clock?: Clock;
+  /**
+   * Most keys held at once (default 1,000,000). When full, expired keys are swept; if it is still full,
+   * decisions that need a new key fail with StoreError `ERR_SLUICE_STORE_FULL`. Live keys are never
+   * evicted: evicting one would reset its counter, which an attacker could trigger on purpose.
+   */
+  maxKeys?: number;
+  /** How often (by the store's clock) a full sweep of expired keys runs. Default 60 s. */
+  sweepIntervalMs?: number;
+}
+
+interface Entry {
+  state: unknown;
+  /** Epoch ms after which the entry is gone. */
+  expiresAt: number;
+}
+
+interface MetaState {
+  blockedUntil: number;
+}
+
+/**
+ * The embedded default store: decisions in process memory, with the same semantics as Redis.
+ * Operations are synchronous inside, so each decision is atomic with respect to the event loop.
+ */
+export class MemoryStore implements Store {
+  readonly backend = 'memory';
+  private readonly clock: Clock;
+  private readonly maxKeys: number;
+  private readonly sweepIntervalMs: number;
+  /** tenant -> key -> entry; a tenant reset drops one inner map. */
+  private readonly tenants = new Map<string, Map<string, Entry>>();
+  private size = 0;
+  private lastSweep: number;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.maxKeys = options.maxKeys ?? 1_000_000;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+    if (!Number.isInteger(this.maxKeys) || this.maxKeys < 1) {
+      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'maxKeys', 'must be a positive whole number');
+    }
+    if (!Number.isInteger(this.sweepIntervalMs) || this.sweepIntervalMs < 1) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'sweepIntervalMs',
+        'must be a positive whole number',
+      );
+    }
+    this.lastSweep = this.clock();
+  }
+
+  /** Number of keys held (including expired ones not yet swept). */
+  get keyCount(): number {
+    return this.size;
+  }
+
+  async decide(plan: DecisionPlan): Promise<RawDecision> {
+    const now = this.clock();
+    this.sweepIfDue(now);
+    const entries = this.tenants.get(plan.tenant);
+    let blockedUntil = 0;
+    const meta = this.read(entries, plan.metaKey, now) as MetaState | undefined;
+    if (meta && meta.blockedUntil > now) blockedUntil = meta.blockedUntil;
+    for (const key of plan.blockKeys) {
+      const until = this.read(entries, key, now) as number | undefined;
+      if (until !== undefined && until > now && until > blockedUntil) blockedUntil = until;
+    }
+
+    const states = plan.limits.map((p) => p.algorithm.load(this.read(entries, p.key, now), now, p.limit));
+    const checks = plan.limits.map((p, i) => p.algorithm.fits(states[i], now, p.limit, plan.cost));
+    const admitted = blockedUntil === 0 && checks.every((c) => c.fits);
+    const charge = plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0));
+    const charged = plan.limits.map((_, i) => charge && (checks[i] as { fits: boolean }).fits);
+
+    if (charged.includes(true)) {
+      this.ensureRoom(
+        plan.tenant,
+        plan.limits.filter((p, i) => charged[i] && !entries?.has(p.key)).length,
+        now,
+      );
+      const bucket = this.bucket(plan.tenant);
+      plan.limits.forEach((p, i) => {
+        if (!charged[i]) return;
+        p.algorithm.commit(states[i], now, p.limit, plan.cost, plan.id);
+        this.write(bucket, p, states[i], now);
+      });
+    }
+
+    return {
+      admitted,
+      blockedUntil: roundInstant(blockedUntil),
+      now: Math.floor(now),
+      limits: plan.limits.map((p, i) => {
+        const view = p.algorithm.view(states[i], now, p.limit);
+        const check = checks[i] as { fits: boolean; retryAfterMs: number };
+        return {
+          fits: check.fits,
+          remaining: roundRemaining(view.remaining),
+          resetAt: roundInstant(view.resetAt),
+          retryAfterMs: roundWait(check.fits, check.retryAfterMs),
+        };
+      }),
+    };
+  }
+
+  async refund(plan: ReturnPlan): Promise<void> {
+    const now = this.clock();
+    const bucket = this.tenants.get(plan.tenant);
+    if (!bucket) return;
+    for (const p of plan.limits) {
+      if (p.algorithm.leases) continue;
+      const stored = this.read(bucket, p.key, now);
+      if (stored === undefined) continue;
+      const state = p.algorithm.load(stored, now, p.limit);
+      p.algorithm.refund(state, now, p.limit, plan.cost);
+      this.write(bucket, p, state, now);
+    }
+  }
+
+  async release(plan: ReturnPlan & { leaseId: string }): Promise<void> {
+    const now = this.clock();
+    const bucket = this.tenants.get(plan.tenant);
+    if (!bucket) return;
+    const prefix = `${plan.leaseId}:`;
+    for (const p of plan.limits) {
+      if (!p.algorithm.leases) continue;
+      const state = this.read(bucket, p.key, now) as { times: number[]; ids: string[] } | undefined;
+      if (!state) continue;
+      for (let i = state.ids.length - 1; i >= 0; i--) {
+        if ((state.ids[i] as string).startsWith(prefix)) {
+          state.ids.splice(i, 1);
+          state.times.splice(i, 1);
+        }
+      }
+      this.write(bucket, p, state, now);
+    }
+  }
+
+  async deleteKeys(tenant: string, _metaKey: string, keys: readonly string[]): Promise<void> {
+    const bucket = this.tenants.get(tenant);
+    if (!bucket) return;
+    for (const key of keys) this.remove(bucket, tenant, key);
+  }
+
+  async resetTenant(tenant: string): Promise<void> {
+    const bucket = this.tenants.get(tenant);
+    if (!bucket) return;
+    this.size -= bucket.size;
+    this.tenants.delete(tenant);
+  }
+
+  async block(tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
+    const now = this.clock();
+    const until = now + durationMs;
+    const bucket = this.tenants.get(tenant);
+    this.ensureRoom(tenant, bucket?.has(blockKey ?? metaKey) ? 0 : 1, now);
+    const target = this.bucket(tenant);
+    const key = blockKey ?? metaKey;
+    const state: unknown = blockKey ? until : ({ blockedUntil: until } satisfies MetaState);
+    this.put(target, key, { state, expiresAt: until });
+  }
+
+  async unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
+    const bucket = this.tenants.get(tenant);
+    if (bucket) this.remove(bucket, tenant, blockKey ?? metaKey);
+  }
+
+  async close(): Promise<void> {
+    this.tenants.clear();
+    this.size = 0;
+  }
+
+  /** Drops every expired key now. Returns how many were dropped. */
+  sweep(now = this.clock()): number {
+    let dropped = 0;
+    for (const [tenant, bucket] of this.tenants) {
+      for (const [key, entry] of bucket) {
+        if (entry.expiresAt <= now) {
+          bucket.delete(key);
+          dropped++;
+        }
+      }
+      if (bucket.size === 0) this.tenants.delete(tenant);
+    }
+    this.size -= dropped;
+    this.lastSweep = now;
+    return dropped;
+  }
+
+  private sweepIfDue(now: number): void {
+    if (now - this.lastSweep >= this.sweepIntervalMs) this.sweep(now);
+  }
+
+  private ensureRoom(tenant: string, newKeys: number, now: number): void {
+    if (this.size + newKeys <= this.maxKeys) return;
+    this.sweep(now);
+    if (this.size + newKeys > this.maxKeys) {
+      throw new StoreError(
+        'memory',
+        `full: ${this.size} live keys (maxKeys ${this.maxKeys}); tenant ${tenant}`,
+        {
+          code: 'ERR_SLUICE_STORE_FULL',
+        },
+      );
+    }
+  }
+
+  private read(bucket: Map<string, Entry> | undefined, key: string, now: number): unknown {
+    const entry = bucket?.get(key);
+    if (!entry || entry.expiresAt <= now) return undefined;
+    return entry.state;
+  }
+
+  private write(bucket: Map<string, Entry>, planned: PlannedLimit, state: unknown, now: number): void {
+    const expiresAt = planned.algorithm.expiresAt(state, now, planned.limit);
+    if (expiresAt <= now) {
+      if (bucket.delete(planned.key)) this.size--;
+      return;
+    }
+    this.put(bucket, planned.key, { state, expiresAt });
+  }
+
+  private put(bucket: Map<string, Entry>, key: string, entry: Entry): void {
+    if (!bucket.has(key)) this.size++;
+    bucket.set(key, entry);
+  }
+
+  private remove(bucket: Map<string, Entry>, tenant: string, key: string): void {
+    if (bucket.delete(key)) this.size--;
+    if (bucket.size === 0) this.tenants.delete(tenant);
+  }
+
+  private bucket(tenant: string): Map<string, Entry> {
+    let bucket = this.tenants.get(tenant);
+    if (!bucket) {
+      bucket = new Map();
+      this.tenants.set(tenant, bucket);
+    }
+    return bucket;
+  }
+}

@@ -1,0 +1,73 @@
+import type { Algorithm } from '../algorithms/index.js';
+import type { NormalizedLimit } from '../core/types.js';
+
+/** One limit of a plan: which algorithm, with which parameters, on which storage key. */
+export interface PlannedLimit {
+  readonly key: string;
+  readonly algorithm: Algorithm;
+  readonly limit: NormalizedLimit;
+}
+
+/** Everything a store needs to decide one request atomically. Built by engine/plan.ts. */
+export interface DecisionPlan {
+  /** Encoded tenant: groups the keys (and is the Cluster hash tag). */
+  readonly tenant: string;
+  readonly metaKey: string;
+  /** Block markers to honour (one per distinct key of the decision). */
+  readonly blockKeys: readonly string[];
+  readonly limits: readonly PlannedLimit[];
+  readonly cost: number;
+  /** Charge the limits that had room even when the decision is rejected. */
+  readonly penalty: boolean;
+  /** Unique per decision: members of log entries and the lease id. */
+  readonly id: string;
+}
+
+/** What a store answers; the engine turns it into a Decision. Times in epoch ms, integers. */
+export interface RawDecision {
+  readonly admitted: boolean;
+  /** 0 when not blocked. */
+  readonly blockedUntil: number;
+  readonly now: number;
+  readonly limits: ReadonlyArray<{
+    readonly fits: boolean;
+    readonly remaining: number;
+    readonly resetAt: number;
+    /** -1: the cost can never fit. */
+    readonly retryAfterMs: number;
+  }>;
+}
+
+/** Plan of a refund or a lease release: the same limits, no decision. */
+export interface ReturnPlan {
+  readonly tenant: string;
+  readonly metaKey: string;
+  readonly limits: readonly PlannedLimit[];
+  readonly cost: number;
+  /** For releases: the lease (decision) id whose entries are removed. */
+  readonly leaseId?: string;
+}
+
+/**
+ * A store executes plans atomically. It knows nothing of tenants' meaning, tiers or HTTP: only keys,
+ * algorithms and costs. Failures are thrown as StoreError, never reported as rejections.
+ */
+export interface Store {
+  /** Short name reported in decisions, e.g. "memory" or "redis". */
+  readonly backend: string;
+  decide(plan: DecisionPlan): Promise<RawDecision>;
+  /** Gives back `cost` on every limit (skipping lease-based ones), never above capacity. */
+  refund(plan: ReturnPlan): Promise<void>;
+  /** Removes a lease's entries from the lease-based limits. */
+  release(plan: ReturnPlan & { leaseId: string }): Promise<void>;
+  /** Deletes keys (state and block markers) of one tenant. */
+  deleteKeys(tenant: string, metaKey: string, keys: readonly string[]): Promise<void>;
+  /** Forgets every state of a tenant, without scanning keys. `retainMs`: how long the reset marker must live. */
+  resetTenant(tenant: string, metaKey: string, retainMs: number): Promise<void>;
+  /** Blocks a key (blockKey) or, with blockKey null, the whole tenant, until now + durationMs. */
+  block(tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void>;
+  /** Removes a block. */
+  unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}
