@@ -136,12 +136,12 @@ class Watchdog {
 
   /** Tells the watchdog which redis-server pid to kill if we die (undefined: none). */
   track(pid: number | undefined): void {
-    if (this.proc?.stdin?.writable) this.proc.stdin.write(`${pid ?? ''}\n`);
+    if (this.proc.stdin?.writable) this.proc.stdin.write(`${pid ?? ''}\n`);
   }
 
   /** Ends the watchdog without letting it act. */
   dispose(): void {
-    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
   }
 }
 
@@ -401,7 +401,7 @@ class ManagedNode implements RedisServer {
           ? `could not be spawned (${failure.message})`
           : `exited (${child.exitCode ?? child.signalCode})`;
         throw new Error(
-          `redis-server on port ${this.port} ${why}; log ${this.dir}/redis.log:\n${logTail(this.dir)}`,
+          `redis-server on port ${this.port} ${why}; last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
         );
       }
       try {
@@ -415,7 +415,7 @@ class ManagedNode implements RedisServer {
     await this.kill();
     throw new Error(
       `redis-server on port ${this.port} did not answer PING within ${READY_TIMEOUT_MS} ms (last error: ` +
-        `${lastError}); log ${this.dir}/redis.log:\n${logTail(this.dir)}`,
+        `${lastError}); last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
     );
   }
 
@@ -610,26 +610,30 @@ class ManagedCluster implements RedisCluster {
     if (!Number.isInteger(slot) || slot < 0 || slot >= CLUSTER_SLOTS) throw new Error(`invalid slot ${slot}`);
     // Ask every live node; when views disagree (mid-failover), the claim with the highest config epoch wins,
     // exactly as Redis Cluster itself resolves conflicting slot claims.
-    let best: { port: number; epoch: number } | undefined;
     const errors: string[] = [];
-    await Promise.all(
+    const claims = await Promise.all(
       this.liveNodes().map(async (node) => {
         try {
           const entries = parseClusterNodes(await commandText(node.port, ['CLUSTER', 'NODES']));
-          for (const e of entries) {
-            if (!e.flags.includes('master')) continue;
-            if (!e.slots.some(([from, to]) => slot >= from && slot <= to)) continue;
-            if (!best || e.configEpoch > best.epoch) best = { port: e.port, epoch: e.configEpoch };
-          }
+          return entries.filter(
+            (e) => e.flags.includes('master') && e.slots.some(([from, to]) => slot >= from && slot <= to),
+          );
         } catch (err) {
           errors.push(`${node.port}: ${(err as Error).message}`);
+          return [];
         }
       }),
     );
-    const found = best as { port: number; epoch: number } | undefined;
-    if (!found)
+    const best = claims
+      .flat()
+      .reduce<ClusterNodesEntry | undefined>(
+        (acc, e) => (acc === undefined || e.configEpoch > acc.configEpoch ? e : acc),
+        undefined,
+      );
+    if (best === undefined) {
       throw new Error(`no live node knows a master for slot ${slot} (${errors.join('; ') || 'no answers'})`);
-    return found.port;
+    }
+    return best.port;
   }
 
   /** Why the cluster is not healthy yet, or undefined if it is. */
@@ -721,8 +725,9 @@ const CRC16_TABLE = (() => {
   const table = new Uint16Array(256);
   for (let i = 0; i < 256; i++) {
     let crc = i << 8;
-    for (let bit = 0; bit < 8; bit++)
+    for (let bit = 0; bit < 8; bit++) {
       crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
     table[i] = crc;
   }
   return table;

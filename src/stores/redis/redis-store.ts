@@ -33,6 +33,8 @@ const SAFE_CLIENT_OPTIONS: RedisOptions = { autoResendUnfulfilledCommands: false
 export class RedisStore implements Store {
   readonly backend = 'redis';
   readonly client: RedisClient;
+  /** The scripts run; protected so the conformance tests can pin the clock in a copy. */
+  protected readonly scripts: typeof SCRIPTS = SCRIPTS;
   private readonly owned: boolean;
 
   constructor(options: RedisStoreOptions) {
@@ -80,7 +82,7 @@ export class RedisStore implements Store {
       keys.push(p.key);
       pushLimitArgs(args, p);
     }
-    const reply = (await this.run(SCRIPTS.decide, keys, args)) as number[];
+    const reply = (await this.run(this.scripts.decide, keys, args)) as number[];
     const limits: Array<RawDecision['limits'][number]> = [];
     for (let i = 3; i < reply.length; i += 4) {
       limits.push({
@@ -103,19 +105,19 @@ export class RedisStore implements Store {
 
   async deleteKeys(_tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.run(SCRIPTS.admin, [metaKey, ...keys], ['delete']);
+    await this.run(this.scripts.admin, [metaKey, ...keys], ['delete']);
   }
 
   async resetTenant(_tenant: string, metaKey: string, retainMs: number): Promise<void> {
-    await this.run(SCRIPTS.admin, [metaKey], ['reset-tenant', retainMs]);
+    await this.run(this.scripts.admin, [metaKey], ['reset-tenant', retainMs]);
   }
 
   async block(_tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
-    await this.run(SCRIPTS.admin, blockKey ? [metaKey, blockKey] : [metaKey], ['block', durationMs]);
+    await this.run(this.scripts.admin, blockKey ? [metaKey, blockKey] : [metaKey], ['block', durationMs]);
   }
 
   async unblock(_tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
-    await this.run(SCRIPTS.admin, blockKey ? [metaKey, blockKey] : [metaKey], ['unblock']);
+    await this.run(this.scripts.admin, blockKey ? [metaKey, blockKey] : [metaKey], ['unblock']);
   }
 
   async close(): Promise<void> {
@@ -129,7 +131,7 @@ export class RedisStore implements Store {
       keys.push(p.key);
       pushLimitArgs(args, p);
     }
-    await this.run(SCRIPTS.return, keys, args);
+    await this.run(this.scripts.return, keys, args);
   }
 
   /** EVALSHA; on NOSCRIPT (and only then) EVAL, which also caches the script on that node again. */

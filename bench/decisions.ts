@@ -1,0 +1,178 @@
+/**
+ * Decisions per second and latency of Sluice against a raw EVALSHA baseline and rate-limiter-flexible,
+ * plus Redis memory per key for each Sluice algorithm. One run starts its own throwaway redis-server
+ * (or uses BENCH_REDIS_URL), measures everything, prints the tables and writes bench/results/.
+ *
+ *   npm run bench
+ *   BENCH_SECONDS=3 BENCH_WARMUP_SECONDS=1 BENCH_ROUNDS=3 BENCH_IN_FLIGHT=64 BENCH_MEMORY_KEYS=1000 npm run bench
+ */
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { type Contender, createContenders, KEY_ROOT } from './lib/contenders.js';
+import { drive } from './lib/driver.js';
+import { measureMemoryPerKey } from './lib/memory-per-key.js';
+import { provideRedis } from './lib/redis-server.js';
+import { deleteMatching, readCounters, redisVersion, subtract } from './lib/redis-stats.js';
+import {
+  anatomyTable,
+  type BenchResults,
+  costTable,
+  memoryTable,
+  type RunInfo,
+  textTable,
+  throughputTable,
+  writeResults,
+} from './lib/report.js';
+import { measureScriptAnatomy } from './lib/script-anatomy.js';
+import { checkTargets, type RoundResult, summarize } from './lib/summary.js';
+
+const RESULTS_JSON = fileURLToPath(new URL('./results/decisions.json', import.meta.url));
+const RESULTS_MD = fileURLToPath(new URL('./results/decisions.md', import.meta.url));
+
+const config = {
+  seconds: envNumber('BENCH_SECONDS', 3),
+  warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 1),
+  rounds: envNumber('BENCH_ROUNDS', 3, true),
+  inFlight: envNumber('BENCH_IN_FLIGHT', 64, true),
+  memoryKeys: envNumber('BENCH_MEMORY_KEYS', 1000, true),
+};
+
+const COUNTING =
+  'every limit is 1e9 per window, so all decisions are admitted (see the admitted column); ' +
+  'a rejected decision would be counted as a decision too.';
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  const redis = await provideRedis();
+  const admin = new Redis(redis.url);
+  let contenders: Contender[] = [];
+  try {
+    contenders = await createContenders(redis.url);
+    console.log(
+      `Redis ${redis.url}; ${contenders.length} contenders x ${config.rounds} rounds x ` +
+        `(${config.warmupSeconds} s warm-up + ${config.seconds} s), ${config.inFlight} in flight\n`,
+    );
+    const rounds = await runRounds(contenders, admin);
+    const summaries = summarize(contenders, rounds);
+    console.log('\nScript anatomy...');
+    const anatomy = await measureScriptAnatomy(admin);
+    console.log(`Memory per key: ${config.memoryKeys} keys per algorithm...`);
+    const memory = await measureMemoryPerKey(redis.url, admin, config.memoryKeys);
+
+    const results: BenchResults = {
+      info: await runInfo(
+        admin,
+        redis.external ? maskPassword(redis.url) : 'throwaway redis-server',
+        startedAt,
+      ),
+      contenders: summaries,
+      targets: checkTargets(summaries),
+      anatomy,
+      memory,
+    };
+    printResults(results);
+    await writeResults(results, RESULTS_JSON, RESULTS_MD);
+    console.log(
+      `\nWritten: ${relative(process.cwd(), RESULTS_JSON)}, ${relative(process.cwd(), RESULTS_MD)}`,
+    );
+  } finally {
+    await Promise.allSettled(contenders.map((c) => c.close()));
+    if (redis.external) await deleteMatching(admin, `${KEY_ROOT}:*`);
+    await admin.quit();
+    await redis.stop();
+  }
+}
+
+/**
+ * Every round runs every contender once: warm-up, then a measured run bracketed by Redis counters.
+ * The starting contender rotates each round, so drift and noise hit all of them alike.
+ */
+async function runRounds(contenders: Contender[], admin: Redis): Promise<Map<string, RoundResult[]>> {
+  const results = new Map<string, RoundResult[]>(contenders.map((c) => [c.name, []]));
+  for (let round = 1; round <= config.rounds; round++) {
+    for (const contender of rotate(contenders, round - 1)) {
+      await drive(contender.decide, config.inFlight, config.warmupSeconds * 1000);
+      const before = await readCounters(admin);
+      const load = await drive(contender.decide, config.inFlight, config.seconds * 1000);
+      const redis = subtract(await readCounters(admin), before);
+      results.get(contender.name)?.push({ round, ...load, redis });
+      console.log(
+        `round ${round}  ${contender.name.padEnd(28)} ${Math.round(load.decisionsPerSec).toLocaleString('en-US').padStart(9)}/s` +
+          `  p50 ${load.p50Us} µs  p99 ${load.p99Us} µs`,
+      );
+    }
+  }
+  return results;
+}
+
+function rotate<T>(items: T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+function printResults(results: BenchResults): void {
+  console.log(`\nMedian round of ${config.rounds} (${COUNTING})\n`);
+  console.log(textTable(throughputTable(results)));
+  console.log('\nWhere the time goes (averaged over all rounds)\n');
+  console.log(textTable(costTable(results)));
+  console.log("\nScript anatomy: EVALSHA cost in Redis, synthetic scripts then each contender's script\n");
+  console.log(textTable(anatomyTable(results)));
+  console.log('\nRedis memory per active key (MEMORY USAGE, includes the key name)\n');
+  console.log(textTable(memoryTable(results)));
+}
+
+async function runInfo(admin: Redis, redisServer: string, startedAt: number): Promise<RunInfo> {
+  const require = createRequire(import.meta.url);
+  const version = (name: string) => (require(`${name}/package.json`) as { version: string }).version;
+  return {
+    date: new Date().toISOString(),
+    command: exactCommand(),
+    node: process.version,
+    redis: await redisVersion(admin),
+    redisServer,
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    versions: {
+      ioredis: version('ioredis'),
+      'rate-limiter-flexible': version('rate-limiter-flexible'),
+      'hdr-histogram-js': version('hdr-histogram-js'),
+    },
+    config,
+    counting: COUNTING,
+    durationSeconds: (Date.now() - startedAt) / 1000,
+  };
+}
+
+/** How this run was started, with the BENCH_* settings in effect, so it can be repeated. */
+function exactCommand(): string {
+  const settings = Object.keys(process.env)
+    .filter((k) => k.startsWith('BENCH_'))
+    .sort()
+    .map((k) => `${k}=${k === 'BENCH_REDIS_URL' ? maskPassword(process.env[k] ?? '') : process.env[k]}`);
+  const event = process.env['npm_lifecycle_event'];
+  const script = relative(process.cwd(), process.argv[1] ?? 'bench/decisions.ts');
+  return [...settings, event ? `npm run ${event}` : `npx tsx ${script}`].join(' ');
+}
+
+function maskPassword(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+function envNumber(name: string, fallback: number, whole = false): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || (whole && !Number.isInteger(value))) {
+    throw new Error(`${name}=${raw}: expected a positive ${whole ? 'whole ' : ''}number`);
+  }
+  return value;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

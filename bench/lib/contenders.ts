@@ -1,0 +1,146 @@
+/**
+ * The contenders: each makes one rate-limit decision per `decide()` call, on a single key, under its own
+ * key prefix (all under {@link KEY_ROOT}). Limits are 1e9 per window (Sluice's largest), so every decision
+ * is admitted and the admitting path is what is measured; a rejection would still count as a decision.
+ * Token buckets refill 1e9 per day (11.6k tokens/s), slower than they are drained here, so their state
+ * stays in Redis as an active bucket's would; refilling 1e9 per second would refill the bucket between
+ * two decisions and the script would delete the key each time.
+ */
+import { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { createLimiter, type LimitDefinition, MemoryStore, RedisStore, type Store } from '../../src/index.js';
+import type { Decide } from './driver.js';
+
+export interface Contender {
+  name: string;
+  /** What one decision is, in a line (goes into the report). */
+  what: string;
+  decide: Decide;
+  close(): Promise<void>;
+}
+
+/** Every key the bench writes starts with this, so it can be found (and cleaned up) by SCAN. */
+export const KEY_ROOT = 'sluice-bench';
+/** Never reached during a run: every decision is admitted. */
+export const HUGE = 1_000_000_000;
+const TENANT = 'bench';
+const KEY = 'k';
+
+/** The contenders in report order; `raw-evalsha` first: every ratio is to it. */
+export async function createContenders(redisUrl: string): Promise<Contender[]> {
+  return [
+    await rawEvalsha(redisUrl),
+    sluiceMemory(),
+    sluiceRedisOne(redisUrl, 'sluice-redis-1', 'fixed-window', '1m'),
+    sluiceRedisOne(redisUrl, 'sluice-redis-1-sliding-log', 'sliding-log', '1s'),
+    sluiceRedisOne(redisUrl, 'sluice-redis-1-token-bucket', 'token-bucket', '1d'),
+    sluiceRedisFour(redisUrl),
+    rlfRedis(redisUrl),
+  ];
+}
+
+/** A minimal fixed window: INCR, PEXPIRE on the first hit, compare. No Sluice can be faster per trip. */
+const FIXED_WINDOW_LUA = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if n <= tonumber(ARGV[2]) then return 1 end
+return 0
+`;
+
+/** raw-evalsha: the baseline, ioredis EVALSHA of {@link FIXED_WINDOW_LUA} per decision (1 min window). */
+async function rawEvalsha(redisUrl: string): Promise<Contender> {
+  const client = new Redis(redisUrl);
+  const sha = (await client.script('LOAD', FIXED_WINDOW_LUA)) as string;
+  const key = `${KEY_ROOT}:raw:${KEY}`;
+  return {
+    name: 'raw-evalsha',
+    what: 'ioredis EVALSHA of a 4-line fixed-window script (INCR, PEXPIRE on first hit, compare)',
+    decide: async () => (await client.evalsha(sha, 1, key, 60_000, HUGE)) === 1,
+    close: async () => {
+      await client.quit();
+    },
+  };
+}
+
+/** sluice-memory: Sluice on its in-process MemoryStore, one sliding-log limit (1e9 per second). */
+function sluiceMemory(): Contender {
+  return sluice('sluice-memory', 'Sluice, MemoryStore, one sliding-log limit (1e9 / 1s)', new MemoryStore(), [
+    { name: 'per-second', algorithm: 'sliding-log', limit: HUGE, window: '1s' },
+  ]);
+}
+
+/**
+ * sluice-redis-1[-<algorithm>]: Sluice on RedisStore (its own connection to the bench Redis), one limit:
+ * fixed-window (comparable with the baseline), or the sliding-log / token-bucket variants.
+ */
+function sluiceRedisOne(
+  redisUrl: string,
+  name: string,
+  algorithm: 'fixed-window' | 'sliding-log' | 'token-bucket',
+  window: string,
+): Contender {
+  return sluice(
+    name,
+    `Sluice, RedisStore, one ${algorithm} limit (1e9 / ${window})`,
+    new RedisStore({ url: redisUrl }),
+    [{ algorithm, limit: HUGE, window }],
+  );
+}
+
+/** sluice-redis-4: Sluice on RedisStore, four limits decided together in one script call (one round trip). */
+function sluiceRedisFour(redisUrl: string): Contender {
+  return sluice(
+    'sluice-redis-4',
+    'Sluice, RedisStore, 4 limits in one decision: sliding-window 1s, fixed-window 1m, sliding-window 1h, token-bucket 1d (burst 1e9)',
+    new RedisStore({ url: redisUrl }),
+    [
+      { name: 'per-second', algorithm: 'sliding-window', limit: HUGE, window: '1s' },
+      { name: 'per-minute', algorithm: 'fixed-window', limit: HUGE, window: '1m' },
+      { name: 'per-hour', algorithm: 'sliding-window', limit: HUGE, window: '1h' },
+      { name: 'burst', algorithm: 'token-bucket', limit: HUGE, window: '1d', burst: HUGE },
+    ],
+  );
+}
+
+/** A Sluice limiter deciding `limit({ tenant, key })` on one key; its prefix is the contender's name. */
+function sluice(name: string, what: string, store: Store, limits: LimitDefinition[]): Contender {
+  const limiter = createLimiter({ limits, store, prefix: `${KEY_ROOT}:${name}` });
+  const request = { tenant: TENANT, key: KEY };
+  return {
+    name,
+    what,
+    decide: async () => (await limiter.limit(request)).allowed,
+    close: () => limiter.close(),
+  };
+}
+
+/**
+ * rlf-redis: rate-limiter-flexible RateLimiterRedis.consume() on an ioredis client (1e9 points per 60 s).
+ * It rejects the promise with a RateLimiterRes when over the limit: that is a decision (not admitted);
+ * any other rejection is a real error.
+ */
+function rlfRedis(redisUrl: string): Contender {
+  const client = new Redis(redisUrl);
+  const limiter = new RateLimiterRedis({
+    storeClient: client,
+    useRedisPackage: false,
+    keyPrefix: `${KEY_ROOT}:rlf`,
+    points: HUGE,
+    duration: 60,
+  });
+  return {
+    name: 'rlf-redis',
+    what: 'rate-limiter-flexible RateLimiterRedis.consume() (ioredis, EVALSHA via defineCommand)',
+    decide: () =>
+      limiter.consume(KEY).then(
+        () => true,
+        (rejection: unknown) => {
+          if (rejection instanceof RateLimiterRes) return false;
+          throw rejection;
+        },
+      ),
+    close: async () => {
+      await client.quit();
+    },
+  };
+}

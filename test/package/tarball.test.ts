@@ -1,0 +1,310 @@
+/**
+ * Tests of the published artifact, not of the source: the package is packed with `npm pack`, the tarball
+ * is installed into a throwaway project, and that project uses it the way a consumer would (ESM import,
+ * CommonJS require, TypeScript with NodeNext resolution in both module systems).
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT_PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+};
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], cwd: string, timeout = 110_000): RunResult {
+  const result = spawnSync(command, args, { cwd, encoding: 'utf8', timeout, env: process.env });
+  if (result.error) throw result.error;
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs a command that must succeed; its output is in the failure message otherwise. */
+function runOk(command: string, args: string[], cwd: string, timeout?: number): string {
+  const result = run(command, args, cwd, timeout);
+  expect(result.status, `${command} ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
+  return result.stdout;
+}
+
+/** Runs a script of the consumer project with node and parses the one JSON line it prints. */
+function runScript(file: string): unknown {
+  const stdout = runOk(process.execPath, [file], app, 30_000);
+  return JSON.parse(stdout.trim());
+}
+
+let tmp: string;
+let app: string;
+let tarballEntries: string[];
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'sluice-tarball-'));
+  const packDir = join(tmp, 'pack');
+  app = join(tmp, 'app');
+  mkdirSync(packDir);
+  mkdirSync(app);
+
+  if (!existsSync(join(ROOT, 'dist'))) runOk('npm', ['run', 'build'], ROOT);
+  runOk('npm', ['pack', '--pack-destination', packDir], ROOT);
+  const tarballs = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
+  expect(tarballs).toEqual([`${ROOT_PACKAGE.name}-${ROOT_PACKAGE.version}.tgz`]);
+  const tarball = join(packDir, tarballs[0]!);
+  tarballEntries = runOk('tar', ['-tzf', tarball], tmp)
+    .split('\n')
+    .filter((line) => line !== '');
+
+  writeFileSync(
+    join(app, 'package.json'),
+    `${JSON.stringify({ name: 'sluice-consumer', version: '1.0.0', private: true }, null, 2)}\n`,
+  );
+  runOk('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], app);
+}, 120_000);
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const LIMITS = `[{ name: 'per-second', limit: 2, window: '1s' }]`;
+
+/** Body shared by the ESM and CJS scripts; `createLimiter` is in scope. */
+const THREE_DECISIONS = `
+  const limiter = createLimiter({ limits: ${LIMITS} });
+  const decisions = [];
+  for (let i = 0; i < 3; i++) decisions.push(await limiter.limit({ tenant: 't', key: 'k' }));
+  await limiter.close();
+  console.log(JSON.stringify({
+    allowed: decisions.map((d) => d.allowed),
+    remaining: decisions.map((d) => d.remaining),
+    reasons: decisions.map((d) => d.reason),
+    backend: decisions[0].backend,
+    storeIsMemory: limiter.store instanceof MemoryStore,
+  }));
+`;
+
+const EXPECTED_DECISIONS = {
+  allowed: [true, true, false],
+  remaining: [1, 0, 0],
+  reasons: ['allowed', 'allowed', 'rate_limited'],
+  backend: 'memory',
+  storeIsMemory: true,
+};
+
+/** Body shared by the ESM and CJS scripts; `createLimiter`, `ValidationError`, `SluiceError` are in scope. */
+const INVALID_COST = `
+  const limiter = createLimiter({ limits: ${LIMITS} });
+  let outcome = { rejected: false };
+  try {
+    await limiter.limit({ tenant: 't', key: 'k', cost: -1 });
+  } catch (err) {
+    outcome = {
+      rejected: true,
+      code: err.code,
+      name: err.name,
+      field: err.field,
+      isValidationError: err instanceof ValidationError,
+      isSluiceError: err instanceof SluiceError,
+      isError: err instanceof Error,
+    };
+  }
+  // Nothing was consumed by the invalid call.
+  outcome.remainingAfter = (await limiter.peek({ tenant: 't', key: 'k' })).remaining;
+  await limiter.close();
+  console.log(JSON.stringify(outcome));
+`;
+
+const EXPECTED_INVALID_COST = {
+  rejected: true,
+  code: 'ERR_SLUICE_INVALID_COST',
+  name: 'ValidationError',
+  field: 'cost',
+  isValidationError: true,
+  isSluiceError: true,
+  isError: true,
+  remainingAfter: 2,
+};
+
+describe('packed tarball', () => {
+  it('contains the build and the docs, and no sources or tests', () => {
+    const required = [
+      'package/package.json',
+      'package/dist/index.js',
+      'package/dist/index.cjs',
+      'package/dist/index.d.ts',
+      'package/dist/index.d.cts',
+    ];
+    if (existsSync(join(ROOT, 'README.md'))) required.push('package/README.md');
+    expect(tarballEntries).toEqual(expect.arrayContaining(required));
+
+    expect(
+      tarballEntries.filter((e) => e.startsWith('package/src/') || e.startsWith('package/test/')),
+    ).toEqual([]);
+    expect(
+      tarballEntries.filter((e) => /\.test\.|(^|\/)tsconfig|\.ts$/.test(e) && !e.endsWith('.d.ts')),
+    ).toEqual([]);
+    // Only the build output and the top-level metadata files npm always or explicitly includes.
+    const allowedTopLevel = /^package\/(package\.json|README\.md|CHANGELOG\.md|LICENSE(\.md|\.txt)?)$/;
+    expect(tarballEntries.filter((e) => !e.startsWith('package/dist/') && !allowedTopLevel.test(e))).toEqual(
+      [],
+    );
+  });
+
+  it('exposes sluice/package.json to require and import', () => {
+    writeFileSync(
+      join(app, 'package-json.cjs'),
+      `const pkg = require('sluice/package.json');
+console.log(JSON.stringify({ name: pkg.name, version: pkg.version, path: require.resolve('sluice/package.json') }));
+`,
+    );
+    writeFileSync(
+      join(app, 'package-json.mjs'),
+      `import { fileURLToPath } from 'node:url';
+import pkg from 'sluice/package.json' with { type: 'json' };
+console.log(JSON.stringify({
+  name: pkg.name,
+  version: pkg.version,
+  path: fileURLToPath(import.meta.resolve('sluice/package.json')),
+}));
+`,
+    );
+    const expected = {
+      name: ROOT_PACKAGE.name,
+      version: ROOT_PACKAGE.version,
+      path: join(app, 'node_modules', 'sluice', 'package.json'),
+    };
+    expect(runScript('package-json.cjs')).toEqual(expected);
+    expect(runScript('package-json.mjs')).toEqual(expected);
+  });
+
+  it('works from ESM (import)', () => {
+    writeFileSync(
+      join(app, 'decisions.mjs'),
+      `import { createLimiter, MemoryStore, ValidationError } from 'sluice';
+if (typeof ValidationError !== 'function') throw new Error('ValidationError is not exported');
+${THREE_DECISIONS}`,
+    );
+    expect(runScript('decisions.mjs')).toEqual(EXPECTED_DECISIONS);
+  });
+
+  it('works from CommonJS (require)', () => {
+    writeFileSync(
+      join(app, 'decisions.cjs'),
+      `const { createLimiter, MemoryStore, ValidationError } = require('sluice');
+if (typeof ValidationError !== 'function') throw new Error('ValidationError is not exported');
+(async () => {
+${THREE_DECISIONS}
+})().catch((err) => { console.error(err); process.exit(1); });
+`,
+    );
+    expect(runScript('decisions.cjs')).toEqual(EXPECTED_DECISIONS);
+  });
+
+  it('loads the CommonJS build for require and the ESM build for import', () => {
+    writeFileSync(join(app, 'which-build.cjs'), `console.log(JSON.stringify(require.resolve('sluice')));\n`);
+    writeFileSync(
+      join(app, 'which-build.mjs'),
+      `import { fileURLToPath } from 'node:url';
+console.log(JSON.stringify(fileURLToPath(import.meta.resolve('sluice'))));
+`,
+    );
+    const dist = join(app, 'node_modules', 'sluice', 'dist');
+    expect(runScript('which-build.cjs')).toBe(join(dist, 'index.cjs'));
+    expect(runScript('which-build.mjs')).toBe(join(dist, 'index.js'));
+  });
+
+  it('rejects an invalid cost with the exported ValidationError, from ESM', () => {
+    writeFileSync(
+      join(app, 'invalid-cost.mjs'),
+      `import { createLimiter, SluiceError, ValidationError } from 'sluice';
+${INVALID_COST}`,
+    );
+    expect(runScript('invalid-cost.mjs')).toEqual(EXPECTED_INVALID_COST);
+  });
+
+  it('rejects an invalid cost with the exported ValidationError, from CommonJS', () => {
+    writeFileSync(
+      join(app, 'invalid-cost.cjs'),
+      `const { createLimiter, SluiceError, ValidationError } = require('sluice');
+(async () => {
+${INVALID_COST}
+})().catch((err) => { console.error(err); process.exit(1); });
+`,
+    );
+    expect(runScript('invalid-cost.cjs')).toEqual(EXPECTED_INVALID_COST);
+  });
+
+  describe.each([
+    { type: 'module', declarations: 'index.d.ts' },
+    { type: 'commonjs', declarations: 'index.d.cts' },
+  ])('types, in a "type": "$type" TypeScript project', ({ type, declarations }) => {
+    const CONSUMER_TS = `import { createLimiter, type Decision, type LimitDefinition, ValidationError } from 'sluice';
+
+const limits: LimitDefinition[] = [{ name: 'per-second', limit: 2, window: '1s' }];
+const limiter = createLimiter({ limits, penalty: false });
+
+export async function remaining(tenant: string): Promise<number> {
+  const decision: Decision = await limiter.limit({ tenant, key: 'k' });
+  const allowed: boolean = decision.allowed;
+  return allowed ? decision.remaining : -decision.retryAfterMs;
+}
+
+export function codeOf(err: unknown): string | undefined {
+  return err instanceof ValidationError ? err.code : undefined;
+}
+
+// @ts-expect-error 'nope' is not an algorithm name.
+export const wrong: LimitDefinition = { limit: 1, window: '1s', algorithm: 'nope' };
+`;
+
+    it('type-checks with NodeNext resolution and strict mode', () => {
+      const dir = join(app, `ts-${type}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ type, private: true })}\n`);
+      writeFileSync(
+        join(dir, 'tsconfig.json'),
+        `${JSON.stringify(
+          {
+            compilerOptions: {
+              target: 'ES2022',
+              module: 'NodeNext',
+              moduleResolution: 'NodeNext',
+              strict: true,
+              noEmit: true,
+              // ioredis' declarations need Node's; use the @types/node of the sluice project.
+              typeRoots: [join(ROOT, 'node_modules', '@types')],
+              types: ['node'],
+            },
+            files: ['consumer.ts'],
+          },
+          null,
+          2,
+        )}\n`,
+      );
+      writeFileSync(join(dir, 'consumer.ts'), CONSUMER_TS);
+
+      const result = run(process.execPath, [TSC, '-p', 'tsconfig.json', '--listFiles'], dir, 60_000);
+      expect(result.status, `tsc failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
+      const sluiceDeclarations = result.stdout
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line.includes('/node_modules/sluice/'));
+      expect(sluiceDeclarations).toEqual([join(dir, '..', 'node_modules', 'sluice', 'dist', declarations)]);
+    });
+  });
+});
