@@ -19,6 +19,7 @@ export type { DecideRequest, LimiterOptions, LimitRequest } from './limiter.js';
 export { createLimiter, Limiter } from './limiter.js';
 export type { MemoryStoreOptions } from './stores/memory/memory-store.js';
 export { MemoryStore } from './stores/memory/memory-store.js';
+export { REDIS_ACL_COMMANDS, redisAclRules } from './stores/redis/acl.js';
 export type { RedisClient, RedisStoreOptions } from './stores/redis/redis-store.js';
 export { RedisStore } from './stores/redis/redis-store.js';
 export { SCRIPTS } from './stores/redis/scripts.js';

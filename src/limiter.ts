@@ -167,17 +167,20 @@ export class Limiter {
     });
   }
 
-  /** Forgets the state of one key's limits (tenant-wide limits without a key) and lifts its block. */
+  /** Forgets the counters of one key's limits (of the tenant-wide limits, without a key). Blocks stay. */
   async reset(request: Omit<LimitRequest, 'cost'>): Promise<void> {
     const checks = this.limits
       .filter((l) => (request.key === undefined ? l.scope === 'tenant' : l.scope === 'key'))
       .map((limit) => ({ limit, key: request.key }));
     const subject = resolveSubject(this.prefix, request.tenant, checks);
-    const keys = [...subject.limits.map((l) => l.key), ...subject.blockKeys];
+    const keys = subject.limits.map((l) => l.key);
     await this.store.deleteKeys(subject.encodedTenant, subject.metaKey, keys);
   }
 
-  /** Forgets every counter of a tenant, in O(1) (no key scan): existing state is ignored from now on. */
+  /**
+   * Forgets every counter of a tenant without scanning keys: existing state is ignored from now on
+   * (Redis: one marker in the tenant's meta key). Blocks stay.
+   */
   async resetTenant(tenant: string): Promise<void> {
     const subject = resolveSubject(this.prefix, tenant, []);
     await this.store.resetTenant(subject.encodedTenant, subject.metaKey, this.retentionMs);

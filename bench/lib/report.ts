@@ -68,14 +68,16 @@ export function costTable(results: BenchResults): Table {
       'script µs/call (Redis EVALSHA)',
       'Redis CPU µs/decision',
       'Node CPU µs/decision',
+      'Node + Redis CPU µs/decision',
       'admitted',
     ],
-    align: ['l', 'r', 'r', 'r', 'r'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r'],
     rows: results.contenders.map((c) => [
       c.name,
       c.scriptUsecPerCall === null ? '-' : c.scriptUsecPerCall.toFixed(2),
       c.redisCpuUsPerDecision === null ? '-' : c.redisCpuUsPerDecision.toFixed(2),
       c.nodeCpuUsPerDecision.toFixed(2),
+      (c.nodeCpuUsPerDecision + (c.redisCpuUsPerDecision ?? 0)).toFixed(2),
       `${(c.admittedShare * 100).toFixed(1)} %`,
     ]),
   };
@@ -179,7 +181,8 @@ ${markdownTable(throughputTable(results))}
 Script µs/call: INFO commandstats \`usec\` / \`calls\` of EVALSHA during the measured runs (the whole
 script, inner commands included). Redis CPU: \`used_cpu_user + used_cpu_sys\` of the server (script and
 network I/O) per decision. Node CPU: this process's CPU time per decision (client library, limiter,
-ioredis, the bench loop). Averaged over all rounds.
+ioredis, the bench loop). Averaged over all rounds. When Node and Redis share few cores, their sum
+bounds decisions/s (at most cores x 1e6 / sum).
 
 ${markdownTable(costTable(results))}
 

@@ -314,6 +314,16 @@ export function conformanceSuite(getHarness: () => Harness): void {
       expect((await l.limit({ tenant, key: 'a' })).allowed).toBe(true);
     });
 
+    it('resets forget counters but keep blocks', async () => {
+      const l = limiter(limits);
+      const tenant = freshTenant();
+      await l.block({ tenant, key: 'a' }, '1h');
+      await l.reset({ tenant, key: 'a' });
+      await l.resetTenant(tenant);
+      await h.advance(2);
+      expect((await l.limit({ tenant, key: 'a' })).reason).toBe('blocked');
+    });
+
     it('blocks a whole tenant, and unblock lifts it at once', async () => {
       const l = limiter(limits);
       const [tenant, other] = [freshTenant(), freshTenant()];

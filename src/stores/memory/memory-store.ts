@@ -20,6 +20,8 @@ interface Entry {
   state: unknown;
   /** Epoch ms after which the entry is gone. */
   expiresAt: number;
+  /** Block markers and tenant meta survive a tenant reset; limit states do not. */
+  marker?: true;
 }
 
 interface MetaState {
@@ -153,8 +155,7 @@ export class MemoryStore implements Store {
   async resetTenant(tenant: string): Promise<void> {
     const bucket = this.tenants.get(tenant);
     if (!bucket) return;
-    this.size -= bucket.size;
-    this.tenants.delete(tenant);
+    for (const [key, entry] of bucket) if (!entry.marker) this.remove(bucket, tenant, key);
   }
 
   async block(tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
@@ -165,7 +166,7 @@ export class MemoryStore implements Store {
     const target = this.bucket(tenant);
     const key = blockKey ?? metaKey;
     const state: unknown = blockKey ? until : ({ blockedUntil: until } satisfies MetaState);
-    this.put(target, key, { state, expiresAt: until });
+    this.put(target, key, { state, expiresAt: until, marker: true });
   }
 
   async unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void> {

@@ -1,0 +1,38 @@
+/**
+ * The least-privilege Redis ACL for Sluice: the commands its scripts call (Redis checks ACLs on
+ * commands inside scripts too), the two that run scripts, and what ioredis needs to connect. Keys are
+ * restricted to the limiter's prefix. The README shows the resulting ACL SETUSER line; a test runs the
+ * whole limiter as such a user.
+ */
+export const REDIS_ACL_COMMANDS = [
+  // run the scripts (EVAL only after NOSCRIPT)
+  'evalsha',
+  'eval',
+  // called inside the scripts
+  'time',
+  'get',
+  'set',
+  'del',
+  'pexpire',
+  'pttl',
+  'hget',
+  'hmget',
+  'hset',
+  'hdel',
+  'zadd',
+  'zrem',
+  'zrange',
+  'zcard',
+  'zremrangebyscore',
+  'zpopmax',
+  // connection: ioredis' ready check, health checks, Cluster topology
+  'ping',
+  'info',
+  'cluster|slots',
+  'cluster|info',
+] as const;
+
+/** The rules of `ACL SETUSER <user> on ><password> <rules...>` for a limiter using `prefix`. */
+export function redisAclRules(prefix = 'sluice'): string[] {
+  return [`~${prefix}:*`, '-@all', ...REDIS_ACL_COMMANDS.map((c) => `+${c}`)];
+}

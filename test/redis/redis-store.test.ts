@@ -1,0 +1,202 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreError, ValidationError } from '../../src/core/errors.js';
+import type { LimitDefinition } from '../../src/core/types.js';
+import { createLimiter } from '../../src/limiter.js';
+import { redisAclRules } from '../../src/stores/redis/acl.js';
+import { RedisStore } from '../../src/stores/redis/redis-store.js';
+import { SCRIPTS } from '../../src/stores/redis/scripts.js';
+import { createAclUser, keySlot, type RedisServer, startRedis } from '../support/redis-servers.js';
+
+const ALL_ALGORITHMS: LimitDefinition[] = [
+  { name: 'log', algorithm: 'sliding-log', limit: 5, window: '2s' },
+  { name: 'fixed', algorithm: 'fixed-window', limit: 5, window: '3s' },
+  { name: 'counter', algorithm: 'sliding-window', limit: 5, window: '4s' },
+  { name: 'bucket', algorithm: 'token-bucket', limit: 5, window: '5s' },
+  { name: 'inflight', algorithm: 'concurrency', limit: 5, window: '6s' },
+  { name: 'tenant', algorithm: 'fixed-window', limit: 50, window: '7s', scope: 'tenant' },
+];
+
+async function keysOf(admin: Redis, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    found.push(...batch);
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+async function commandCalls(admin: Redis, command: string): Promise<number> {
+  const stats = await admin.info('commandstats');
+  const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats);
+  return match ? Number(match[1]) : 0;
+}
+
+describe('Redis store', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  let store: RedisStore;
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url);
+    store = new RedisStore({ url: server.url });
+  });
+  afterAll(async () => {
+    await store?.close();
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  it('script hashes computed at load time are the ones Redis computes', async () => {
+    for (const script of Object.values(SCRIPTS)) {
+      expect(await admin.script('LOAD', script.source)).toBe(script.sha);
+    }
+  });
+
+  it('lays keys out as documented, all of a tenant in one Cluster slot', async () => {
+    const l = createLimiter({ limits: ALL_ALGORITHMS, store, prefix: 'layout' });
+    await l.limit({ tenant: 'acme{x}:y', key: 'user 1' });
+    await l.block({ tenant: 'acme{x}:y', key: 'user 1' }, '1m');
+    await l.resetTenant('acme{x}:y');
+    const keys = await keysOf(admin, 'layout:*');
+    expect(keys).toEqual([
+      'layout:{acme%7Bx%7D%3Ay}:b:user%201',
+      'layout:{acme%7Bx%7D%3Ay}:m',
+      'layout:{acme%7Bx%7D%3Ay}:s:*:tenant:fw7000',
+      'layout:{acme%7Bx%7D%3Ay}:s:user%201:bucket:tb5000',
+      'layout:{acme%7Bx%7D%3Ay}:s:user%201:counter:sw4000',
+      'layout:{acme%7Bx%7D%3Ay}:s:user%201:fixed:fw3000',
+      'layout:{acme%7Bx%7D%3Ay}:s:user%201:inflight:cc6000',
+      'layout:{acme%7Bx%7D%3Ay}:s:user%201:log:sl2000',
+    ]);
+    const slots = new Set(keys.map(keySlot));
+    expect(slots.size).toBe(1);
+    expect([...slots][0]).toBe(keySlot('{acme%7Bx%7D%3Ay}'));
+  });
+
+  it('puts a TTL on every key it writes, no longer than the state needs', async () => {
+    const l = createLimiter({ limits: ALL_ALGORITHMS, store, prefix: 'ttl' });
+    await l.limit({ tenant: 't', key: 'k', cost: 2 });
+    await l.refund({ tenant: 't', key: 'k', cost: 1 });
+    await l.block({ tenant: 't', key: 'k' }, '90s');
+    await l.block({ tenant: 't' }, '30s');
+    await l.resetTenant('t');
+    const ttls = Object.fromEntries(
+      await Promise.all((await keysOf(admin, 'ttl:*')).map(async (k) => [k, await admin.pttl(k)] as const)),
+    );
+    const expectedMax: Record<string, number> = {
+      'ttl:{t}:s:k:log:sl2000': 2000,
+      'ttl:{t}:s:k:fixed:fw3000': 3000,
+      'ttl:{t}:s:k:counter:sw4000': 8000,
+      'ttl:{t}:s:k:bucket:tb5000': 1000, // one unit outstanding after the refund: 1 s at 5 per 5 s
+      'ttl:{t}:s:k:inflight:cc6000': 6000,
+      'ttl:{t}:s:*:tenant:fw7000': 7000,
+      'ttl:{t}:b:k': 90_000,
+      'ttl:{t}:m': 31 * 86_400_000,
+    };
+    expect(Object.keys(ttls).sort()).toEqual(Object.keys(expectedMax).sort());
+    for (const [key, ttl] of Object.entries(ttls)) {
+      expect(ttl, key).toBeGreaterThan(0);
+      expect(ttl, key).toBeLessThanOrEqual(expectedMax[key] as number);
+    }
+  });
+
+  it('heals a key that lost its TTL the next time it is read', async () => {
+    const l = createLimiter({ limits: [{ name: 'h', limit: 1, window: '10s' }], store, prefix: 'heal' });
+    await l.limit({ tenant: 't', key: 'k' });
+    const key = 'heal:{t}:s:k:h:sl10000';
+    await admin.persist(key);
+    expect(await admin.pttl(key)).toBe(-1);
+    expect((await l.limit({ tenant: 't', key: 'k' })).allowed).toBe(false); // rejected: no write
+    const ttl = await admin.pttl(key);
+    expect(ttl).toBeGreaterThan(9000);
+    expect(ttl).toBeLessThanOrEqual(10_000);
+  });
+
+  it('reloads its scripts after SCRIPT FLUSH and counts the decision once', async () => {
+    const l = createLimiter({ limits: [{ limit: 10, window: '1m' }], store, prefix: 'flush' });
+    const evalsBefore = await commandCalls(admin, 'eval');
+    await l.limit({ tenant: 't', key: 'k' });
+    await admin.script('FLUSH');
+    const d = await l.limit({ tenant: 't', key: 'k' });
+    expect([d.allowed, d.remaining]).toEqual([true, 8]);
+    expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 1);
+    expect((await l.limit({ tenant: 't', key: 'k' })).remaining).toBe(7); // EVALSHA again
+    expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 1);
+  });
+
+  it('never falls back to EVAL after an error other than NOSCRIPT', async () => {
+    // A user that may not run EVALSHA gets NOPERM: the store must report it, not retry with EVAL.
+    await createAclUser(server, 'no-evalsha', 'pw', ['~*', '+@all', '-evalsha']);
+    const denied = new RedisStore({ url: `redis://no-evalsha:pw@127.0.0.1:${server.port}` });
+    const l = createLimiter({ limits: [{ limit: 10, window: '1m' }], store: denied, prefix: 'noperm' });
+    const evalsBefore = await commandCalls(admin, 'eval');
+    const error = await l.limit({ tenant: 't', key: 'k' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).message).toContain('NOPERM');
+    expect(await commandCalls(admin, 'eval')).toBe(evalsBefore);
+    expect(await keysOf(admin, 'noperm:*')).toEqual([]);
+    await denied.close();
+  });
+
+  it('works as the documented least-privilege ACL user, confined to its prefix', async () => {
+    await createAclUser(server, 'sluice', 'secret', redisAclRules('acl'));
+    const confined = new RedisStore({ url: `redis://sluice:secret@127.0.0.1:${server.port}` });
+    const l = createLimiter({ limits: ALL_ALGORITHMS, store: confined, prefix: 'acl' });
+    const d = await l.limit({ tenant: 't', key: 'k' });
+    expect(d.allowed).toBe(true);
+    await l.peek({ tenant: 't', key: 'k' });
+    await l.refund({ tenant: 't', key: 'k', cost: 1 });
+    await l.release(d.lease!);
+    await l.block({ tenant: 't', key: 'k' }, '1s');
+    await l.unblock({ tenant: 't', key: 'k' });
+    await l.block({ tenant: 't' }, '1s');
+    await l.unblock({ tenant: 't' });
+    await l.reset({ tenant: 't', key: 'k' });
+    await l.resetTenant('t');
+    expect((await l.limit({ tenant: 't', key: 'k' })).remaining).toBe(4);
+    // Outside its prefix, the same user is refused.
+    await admin.set('other:secret', 'x');
+    const raw = confined.client as Redis;
+    await expect(raw.get('other:secret')).rejects.toThrow(/NOPERM/);
+    const otherPrefix = createLimiter({
+      limits: [{ limit: 1, window: '1s' }],
+      store: confined,
+      prefix: 'other',
+    });
+    await expect(otherPrefix.limit({ tenant: 't', key: 'k' })).rejects.toBeInstanceOf(StoreError);
+    await confined.close();
+  });
+
+  it('accepts an existing ioredis client and leaves it open on close', async () => {
+    const client = new Redis(server.url);
+    const shared = new RedisStore({ client });
+    const l = createLimiter({ limits: [{ limit: 2, window: '1m' }], store: shared, prefix: 'shared' });
+    expect((await l.limit({ tenant: 't', key: 'k' })).remaining).toBe(1);
+    await l.close();
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
+  });
+
+  it('rejects ambiguous or malformed connection options', () => {
+    expect(() => new RedisStore({})).toThrow(ValidationError);
+    expect(() => new RedisStore({ url: server.url, client: admin })).toThrow(/exactly one of client, url/);
+    expect(() => new RedisStore({ url: 'http://localhost:1' })).toThrow(/redis\.url/);
+  });
+
+  it('reports an unreachable server as a StoreError, never as a rejection', async () => {
+    const dead = await startRedis();
+    const doomed = new RedisStore({ url: dead.url, redisOptions: { retryStrategy: () => null } });
+    const l = createLimiter({ limits: [{ limit: 1, window: '1s' }], store: doomed, prefix: 'dead' });
+    expect((await l.limit({ tenant: 't', key: 'k' })).allowed).toBe(true);
+    await dead.kill();
+    const error = await l.limit({ tenant: 't', key: 'k' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).code).toBe('ERR_SLUICE_STORE');
+    expect((error as StoreError).backend).toBe('redis');
+    await doomed.close();
+    await dead.stop();
+  });
+});
