@@ -5,7 +5,7 @@
  * full-script figures, it splits Sluice's script time into call overhead, prelude and the limits' work.
  */
 import type { Redis } from 'ioredis';
-import { SCRIPTS } from '../../src/index.js';
+import { decideSource, shapeOf } from '../../src/stores/redis/scripts.js';
 import { readCounters, scriptStat, subtract } from './redis-stats.js';
 
 export interface AnatomyRow {
@@ -20,7 +20,8 @@ const IN_FLIGHT = 64;
 const BODY_MARKER = 'local cost, penalty';
 
 export async function measureScriptAnatomy(admin: Redis): Promise<AnatomyRow[]> {
-  const decide = SCRIPTS.decide.source;
+  // The prelude of a single fixed-window decision: the shape sluice-redis-1 runs.
+  const decide = decideSource(shapeOf(['fw']));
   const bodyAt = decide.indexOf(BODY_MARKER);
   return [
     {
@@ -34,7 +35,7 @@ export async function measureScriptAnatomy(admin: Redis): Promise<AnatomyRow[]> 
       note:
         bodyAt < 0
           ? `not measured: "${BODY_MARKER}" not found in the decide script`
-          : 'algorithm tables and closures built on every call, TIME; then return',
+          : 'the fixed-window fragment and helpers instantiated, TIME; then return',
     },
   ];
 }

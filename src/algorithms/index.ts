@@ -19,5 +19,14 @@ export const ALGORITHMS: Readonly<Record<AlgorithmName, Algorithm>> = {
 
 export const ALGORITHM_NAMES = Object.keys(ALGORITHMS) as AlgorithmName[];
 
-/** The Lua half of every algorithm, as one table `ALG[code] = { load, fits, commit, refund, view, expires }`. */
-export const ALGORITHMS_LUA = [fixedWindowLua, slidingWindowLua, logLua, tokenBucketLua].join('');
+/**
+ * The Lua half of every algorithm, by code: a fragment defining `ALG[code]`. The Redis store builds
+ * one script per set of codes a decision uses, so Redis only runs the fragments it needs.
+ */
+export const LUA_FRAGMENTS: Readonly<Record<string, string>> = {
+  fw: fixedWindowLua,
+  sw: slidingWindowLua,
+  sl: logLua('sl'),
+  cc: logLua('cc'),
+  tb: tokenBucketLua,
+};

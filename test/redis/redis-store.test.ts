@@ -5,7 +5,13 @@ import type { LimitDefinition } from '../../src/core/types.js';
 import { createLimiter } from '../../src/limiter.js';
 import { redisAclRules } from '../../src/stores/redis/acl.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
-import { SCRIPTS } from '../../src/stores/redis/scripts.js';
+import {
+  ADMIN_SOURCE,
+  ALL_SHAPES,
+  decideSource,
+  returnSource,
+  script,
+} from '../../src/stores/redis/scripts.js';
 import { createAclUser, keySlot, type RedisServer, startRedis } from '../support/redis-servers.js';
 
 const ALL_ALGORITHMS: LimitDefinition[] = [
@@ -49,9 +55,14 @@ describe('Redis store', () => {
     await server?.stop();
   });
 
-  it('script hashes computed at load time are the ones Redis computes', async () => {
-    for (const script of Object.values(SCRIPTS)) {
-      expect(await admin.script('LOAD', script.source)).toBe(script.sha);
+  it('script hashes computed at load time are the ones Redis computes, for every shape', async () => {
+    const sources = [
+      ADMIN_SOURCE,
+      ...ALL_SHAPES.flatMap((shape) => [decideSource(shape), returnSource(shape)]),
+    ];
+    expect(sources.length).toBe(63);
+    for (const source of sources) {
+      expect(await admin.script('LOAD', source)).toBe(script('x', source).sha);
     }
   });
 

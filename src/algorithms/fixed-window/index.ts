@@ -35,15 +35,23 @@ export const fixedWindow: Algorithm<FixedWindowState> = {
   },
 };
 
-/** Hash fields: s = window start, c = count, u = last write (for tenant resets). */
+/**
+ * Lua half. String kind: the state is one string "start|count|reset marker" read by the script's MGET
+ * and written with SET PX, so a decision costs no extra calls per limit beyond that write.
+ */
 export const fixedWindowLua = `
 ALG.fw = {
-  load = function(key, now, L, W, X, R)
-    local h = redis.call('HMGET', key, 's', 'c', 'u')
+  kind = 's',
+  parse = function(v, now, L, W, X, R)
     local st = { start = math.floor(now / W) * W, count = 0 }
-    local u = tonumber(h[3])
-    if u and u > R and tonumber(h[1]) == st.start then st.count = tonumber(h[2]) end
+    if v then
+      local s, c, g = string.match(v, '^(.-)|(.-)|(.*)$')
+      if tonumber(g) >= R and tonumber(s) == st.start then st.count = tonumber(c) end
+    end
     return st
+  end,
+  encode = function(st, R)
+    return st.start .. '|' .. st.count .. '|' .. R
   end,
   fits = function(st, key, now, L, W, X, cost)
     if cost > L then return false, -1 end
@@ -52,12 +60,10 @@ ALG.fw = {
   end,
   commit = function(st, key, now, L, W, X, cost, id)
     st.count = st.count + cost
-    redis.call('HSET', key, 's', num(st.start), 'c', st.count, 'u', num(now))
   end,
   refund = function(st, key, now, L, W, X, cost)
     if st.count == 0 then return false end
     st.count = math.max(0, st.count - cost)
-    redis.call('HSET', key, 'c', st.count)
     return true
   end,
   view = function(st, key, now, L, W, X)

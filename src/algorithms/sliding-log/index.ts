@@ -74,24 +74,17 @@ export function createLogAlgorithm(name: 'sliding-log' | 'concurrency', code: st
 
 export const slidingLog = createLogAlgorithm('sliding-log', 'sl');
 
-/** A sorted set: member = "<decision id>:<n>", score = time. Shared by sliding-log and concurrency. */
-export const logLua = `
-local function log_newest(st, key)
-  if st.newest == nil then
-    local r = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-    st.newest = tonumber(r[2]) or false
-  end
-  return st.newest
-end
-local function log_expires(st, key, now, W)
-  if st.count > 0 then return log_newest(st, key) + W end
-  return now
-end
-local LOG = {
+/**
+ * Lua half, for code `code`. Sorted-set kind: member "<decision id>:<n>", score = time; the fragment
+ * calls Redis itself (trim, count, add). Shared by sliding-log and concurrency.
+ */
+export function logLua(code: string): string {
+  return `
+ALG.${code} = {
+  kind = 'z',
   load = function(key, now, L, W, X, R)
-    local cutoff = now - W
-    if R > cutoff then cutoff = R end
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', num(cutoff))
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - W)
+    if R > now - W then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. R) end
     return { count = redis.call('ZCARD', key) }
   end,
   fits = function(st, key, now, L, W, X, cost)
@@ -102,7 +95,7 @@ local LOG = {
     return false, tonumber(r[2]) + W - now
   end,
   commit = function(st, key, now, L, W, X, cost, id)
-    local score = num(now)
+    local score = now
     local args = {}
     for i = 1, cost do
       args[#args + 1] = score
@@ -124,12 +117,16 @@ local LOG = {
     return true
   end,
   view = function(st, key, now, L, W, X)
-    return L - st.count, log_expires(st, key, now, W)
+    return L - st.count, ALG.${code}.expires(st, key, now, L, W, X)
   end,
   expires = function(st, key, now, L, W, X)
-    return log_expires(st, key, now, W)
+    if st.count == 0 then return now end
+    if st.newest == nil then
+      local r = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+      st.newest = tonumber(r[2])
+    end
+    return st.newest + W
   end,
 }
-ALG.sl = LOG
-ALG.cc = LOG
 `;
+}

@@ -62,7 +62,7 @@ export const slidingWindow: Algorithm<SlidingWindowState> = {
   expiresAt: (state, now, { windowMs }) => fullAt(state, now, windowMs),
 };
 
-/** Hash fields: s = window start, c = current count, p = previous count, u = last write. */
+/** Lua half. String kind: "start|current|previous|reset marker". */
 export const slidingWindowLua = `
 local function sw_used(st, now, W)
   return st.prev * (W - (now - st.start)) / W + st.cur
@@ -73,16 +73,21 @@ local function sw_expires(st, now, W)
   return now
 end
 ALG.sw = {
-  load = function(key, now, L, W, X, R)
-    local h = redis.call('HMGET', key, 's', 'c', 'p', 'u')
+  kind = 's',
+  parse = function(v, now, L, W, X, R)
     local st = { start = math.floor(now / W) * W, cur = 0, prev = 0 }
-    local u = tonumber(h[4])
-    if u and u > R then
-      local s = tonumber(h[1])
-      if s == st.start then st.cur = tonumber(h[2]); st.prev = tonumber(h[3])
-      elseif s == st.start - W then st.prev = tonumber(h[2]) end
+    if v then
+      local s, c, p, g = string.match(v, '^(.-)|(.-)|(.-)|(.*)$')
+      if tonumber(g) >= R then
+        s = tonumber(s)
+        if s == st.start then st.cur = tonumber(c); st.prev = tonumber(p)
+        elseif s == st.start - W then st.prev = tonumber(c) end
+      end
     end
     return st
+  end,
+  encode = function(st, R)
+    return st.start .. '|' .. st.cur .. '|' .. st.prev .. '|' .. R
   end,
   fits = function(st, key, now, L, W, X, cost)
     if cost > L then return false, -1 end
@@ -95,12 +100,10 @@ ALG.sw = {
   end,
   commit = function(st, key, now, L, W, X, cost, id)
     st.cur = st.cur + cost
-    redis.call('HSET', key, 's', num(st.start), 'c', st.cur, 'p', st.prev, 'u', num(now))
   end,
   refund = function(st, key, now, L, W, X, cost)
     if st.cur == 0 then return false end
     st.cur = math.max(0, st.cur - cost)
-    redis.call('HSET', key, 's', num(st.start), 'c', st.cur, 'p', st.prev, 'u', num(now))
     return true
   end,
   view = function(st, key, now, L, W, X)

@@ -41,15 +41,20 @@ export const tokenBucket: Algorithm<TokenBucketState> = {
   expiresAt: (state) => state.tat,
 };
 
-/** Hash fields: t = TAT (ms), u = last write. X = burst (capacity). */
+/** Lua half. String kind: "tat|reset marker". X = burst (capacity). */
 export const tokenBucketLua = `
 ALG.tb = {
-  load = function(key, now, L, W, X, R)
-    local h = redis.call('HMGET', key, 't', 'u')
-    local u = tonumber(h[2])
+  kind = 's',
+  parse = function(v, now, L, W, X, R)
     local st = { tat = now }
-    if u and u > R then st.tat = math.max(tonumber(h[1]), now) end
+    if v then
+      local t, g = string.match(v, '^(.-)|(.*)$')
+      if tonumber(g) >= R then st.tat = math.max(tonumber(t), now) end
+    end
     return st
+  end,
+  encode = function(st, R)
+    return num(st.tat) .. '|' .. R
   end,
   fits = function(st, key, now, L, W, X, cost)
     if cost > X then return false, -1 end
@@ -60,12 +65,10 @@ ALG.tb = {
   end,
   commit = function(st, key, now, L, W, X, cost, id)
     st.tat = st.tat + cost * W / L
-    redis.call('HSET', key, 't', num(st.tat), 'u', num(now))
   end,
   refund = function(st, key, now, L, W, X, cost)
     if st.tat <= now then return false end
     st.tat = math.max(now, st.tat - cost * W / L)
-    redis.call('HSET', key, 't', num(st.tat), 'u', num(now))
     return true
   end,
   view = function(st, key, now, L, W, X)

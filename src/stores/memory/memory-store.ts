@@ -43,7 +43,9 @@ export class MemoryStore implements Store {
   private lastSweep: number;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.clock = options.clock ?? systemClock;
+    const clock = options.clock ?? systemClock;
+    // Whole milliseconds, as Redis' TIME is read by the scripts.
+    this.clock = () => Math.floor(clock());
     this.maxKeys = options.maxKeys ?? 1_000_000;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
     if (!Number.isInteger(this.maxKeys) || this.maxKeys < 1) {

@@ -1,7 +1,7 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { StoreError, ValidationError } from '../../core/errors.js';
 import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store } from '../store.js';
-import { SCRIPTS, type Script } from './scripts.js';
+import { ADMIN_SOURCE, decideSource, returnSource, type Script, script, shapeOf } from './scripts.js';
 
 /** Anything that can run scripts: an ioredis client (single node or Sentinel) or an ioredis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -33,9 +33,11 @@ const SAFE_CLIENT_OPTIONS: RedisOptions = { autoResendUnfulfilledCommands: false
 export class RedisStore implements Store {
   readonly backend = 'redis';
   readonly client: RedisClient;
-  /** The scripts run; protected so the conformance tests can pin the clock in a copy. */
-  protected readonly scripts: typeof SCRIPTS = SCRIPTS;
   private readonly owned: boolean;
+  /** Scripts by operation and shape (bit mask of algorithm codes), built and hashed once each. */
+  private readonly scripts = new Map<string, Script>();
+  /** Each limit's script arguments, stringified once. */
+  private readonly limitArgs = new WeakMap<object, string[]>();
 
   constructor(options: RedisStoreOptions) {
     const given = (['client', 'url', 'cluster', 'sentinel'] as const).filter((k) => options[k] !== undefined);
@@ -73,16 +75,25 @@ export class RedisStore implements Store {
         name: sentinel.name,
       });
     }
+    // Connection errors also reach each pending call as a StoreError; without a listener ioredis
+    // would print every reconnection failure as an unhandled error event.
+    if (this.owned)
+      this.client.on('error', (error: Error) => {
+        this.lastConnectionError = error;
+      });
   }
+
+  /** The last connection error the client reported (errors of calls are thrown to their callers). */
+  lastConnectionError: Error | undefined;
 
   async decide(plan: DecisionPlan): Promise<RawDecision> {
     const keys: string[] = [plan.metaKey, ...plan.blockKeys];
     const args: Array<string | number> = [plan.cost, plan.penalty ? 1 : 0, plan.blockKeys.length, plan.id];
     for (const p of plan.limits) {
       keys.push(p.key);
-      pushLimitArgs(args, p);
+      args.push(...this.argsOf(p));
     }
-    const reply = (await this.run(this.scripts.decide, keys, args)) as number[];
+    const reply = (await this.run(this.scriptFor('decide', plan.limits), keys, args)) as number[];
     const limits: Array<RawDecision['limits'][number]> = [];
     for (let i = 3; i < reply.length; i += 4) {
       limits.push({
@@ -105,19 +116,22 @@ export class RedisStore implements Store {
 
   async deleteKeys(_tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.run(this.scripts.admin, [metaKey, ...keys], ['delete']);
+    await this.run(this.scriptFor('admin', []), [metaKey, ...keys], ['delete']);
   }
 
   async resetTenant(_tenant: string, metaKey: string, retainMs: number): Promise<void> {
-    await this.run(this.scripts.admin, [metaKey], ['reset-tenant', retainMs]);
+    await this.run(this.scriptFor('admin', []), [metaKey], ['reset-tenant', retainMs]);
   }
 
   async block(_tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
-    await this.run(this.scripts.admin, blockKey ? [metaKey, blockKey] : [metaKey], ['block', durationMs]);
+    await this.run(this.scriptFor('admin', []), blockKey ? [metaKey, blockKey] : [metaKey], [
+      'block',
+      durationMs,
+    ]);
   }
 
   async unblock(_tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
-    await this.run(this.scripts.admin, blockKey ? [metaKey, blockKey] : [metaKey], ['unblock']);
+    await this.run(this.scriptFor('admin', []), blockKey ? [metaKey, blockKey] : [metaKey], ['unblock']);
   }
 
   async close(): Promise<void> {
@@ -129,9 +143,39 @@ export class RedisStore implements Store {
     const args: Array<string | number> = [op, plan.cost, leaseId];
     for (const p of plan.limits) {
       keys.push(p.key);
-      pushLimitArgs(args, p);
+      args.push(...this.argsOf(p));
     }
-    await this.run(this.scripts.return, keys, args);
+    await this.run(this.scriptFor('return', plan.limits), keys, args);
+  }
+
+  /**
+   * Turns Lua source into a Script. Protected so that the differential tests can pin the clock of a
+   * copy of the store; nothing else should override it.
+   */
+  protected compile(name: string, source: string): Script {
+    return script(name, source);
+  }
+
+  private scriptFor(op: 'decide' | 'return' | 'admin', limits: readonly PlannedLimit[]): Script {
+    const shape = op === 'admin' ? 0 : shapeOf(limits.map((p) => p.algorithm.code));
+    const id = `${op}:${shape}`;
+    let found = this.scripts.get(id);
+    if (!found) {
+      const source =
+        op === 'decide' ? decideSource(shape) : op === 'return' ? returnSource(shape) : ADMIN_SOURCE;
+      found = this.compile(id, source);
+      this.scripts.set(id, found);
+    }
+    return found;
+  }
+
+  private argsOf(p: PlannedLimit): string[] {
+    let args = this.limitArgs.get(p.limit);
+    if (!args) {
+      args = [p.algorithm.code, String(p.limit.limit), String(p.limit.windowMs), String(p.limit.capacity)];
+      this.limitArgs.set(p.limit, args);
+    }
+    return args;
   }
 
   /** EVALSHA; on NOSCRIPT (and only then) EVAL, which also caches the script on that node again. */
@@ -152,10 +196,6 @@ export class RedisStore implements Store {
     const message = error instanceof Error ? error.message : String(error);
     return new StoreError('redis', `${script.name} script failed: ${message}`, { cause: error });
   }
-}
-
-function pushLimitArgs(args: Array<string | number>, p: PlannedLimit): void {
-  args.push(p.algorithm.code, p.limit.limit, p.limit.windowMs, p.limit.capacity);
 }
 
 function isNoScript(error: unknown): boolean {
