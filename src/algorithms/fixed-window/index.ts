@@ -46,12 +46,19 @@ ALG.fw = {
     local st = { start = math.floor(now / W) * W, count = 0 }
     if v then
       local s, c, g = string.match(v, '^(.-)|(.-)|(.*)$')
-      if tonumber(g) >= R and tonumber(s) == st.start then st.count = tonumber(c) end
+      if tonumber(g) >= R and tonumber(s) == st.start then
+        st.count = tonumber(c)
+        st.s = s -- reused when writing back: number-to-string conversions are the costly part
+      end
     end
     return st
   end,
-  encode = function(st, R)
-    return st.start .. '|' .. st.count .. '|' .. R
+  encode = function(st, Rs)
+    return (st.s or st.start) .. '|' .. st.count .. '|' .. Rs
+  end,
+  -- Within one window the key's TTL (the window's end) does not change.
+  keep_ttl = function(st)
+    return st.s ~= nil
   end,
   fits = function(st, key, now, L, W, X, cost)
     if cost > L then return false, -1 end

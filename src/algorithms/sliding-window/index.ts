@@ -77,17 +77,25 @@ ALG.sw = {
   parse = function(v, now, L, W, X, R)
     local st = { start = math.floor(now / W) * W, cur = 0, prev = 0 }
     if v then
-      local s, c, p, g = string.match(v, '^(.-)|(.-)|(.-)|(.*)$')
+      local s_text, c, p, g = string.match(v, '^(.-)|(.-)|(.-)|(.*)$')
       if tonumber(g) >= R then
-        s = tonumber(s)
-        if s == st.start then st.cur = tonumber(c); st.prev = tonumber(p)
+        local s = tonumber(s_text)
+        if s == st.start then
+          st.cur = tonumber(c); st.prev = tonumber(p)
+          st.s = s_text -- reused when writing back: number-to-string conversions are the costly part
+          st.p = p
+          st.keep = st.cur > 0
         elseif s == st.start - W then st.prev = tonumber(c) end
       end
     end
     return st
   end,
-  encode = function(st, R)
-    return st.start .. '|' .. st.cur .. '|' .. st.prev .. '|' .. R
+  encode = function(st, Rs)
+    return (st.s or st.start) .. '|' .. st.cur .. '|' .. (st.p or st.prev) .. '|' .. Rs
+  end,
+  -- Within one window, once it has a count, the TTL (two windows past its start) does not change.
+  keep_ttl = function(st)
+    return st.keep
   end,
   fits = function(st, key, now, L, W, X, cost)
     if cost > L then return false, -1 end

@@ -53,8 +53,11 @@ ALG.tb = {
     end
     return st
   end,
-  encode = function(st, R)
-    return num(st.tat) .. '|' .. R
+  encode = function(st, Rs)
+    return num(st.tat) .. '|' .. Rs
+  end,
+  keep_ttl = function(st)
+    return false
   end,
   fits = function(st, key, now, L, W, X, cost)
     if cost > X then return false, -1 end

@@ -22,24 +22,26 @@ export const SERVER_CLOCK_LUA =
 const COMMON = `
 local function num(x) return string.format('%.17g', x) end
 ${SERVER_CLOCK_LUA}
+-- Meta "r|b": returns r, b as numbers and r as the string it was (written back into states as is).
 local function parse_meta(v)
-  if not v then return 0, 0 end
+  if not v then return 0, 0, '0' end
   local r, b = string.match(v, '^(.-)|(.*)$')
-  return tonumber(r), tonumber(b)
+  return tonumber(r), tonumber(b), r
 end
 `;
 
 const STATE_HELPERS = `
 -- Writes a string state with its TTL (the instant it would be empty again), or drops it if empty.
-local function save(alg, st, key, L, W, X, R)
+local function save(alg, st, key, L, W, X, Rs, keep)
   local exp = alg.expires(st, key, now, L, W, X)
   if exp <= now then redis.call('DEL', key)
-  elseif alg.kind == 's' then redis.call('SET', key, alg.encode(st, R), 'PX', math.ceil(exp - now))
-  else redis.call('PEXPIRE', key, math.ceil(exp - now)) end
+  elseif alg.kind == 'z' then redis.call('PEXPIRE', key, math.ceil(exp - now))
+  elseif keep and alg.keep_ttl(st) then redis.call('SET', key, alg.encode(st, Rs), 'KEEPTTL')
+  else redis.call('SET', key, alg.encode(st, Rs), 'PX', math.ceil(exp - now)) end
 end
 -- A key that lost its TTL (PERSIST, a restore...) gets one back when it is next read.
-local function heal(alg, st, key, L, W, X, R)
-  if redis.call('PTTL', key) == -1 then save(alg, st, key, L, W, X, R) end
+local function heal(alg, st, key, L, W, X, Rs)
+  if redis.call('PTTL', key) == -1 then save(alg, st, key, L, W, X, Rs, false) end
 end
 `;
 
@@ -79,7 +81,7 @@ for i = 1, n do
   end
 end
 local values = redis.call('MGET', unpack(reads))
-local R, blocked = parse_meta(values[1])
+local R, blocked, Rs = parse_meta(values[1])
 if blocked <= now then blocked = 0 end
 for j = 1, nb do
   local until_ms = tonumber(values[1 + j])
@@ -104,9 +106,9 @@ for i = 1, n do
   local L, W, X = p[1], p[2], p[3]
   if charge and fit[i] then
     alg.commit(st, key, now, L, W, X, cost, id)
-    save(alg, st, key, L, W, X, R)
+    save(alg, st, key, L, W, X, Rs, true)
   elseif alg.kind == 'z' or values[slot[i]] then
-    heal(alg, st, key, L, W, X, R)
+    heal(alg, st, key, L, W, X, Rs)
   end
   local remaining, reset_at = alg.view(st, key, now, L, W, X)
   local w = 0
@@ -130,7 +132,7 @@ return out
 export function returnSource(shape: number): string {
   return `${COMMON}${fragments(shape)}${STATE_HELPERS}
 local op, cost, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local R = parse_meta(redis.call('GET', KEYS[1]))
+local R, _, Rs = parse_meta(redis.call('GET', KEYS[1]))
 local n = (#ARGV - 3) / 4
 for i = 1, n do
   local a = 3 + (i - 1) * 4
@@ -145,11 +147,11 @@ for i = 1, n do
         members = {}
       end
     end
-    save(alg, alg.load(key, now, L, W, X, R), key, L, W, X, R)
+    save(alg, alg.load(key, now, L, W, X, R), key, L, W, X, Rs, false)
   elseif op == 'refund' and code ~= 'cc' then
     local st
     if alg.kind == 's' then st = alg.parse(redis.call('GET', key), now, L, W, X, R) else st = alg.load(key, now, L, W, X, R) end
-    if alg.refund(st, key, now, L, W, X, cost) then save(alg, st, key, L, W, X, R) end
+    if alg.refund(st, key, now, L, W, X, cost) then save(alg, st, key, L, W, X, Rs, false) end
   end
 end
 return n
