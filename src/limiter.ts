@@ -10,8 +10,11 @@ import { MemoryStore } from './stores/memory/memory-store.js';
 import type { Store } from './stores/store.js';
 
 export interface LimiterOptions {
-  /** The limits every `limit()` call is decided against, all at once. */
-  limits: LimitDefinition[];
+  /**
+   * The limits every `limit()` call is decided against, all at once. May be omitted by users of
+   * `decide()` only (the policy layer), which passes its limits per call.
+   */
+  limits?: LimitDefinition[];
   /** Where state lives. Default: a new in-process MemoryStore. Use RedisStore to share across instances. */
   store?: Store;
   /** First segment of every key (default "sluice"). Lets several applications share one Redis. */
@@ -69,13 +72,13 @@ export class Limiter {
         'must be an object with a limits array',
       );
     }
-    this.limits = normalizeLimits(options.limits);
+    this.limits = options.limits === undefined ? [] : normalizeLimits(options.limits);
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
     if (options.penalty !== undefined && typeof options.penalty !== 'boolean') {
       throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'penalty', 'must be true or false');
     }
     this.penalty = options.penalty ?? false;
-    const longest = Math.max(...this.limits.map((l) => l.windowMs));
+    const longest = Math.max(0, ...this.limits.map((l) => l.windowMs));
     this.retentionMs =
       options.tenantResetRetention === undefined
         ? Math.max(DEFAULT_RETENTION_MS, longest)
@@ -217,6 +220,9 @@ export class Limiter {
   }
 
   private configuredChecks(request: { key?: string } | undefined): Check[] {
+    if (this.limits.length === 0) {
+      throw new ValidationError('ERR_SLUICE_INVALID_LIMIT', 'limits', 'this limiter has no configured limits: use decide()');
+    }
     const key = request?.key;
     return this.limits.map((limit) => ({ limit, key }));
   }

@@ -9,8 +9,16 @@ export const MAX_QUANTITY = 1_000_000_000;
 
 const KNOWN_FIELDS = new Set(['name', 'algorithm', 'limit', 'window', 'burst', 'scope']);
 
+/** Limits produced by normalizeLimit: passed again, they are used as they are. */
+const NORMALIZED = new WeakSet<object>();
+
+export function isNormalizedLimit(value: unknown): value is NormalizedLimit {
+  return typeof value === 'object' && value !== null && NORMALIZED.has(value);
+}
+
 /** Validates one limit definition; every error names the field, e.g. `limits[2].window`. */
 export function normalizeLimit(definition: unknown, field: string): NormalizedLimit {
+  if (isNormalizedLimit(definition)) return definition;
   if (typeof definition !== 'object' || definition === null || Array.isArray(definition)) {
     throw new ValidationError(
       'ERR_SLUICE_INVALID_LIMIT',
@@ -60,7 +68,7 @@ export function normalizeLimit(definition: unknown, field: string): NormalizedLi
   }
   const name = def.name === undefined ? `${algorithm.name}-${formatDuration(windowMs)}` : def.name;
   const encodedName = encodeIdentifier(name, `${field}.name`);
-  return {
+  const normalized: NormalizedLimit = Object.freeze({
     name: name as string,
     algorithm: algorithm.name,
     limit,
@@ -68,7 +76,9 @@ export function normalizeLimit(definition: unknown, field: string): NormalizedLi
     capacity: algorithm.capacity(limit, burst),
     scope,
     id: `${encodedName}:${algorithm.code}${windowMs}`,
-  };
+  });
+  NORMALIZED.add(normalized);
+  return normalized;
 }
 
 /** Validates a list of limits: at least one, names unique. */

@@ -38,6 +38,12 @@ export interface RawDecision {
   }>;
 }
 
+/** A versioned document held by a store. */
+export interface StoredDocument {
+  version: number;
+  body: string;
+}
+
 /** Plan of a refund or a lease release: the same limits, no decision. */
 export interface ReturnPlan {
   readonly tenant: string;
@@ -70,4 +76,11 @@ export interface Store {
   unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void>;
   /** Releases connections and timers. */
   close(): Promise<void>;
+  /** Reads a small versioned document (the runtime configuration); null when there is none. */
+  readDocument?(key: string): Promise<StoredDocument | null>;
+  /**
+   * Writes a document if its version is still `expectedVersion` (0: none yet). Returns the new version,
+   * or null when someone else wrote first (read again and retry).
+   */
+  writeDocument?(key: string, body: string, expectedVersion: number): Promise<number | null>;
 }

@@ -6,7 +6,7 @@
  * SIGKILL when the test process exits. Binaries can be overridden with REDIS_SERVER_BIN / REDIS_CLI_BIN.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -745,4 +745,157 @@ export function keySlot(key: string): number {
   let crc = 0;
   for (const byte of bytes) crc = ((crc << 8) ^ CRC16_TABLE[((crc >> 8) ^ byte) & 0xff]!) & 0xffff;
   return crc & (CLUSTER_SLOTS - 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sentinel
+
+/** A Redis Sentinel started by {@link startSentinel}. */
+export interface RedisSentinel {
+  host: '127.0.0.1';
+  port: number;
+  /** pid of the running process, or undefined once it has exited */
+  pid(): number | undefined;
+  /** kills the process and removes its temp dir; idempotent */
+  stop(): Promise<void>;
+}
+
+class ManagedSentinel implements RedisSentinel {
+  readonly host = HOST;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly watchdog: Watchdog,
+  ) {}
+
+  pid(): number | undefined {
+    const child = this.child;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+  }
+
+  /** Spawns `redis-server sentinel.conf --sentinel` and resolves once PING answers PONG. */
+  async start(config: string): Promise<void> {
+    installExitHook();
+    const confPath = join(this.dir, 'sentinel.conf');
+    writeFileSync(confPath, config); // Sentinel rewrites this file as it learns about the topology.
+    const fd = openSync(join(this.dir, 'redis.log'), 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(SERVER_BIN, [confPath, '--sentinel'], { cwd: this.dir, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    this.child = child;
+    liveChildren.add(child);
+    child.unref();
+    this.watchdog.track(child.pid);
+    let spawnError: Error | undefined;
+    this.exited = new Promise((resolve) => {
+      const done = () => {
+        liveChildren.delete(child);
+        this.watchdog.track(undefined);
+        resolve();
+      };
+      child.once('exit', done);
+      child.once('error', (err) => {
+        spawnError = err;
+        done();
+      });
+    });
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let lastError = 'no attempt';
+    while (Date.now() < deadline) {
+      if (spawnError || child.exitCode !== null || child.signalCode !== null) {
+        const why = spawnError
+          ? `could not be spawned (${spawnError.message})`
+          : `exited (${child.exitCode ?? child.signalCode})`;
+        throw new Error(
+          `sentinel on port ${this.port} ${why}; last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
+        );
+      }
+      try {
+        if ((await command(this.port, ['PING'], 250)) === 'PONG') return;
+        lastError = 'unexpected PING reply';
+      } catch (err) {
+        lastError = (err as Error).message;
+      }
+      await sleep(20);
+    }
+    await this.kill();
+    throw new Error(
+      `sentinel on port ${this.port} did not answer PING within ${READY_TIMEOUT_MS} ms (last error: ` +
+        `${lastError}); last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
+    );
+  }
+
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.ref();
+      child.kill('SIGKILL');
+    }
+    await this.exited;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.kill();
+    await rm(this.dir, { recursive: true, force: true });
+    liveDirs.delete(this.dir);
+    this.watchdog.dispose();
+    releasePort(this.port);
+  }
+}
+
+/**
+ * Starts one Redis Sentinel (`redis-server <tmp>/sentinel.conf --sentinel`) on a free port (never 6379),
+ * monitoring the master at 127.0.0.1:masterPort under `name` with quorum 1, `down-after-milliseconds`
+ * (default 1000) and `failover-timeout` (default 3000); resolves once it answers PING. Killed with
+ * SIGKILL when the test process exits, like the other processes.
+ */
+export async function startSentinel(
+  masterPort: number,
+  name: string,
+  options: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
+): Promise<RedisSentinel> {
+  if (FORBIDDEN_PORTS.has(masterPort))
+    throw new Error(`startSentinel: refusing to monitor port ${masterPort}`);
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`startSentinel: invalid master name ${name}`);
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-redis-sentinel-'));
+  liveDirs.add(dir);
+  const watchdog = new Watchdog(dir);
+  for (let attempt = 1; ; attempt++) {
+    const port = await reserveFreePort(false);
+    const sentinel = new ManagedSentinel(port, dir, watchdog);
+    const config = [
+      `port ${port}`,
+      `bind ${HOST}`,
+      'protected-mode no',
+      'daemonize no',
+      `dir ${dir}`,
+      'logfile ""',
+      `sentinel monitor ${name} ${HOST} ${masterPort} 1`,
+      `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1000}`,
+      `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 3000}`,
+      `sentinel parallel-syncs ${name} 1`,
+      '',
+    ].join('\n');
+    try {
+      await sentinel.start(config);
+      return sentinel;
+    } catch (err) {
+      await sentinel.kill();
+      releasePort(port);
+      if (attempt < 5 && /address already in use/i.test((err as Error).message)) continue;
+      await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
+      watchdog.dispose();
+      throw err;
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../../core/clock.js';
 import { StoreError, ValidationError } from '../../core/errors.js';
 import { roundInstant, roundRemaining, roundWait } from '../rounding.js';
-import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store } from '../store.js';
+import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store, StoredDocument } from '../store.js';
 
 export interface MemoryStoreOptions {
   /** Source of time (epoch ms). Default `Date.now`. Inject a ManualClock to drive windows in tests. */
@@ -40,6 +40,8 @@ export class MemoryStore implements Store {
   /** tenant -> key -> entry; a tenant reset drops one inner map. */
   private readonly tenants = new Map<string, Map<string, Entry>>();
   private size = 0;
+  /** Versioned documents (runtime configuration): operator state, never expired or swept. */
+  private readonly documents = new Map<string, StoredDocument>();
   private lastSweep: number;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -179,6 +181,18 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     this.tenants.clear();
     this.size = 0;
+  }
+
+  async readDocument(key: string): Promise<StoredDocument | null> {
+    const doc = this.documents.get(key);
+    return doc ? { ...doc } : null;
+  }
+
+  async writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null> {
+    const current = this.documents.get(key)?.version ?? 0;
+    if (current !== expectedVersion) return null;
+    this.documents.set(key, { version: current + 1, body });
+    return current + 1;
   }
 
   /** Drops every expired key now. Returns how many were dropped. */

@@ -1,0 +1,296 @@
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.js';
+import { SluiceError, ValidationError } from '../core/errors.js';
+import { validatePrefix } from '../core/keys.js';
+import { normalizeLimit } from '../engine/limits.js';
+import {
+  COUNT_BY,
+  FAILURE_MODES,
+  MODES,
+  type PolicyDefinition,
+  SCOPES,
+  type TenantOverride,
+  type TierDefinition,
+} from './types.js';
+
+/** One problem in a configuration document: where (`policies[2].limits[0].window`) and what. */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** A configuration document that cannot be used. Nothing of it was applied. */
+export class ConfigError extends SluiceError {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[], source = 'configuration') {
+    super(
+      'ERR_SLUICE_INVALID_CONFIG',
+      `${source} is invalid:\n${issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n')}`,
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+const positiveInt = z.number().int().positive();
+const duration = z.union([z.string(), z.number()]);
+const identifier = z.string().min(1).max(256);
+
+const tierSchema = z.strictObject({
+  rps: positiveInt,
+  burst: positiveInt.optional(),
+  maxConcurrent: positiveInt.optional(),
+  priority: z.number().positive().optional(),
+});
+
+const tenantSchema = z.strictObject({
+  tier: identifier.optional(),
+  rps: positiveInt.optional(),
+  burst: positiveInt.optional(),
+  maxConcurrent: positiveInt.optional(),
+  priority: z.number().positive().optional(),
+});
+
+const policySchema = z.strictObject({
+  name: identifier,
+  scope: z.enum(SCOPES),
+  match: z.array(z.string().min(1)).optional(),
+  tiers: z.array(identifier).optional(),
+  // Limits are checked by the core's own validation (same messages as the library API).
+  limits: z.array(z.unknown()).optional(),
+  tierLimits: z.record(z.string(), z.array(z.unknown())).optional(),
+  additive: z.boolean().optional(),
+  mode: z.enum(MODES).optional(),
+  failureMode: z.enum(FAILURE_MODES).optional(),
+  countBy: z.enum(COUNT_BY).optional(),
+});
+
+const storeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('memory'), maxKeys: positiveInt.optional() }),
+  z.strictObject({
+    type: z.literal('redis'),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .optional(),
+    cluster: z.strictObject({ nodes: z.array(z.string().min(1)).min(1) }).optional(),
+    sentinel: z
+      .strictObject({ sentinels: z.array(z.string().min(1)).min(1), name: z.string().min(1) })
+      .optional(),
+    connectTimeout: duration.optional(),
+    commandTimeout: duration.optional(),
+    maxConnections: positiveInt.optional(),
+  }),
+]);
+
+const configSchema = z.strictObject({
+  version: z.literal(1).optional(),
+  prefix: z.string().optional(),
+  mode: z.enum(MODES).optional(),
+  failureMode: z.enum(FAILURE_MODES).optional(),
+  store: storeSchema.optional(),
+  tiers: z.record(identifier, tierSchema).optional(),
+  defaultTier: identifier.optional(),
+  tierRules: z.array(z.strictObject({ pattern: z.string().min(1), tier: identifier })).optional(),
+  tenants: z.record(identifier, tenantSchema).optional(),
+  tierPolicy: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      additive: z.boolean().optional(),
+      concurrency: z.boolean().optional(),
+      leaseTtl: duration.optional(),
+      mode: z.enum(MODES).optional(),
+      failureMode: z.enum(FAILURE_MODES).optional(),
+    })
+    .optional(),
+  policies: z.array(policySchema).optional(),
+  refreshInterval: duration.optional(),
+});
+
+export type StoreConfig = z.infer<typeof storeSchema>;
+
+/** A validated configuration document, with defaults filled in. */
+export interface SluiceConfig {
+  prefix: string;
+  mode: (typeof MODES)[number];
+  failureMode: (typeof FAILURE_MODES)[number];
+  store: StoreConfig;
+  tiers: Record<string, Required<TierDefinition>>;
+  defaultTier: string;
+  tierRules: Array<{ pattern: string; tier: string }>;
+  tenants: Record<string, TenantOverride>;
+  tierPolicy: {
+    enabled: boolean;
+    additive: boolean;
+    concurrency: boolean;
+    leaseTtlMs: number;
+    mode: (typeof MODES)[number];
+    failureMode?: (typeof FAILURE_MODES)[number];
+  };
+  policies: PolicyDefinition[];
+  refreshIntervalMs: number;
+}
+
+/** Seed 003's tier table: the default, fully replaceable by `tiers`. */
+export const DEFAULT_TIERS: Record<string, Required<TierDefinition>> = {
+  free: { rps: 5, burst: 10, maxConcurrent: 50, priority: 0.5 },
+  basic: { rps: 20, burst: 40, maxConcurrent: 100, priority: 0.8 },
+  premium: { rps: 100, burst: 200, maxConcurrent: 500, priority: 1.0 },
+  enterprise: { rps: 500, burst: 1000, maxConcurrent: 1000, priority: 1.2 },
+};
+
+/**
+ * Validates a configuration document (already parsed from YAML or JSON). Collects every problem, each
+ * with the path of the field, and throws one ConfigError; unknown keys are errors (a `windowMS` typo
+ * is caught, not ignored).
+ */
+export function parseConfig(input: unknown, source?: string): SluiceConfig {
+  const shape = configSchema.safeParse(input ?? {});
+  if (!shape.success) {
+    throw new ConfigError(
+      shape.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
+      source,
+    );
+  }
+  const doc = shape.data;
+  const issues: ConfigIssue[] = [];
+  const check = (path: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (error) {
+      if (error instanceof ValidationError) {
+        // The core's errors carry the full field path already (policies[0].limits[1].window).
+        const field = error.field.startsWith(path) ? error.field : path;
+        issues.push({ path: field, message: error.message.slice(error.field.length + 2) });
+      } else throw error;
+    }
+  };
+
+  let prefix = 'sluice';
+  check('prefix', () => {
+    prefix = validatePrefix(doc.prefix ?? 'sluice');
+  });
+  const tiers: Record<string, Required<TierDefinition>> = {};
+  for (const [name, tier] of Object.entries(doc.tiers ?? DEFAULT_TIERS)) {
+    tiers[name] = {
+      rps: tier.rps,
+      burst: tier.burst ?? tier.rps * 2,
+      maxConcurrent: tier.maxConcurrent ?? Number.MAX_SAFE_INTEGER,
+      priority: tier.priority ?? 1,
+    };
+  }
+  const knownTier = (path: string, tier: string) => {
+    if (!(tier in tiers))
+      issues.push({ path, message: `unknown tier "${tier}" (tiers: ${Object.keys(tiers).join(', ')})` });
+  };
+  const defaultTier = doc.defaultTier ?? (tiers.free ? 'free' : (Object.keys(tiers)[0] ?? 'free'));
+  if (Object.keys(tiers).length === 0)
+    issues.push({ path: 'tiers', message: 'must define at least one tier' });
+  else knownTier('defaultTier', defaultTier);
+  (doc.tierRules ?? []).forEach((rule, i) => {
+    knownTier(`tierRules[${i}].tier`, rule.tier);
+    check(`tierRules[${i}].pattern`, () => compilePattern(rule.pattern, `tierRules[${i}].pattern`));
+  });
+  for (const [tenant, override] of Object.entries(doc.tenants ?? {})) {
+    if (override.tier !== undefined) knownTier(`tenants.${tenant}.tier`, override.tier);
+  }
+
+  const names = new Set<string>();
+  const policies = (doc.policies ?? []) as PolicyDefinition[];
+  policies.forEach((policy, i) => {
+    const at = `policies[${i}]`;
+    if (names.has(policy.name))
+      issues.push({ path: `${at}.name`, message: `duplicate policy name "${policy.name}"` });
+    names.add(policy.name);
+    if (!policy.limits && !policy.tierLimits) {
+      issues.push({ path: at, message: 'needs limits or tierLimits' });
+    }
+    policy.tiers?.forEach((t, j) => knownTier(`${at}.tiers[${j}]`, t));
+    const validateList = (list: unknown[], path: string) =>
+      list.forEach((limit, j) => {
+        check(`${path}[${j}]`, () => {
+          if (typeof limit === 'object' && limit !== null && 'scope' in limit) {
+            throw new ValidationError(
+              'ERR_SLUICE_INVALID_OPTION',
+              `${path}[${j}].scope`,
+              "is set by the policy's countBy, not per limit",
+            );
+          }
+          normalizeLimit(limit, `${path}[${j}]`);
+        });
+      });
+    if (policy.limits) validateList(policy.limits, `${at}.limits`);
+    for (const [tier, list] of Object.entries(policy.tierLimits ?? {})) {
+      knownTier(`${at}.tierLimits.${tier}`, tier);
+      validateList(list, `${at}.tierLimits.${tier}`);
+    }
+  });
+
+  let leaseTtlMs = 60_000;
+  check('tierPolicy.leaseTtl', () => {
+    if (doc.tierPolicy?.leaseTtl !== undefined)
+      leaseTtlMs = parseDuration(doc.tierPolicy.leaseTtl, 'tierPolicy.leaseTtl');
+  });
+  let refreshIntervalMs = 1000;
+  check('refreshInterval', () => {
+    if (doc.refreshInterval !== undefined)
+      refreshIntervalMs = parseDuration(doc.refreshInterval, 'refreshInterval');
+  });
+  const store = doc.store ?? { type: 'memory' as const };
+  if (store.type === 'redis') {
+    const given = [store.url, store.cluster, store.sentinel].filter((x) => x !== undefined).length;
+    if (given !== 1)
+      issues.push({ path: 'store', message: 'a redis store needs exactly one of url, cluster, sentinel' });
+    for (const field of ['connectTimeout', 'commandTimeout'] as const) {
+      check(`store.${field}`, () => {
+        if (store[field] !== undefined) parseDuration(store[field], `store.${field}`);
+      });
+    }
+  }
+
+  if (issues.length > 0) throw new ConfigError(issues, source);
+  return {
+    prefix,
+    mode: doc.mode ?? 'enforce',
+    failureMode: doc.failureMode ?? 'closed',
+    store,
+    tiers,
+    defaultTier,
+    tierRules: doc.tierRules ?? [],
+    tenants: doc.tenants ?? {},
+    tierPolicy: {
+      enabled: doc.tierPolicy?.enabled ?? true,
+      additive: doc.tierPolicy?.additive ?? true,
+      concurrency: doc.tierPolicy?.concurrency ?? false,
+      leaseTtlMs,
+      mode: doc.tierPolicy?.mode ?? 'enforce',
+      ...(doc.tierPolicy?.failureMode ? { failureMode: doc.tierPolicy.failureMode } : {}),
+    },
+    policies,
+    refreshIntervalMs,
+  };
+}
+
+/** A tier rule or match pattern: "/regex/" or a glob where `*` matches anything. */
+export function compilePattern(pattern: string, field: string): RegExp {
+  if (pattern.length > 2 && pattern.startsWith('/') && pattern.endsWith('/')) {
+    try {
+      return new RegExp(pattern.slice(1, -1));
+    } catch (error) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        field,
+        `is not a valid regular expression: ${(error as Error).message}`,
+      );
+    }
+  }
+  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+  return new RegExp(`^${escaped}$`);
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.reduce<string>((out, part) => {
+    if (typeof part === 'number') return `${out}[${part}]`;
+    return out ? `${out}.${String(part)}` : String(part);
+  }, '');
+}

@@ -1,0 +1,100 @@
+import { ConfigError, type ConfigIssue } from './config.js';
+
+type Env = Record<string, string | undefined>;
+type Doc = Record<string, unknown>;
+
+/**
+ * The environment variables of the seed systems, as a thin layer over a configuration document:
+ * returns `base` (a raw document, not yet validated) with the variables applied.
+ *
+ * Seed 001: RATE_LIMIT_PER_SECOND (10), RATE_LIMIT_PER_MINUTE (60), RATE_LIMIT_PER_HOUR (1000),
+ * RATE_LIMIT_BURST (20) per RATE_LIMIT_BURST_WINDOW seconds (10) become the global policy
+ * "env-defaults"; in production (ENVIRONMENT or NODE_ENV = production) PRODUCTION_RATE_LIMIT_PER_MINUTE,
+ * PRODUCTION_RATE_LIMIT_PER_HOUR and PRODUCTION_BURST_LIMIT replace theirs.
+ * DISTRIBUTED_RATE_LIMITING_ENABLED picks Redis (REDIS_URL) over memory; FAIL_OPEN_ON_REDIS_ERROR=true
+ * makes the failure mode "open" (default closed); REDIS_CONNECTION_TIMEOUT and REDIS_SOCKET_TIMEOUT
+ * (seconds) and REDIS_MAX_CONNECTIONS tune the store.
+ * Seed 003: [AURUM_API_]RATE_LIMIT_<TIER>_RPS and _BURST set a tier's quotas;
+ * AURUM_API_CACHE_REDIS_URL is the Redis URL.
+ */
+export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
+  const issues: ConfigIssue[] = [];
+  const int = (name: string, fallback?: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value <= 0) {
+      issues.push({ path: name, message: `${JSON.stringify(raw)} must be a positive whole number` });
+      return fallback;
+    }
+    return value;
+  };
+  const bool = (name: string): boolean | undefined => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (raw === undefined || raw === '') return undefined;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    issues.push({ path: name, message: `${JSON.stringify(env[name])} must be true or false` });
+    return undefined;
+  };
+
+  const doc: Doc = structuredClone(base);
+  const production = [env.ENVIRONMENT, env.NODE_ENV].some((v) => v?.toLowerCase() === 'production');
+  const perSecond = int('RATE_LIMIT_PER_SECOND', 10);
+  const perMinute =
+    (production ? int('PRODUCTION_RATE_LIMIT_PER_MINUTE') : undefined) ?? int('RATE_LIMIT_PER_MINUTE', 60);
+  const perHour =
+    (production ? int('PRODUCTION_RATE_LIMIT_PER_HOUR') : undefined) ?? int('RATE_LIMIT_PER_HOUR', 1000);
+  const burst = (production ? int('PRODUCTION_BURST_LIMIT') : undefined) ?? int('RATE_LIMIT_BURST', 20);
+  const burstWindow = int('RATE_LIMIT_BURST_WINDOW', 10);
+  const policies = Array.isArray(doc.policies) ? [...doc.policies] : [];
+  policies.push({
+    name: 'env-defaults',
+    scope: 'global',
+    limits: [
+      { name: 'second', algorithm: 'sliding-log', limit: perSecond, window: '1s' },
+      { name: 'minute', algorithm: 'sliding-window', limit: perMinute, window: '1m' },
+      { name: 'hour', algorithm: 'sliding-window', limit: perHour, window: '1h' },
+      { name: 'burst', algorithm: 'sliding-log', limit: burst, window: `${burstWindow}s` },
+    ],
+  });
+  doc.policies = policies;
+
+  const failOpen = bool('FAIL_OPEN_ON_REDIS_ERROR');
+  if (failOpen !== undefined) doc.failureMode = failOpen ? 'open' : 'closed';
+  const distributed = bool('DISTRIBUTED_RATE_LIMITING_ENABLED');
+  const url = env.REDIS_URL ?? env.AURUM_API_CACHE_REDIS_URL;
+  if (distributed === true || (distributed === undefined && env.AURUM_API_CACHE_REDIS_URL !== undefined)) {
+    const store: Doc = { type: 'redis', url: url ?? 'redis://localhost:6379/0' };
+    const connect = int('REDIS_CONNECTION_TIMEOUT');
+    const socket = int('REDIS_SOCKET_TIMEOUT');
+    const pool = int('REDIS_MAX_CONNECTIONS');
+    if (connect !== undefined) store.connectTimeout = `${connect}s`;
+    if (socket !== undefined) store.commandTimeout = `${socket}s`;
+    if (pool !== undefined) store.maxConnections = pool;
+    doc.store = store;
+  } else if (distributed === false) {
+    doc.store = { type: 'memory' };
+  }
+
+  const tiers = { ...((doc.tiers as Doc | undefined) ?? DEFAULT_TIER_DOC) } as Record<string, Doc>;
+  for (const tier of Object.keys(tiers)) {
+    const upper = tier.toUpperCase();
+    const rps = int(`AURUM_API_RATE_LIMIT_${upper}_RPS`) ?? int(`RATE_LIMIT_${upper}_RPS`);
+    const tierBurst = int(`AURUM_API_RATE_LIMIT_${upper}_BURST`) ?? int(`RATE_LIMIT_${upper}_BURST`);
+    if (rps !== undefined || tierBurst !== undefined) {
+      tiers[tier] = { ...tiers[tier], ...(rps ? { rps } : {}), ...(tierBurst ? { burst: tierBurst } : {}) };
+    }
+  }
+  doc.tiers = tiers;
+
+  if (issues.length > 0) throw new ConfigError(issues, 'environment');
+  return doc;
+}
+
+const DEFAULT_TIER_DOC: Doc = {
+  free: { rps: 5, burst: 10, maxConcurrent: 50, priority: 0.5 },
+  basic: { rps: 20, burst: 40, maxConcurrent: 100, priority: 0.8 },
+  premium: { rps: 100, burst: 200, maxConcurrent: 500, priority: 1.0 },
+  enterprise: { rps: 500, burst: 1000, maxConcurrent: 1000, priority: 1.2 },
+};

@@ -1,0 +1,337 @@
+import { unwatchFile, watchFile } from 'node:fs';
+import { SluiceError } from '../core/errors.js';
+import type { Decision, Lease, LimitResult } from '../core/types.js';
+import { Limiter } from '../limiter.js';
+import { MemoryStore } from '../stores/memory/memory-store.js';
+import { RedisStore } from '../stores/redis/redis-store.js';
+import type { Store } from '../stores/store.js';
+import { ConfigError, parseConfig, type SluiceConfig } from './config.js';
+import { loadConfigFile } from './load.js';
+import { type AppliedPolicy, PolicySet } from './resolve.js';
+import { parseOverrides, type RuntimeOverrides } from './runtime.js';
+import type { Mode, PolicyDecision, PolicyOutcome, RequestContext, TenantOverride } from './types.js';
+
+export interface PolicyLimiterOptions {
+  /** The configuration: a validated SluiceConfig, or a raw document (parsed from YAML/JSON) to validate. */
+  config: SluiceConfig | unknown;
+  /** Overrides the store described by the configuration. */
+  store?: Store;
+  /** Resolves a request's tier when neither the request nor the overrides say (e.g. from a JWT claim). */
+  tierResolver?: (ctx: RequestContext) => string | undefined;
+  /** Called when a runtime refresh or a watched file reload fails (the last good configuration stays). */
+  onConfigError?: (error: Error) => void;
+}
+
+/**
+ * Decides requests through policies: resolves which policies apply (scope precedence, additive
+ * policies, tiers, tenant overrides, modes), then makes one all-or-nothing decision over the limits of
+ * the enforced policies (and one over the shadow policies, in parallel, that never blocks).
+ *
+ * Runtime overrides (tenant tier or quotas, policy or global mode) live in the store as one versioned
+ * document; every instance polls its version every `refreshInterval` (default 1 s), so a change made
+ * through any instance applies everywhere within that interval plus one round trip.
+ */
+export class PolicyLimiter {
+  readonly store: Store;
+  private readonly engine: Limiter;
+  private readonly tierResolver: PolicyLimiterOptions['tierResolver'];
+  private readonly onConfigError: PolicyLimiterOptions['onConfigError'];
+  private readonly documentKey: string;
+  private set: PolicySet;
+  private runtimeVersion = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private watchedFile: string | undefined;
+  /** The last refresh or reload failure, if the latest attempt failed. */
+  lastConfigError: Error | undefined;
+
+  constructor(options: PolicyLimiterOptions) {
+    const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
+    this.store = options.store ?? storeFromConfig(config);
+    this.engine = new Limiter({ store: this.store, prefix: config.prefix });
+    this.tierResolver = options.tierResolver;
+    this.onConfigError = options.onConfigError;
+    this.documentKey = `${config.prefix}:{~runtime}:overrides`;
+    this.set = new PolicySet(config);
+  }
+
+  /** Creates a limiter, loads the runtime overrides once, and keeps polling them. */
+  static async create(options: PolicyLimiterOptions): Promise<PolicyLimiter> {
+    const limiter = new PolicyLimiter(options);
+    await limiter.refresh();
+    limiter.startPolling();
+    return limiter;
+  }
+
+  get config(): SluiceConfig {
+    return this.set.config;
+  }
+
+  get overrides(): RuntimeOverrides {
+    return this.set.runtime;
+  }
+
+  /** Version of the runtime overrides in force (0: none written yet). */
+  get configVersion(): number {
+    return this.runtimeVersion;
+  }
+
+  /** Decides one request. */
+  async check(ctx: RequestContext): Promise<PolicyDecision> {
+    const set = this.set;
+    const tier = set.tierOf(ctx, this.tierResolver);
+    const applied = set.resolve(ctx, tier);
+    const enforced = applied.filter((a) => a.policy.mode === 'enforce');
+    const shadow = applied.filter((a) => a.policy.mode === 'shadow');
+    const identity = ctx.user ?? ctx.ip;
+    const [decision, shadowDecision] = await Promise.all([
+      enforced.length > 0 ? this.engine.decide(this.request(ctx, enforced, identity)) : undefined,
+      shadow.length > 0 ? this.engine.decide(this.request(ctx, shadow, identity)) : undefined,
+    ]);
+    const results = new Map<string, LimitResult>();
+    for (const l of [...(decision?.limits ?? []), ...(shadowDecision?.limits ?? [])]) results.set(l.name, l);
+    const policies: PolicyOutcome[] = applied.map((a) => ({
+      name: a.policy.name,
+      scope: a.policy.scope,
+      mode: a.policy.mode,
+      additive: a.policy.additive,
+      failureMode: a.policy.failureMode,
+      allowed: a.limits.every((l) => results.get(l.name)?.allowed !== false),
+      key: a.key ?? '*',
+    }));
+    const base: Decision = decision ?? unlimited(ctx, shadowDecision);
+    const bindingPolicy = decision
+      ? applied.find((a) => a.limits.some((l) => l.name === decision.binding.name))?.policy.name
+      : undefined;
+    const out: PolicyDecision = {
+      ...base,
+      tier,
+      policies,
+      shadowRejections: policies.filter((p) => p.mode === 'shadow' && !p.allowed).map((p) => p.name),
+      configVersion: this.runtimeVersion,
+    };
+    if (bindingPolicy !== undefined) out.bindingPolicy = bindingPolicy;
+    return out;
+  }
+
+  /** Frees the concurrency slots of a decision's lease. */
+  async release(lease: Lease): Promise<void> {
+    await this.engine.release(lease);
+  }
+
+  /** Sets (or with null clears) a tenant's runtime override: tier and/or quotas. */
+  async setTenantOverride(tenant: string, override: TenantOverride | null): Promise<number> {
+    return this.updateOverrides((o) => {
+      const tenants = { ...(o.tenants ?? {}) };
+      if (override === null) delete tenants[tenant];
+      else tenants[tenant] = { ...override };
+      o.tenants = tenants;
+    });
+  }
+
+  /** Moves a tenant to another tier at runtime (null: back to what the configuration says). */
+  async setTenantTier(tenant: string, tier: string | null): Promise<number> {
+    return this.updateOverrides((o) => {
+      const tenants = { ...(o.tenants ?? {}) };
+      const current = { ...(tenants[tenant] ?? {}) };
+      if (tier === null) delete current.tier;
+      else current.tier = tier;
+      tenants[tenant] = current;
+      o.tenants = tenants;
+    });
+  }
+
+  /** Switches the global mode, or one policy's mode, for every instance. null clears the override. */
+  async setMode(mode: Mode | null, policy?: string): Promise<number> {
+    return this.updateOverrides((o) => {
+      if (policy === undefined) {
+        if (mode === null) delete o.mode;
+        else o.mode = mode;
+      } else {
+        const modes = { ...(o.policyModes ?? {}) };
+        if (mode === null) delete modes[policy];
+        else modes[policy] = mode;
+        o.policyModes = modes;
+      }
+    });
+  }
+
+  /** Pulls the runtime overrides now (the poller does this every refreshInterval). */
+  async refresh(): Promise<void> {
+    if (!this.store.readDocument) return;
+    try {
+      const doc = await this.store.readDocument(this.documentKey);
+      if (!doc || doc.version === this.runtimeVersion) return;
+      const overrides = this.checkOverrides(
+        parseOverrides(JSON.parse(doc.body), `runtime overrides v${doc.version}`),
+      );
+      this.set = new PolicySet(this.set.config, overrides);
+      this.runtimeVersion = doc.version;
+      this.lastConfigError = undefined;
+    } catch (error) {
+      this.reportConfigError(error as Error);
+    }
+  }
+
+  /**
+   * Replaces the configuration (for example after editing the file). A document that does not validate
+   * is rejected with a ConfigError naming every bad field, and the running configuration is unchanged.
+   */
+  reload(config: unknown, source?: string): SluiceConfig {
+    const next = parseConfig(config, source);
+    const set = new PolicySet(next, this.set.runtime);
+    if (next.prefix !== this.set.config.prefix) {
+      throw new ConfigError(
+        [{ path: 'prefix', message: 'cannot change while running (it names every key)' }],
+        source,
+      );
+    }
+    this.set = set;
+    this.lastConfigError = undefined;
+    return next;
+  }
+
+  /** Reloads a YAML/JSON file whenever it changes; a broken file keeps the last good configuration. */
+  watchFile(path: string, intervalMs = 1000): void {
+    this.unwatch();
+    this.watchedFile = path;
+    watchFile(path, { interval: intervalMs, persistent: false }, () => {
+      try {
+        this.reload(loadConfigFile(path), path);
+      } catch (error) {
+        this.reportConfigError(error as Error);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.unwatch();
+    await this.store.close();
+  }
+
+  private unwatch(): void {
+    if (this.watchedFile) unwatchFile(this.watchedFile);
+    this.watchedFile = undefined;
+  }
+
+  private startPolling(): void {
+    if (!this.store.readDocument || this.timer) return;
+    this.timer = setInterval(() => void this.refresh(), this.set.config.refreshIntervalMs);
+    this.timer.unref();
+  }
+
+  private request(ctx: RequestContext, applied: AppliedPolicy[], identity: string | undefined) {
+    const checks = applied.flatMap((a) =>
+      a.limits.map((limit) => (a.key === undefined ? { limit } : { limit, key: a.key })),
+    );
+    return {
+      tenant: ctx.tenant,
+      cost: ctx.cost ?? 1,
+      checks,
+      ...(identity === undefined ? {} : { key: identity }),
+    };
+  }
+
+  private async updateOverrides(mutate: (o: RuntimeOverrides) => void): Promise<number> {
+    const { readDocument, writeDocument } = this.store;
+    if (!readDocument || !writeDocument) {
+      throw new SluiceError(
+        'ERR_SLUICE_UNSUPPORTED',
+        `the ${this.store.backend} store cannot hold runtime overrides`,
+      );
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const doc = await readDocument.call(this.store, this.documentKey);
+      const current = doc ? parseOverrides(JSON.parse(doc.body)) : {};
+      const next = structuredClone(current);
+      mutate(next);
+      this.checkOverrides(parseOverrides(next));
+      const version = await writeDocument.call(
+        this.store,
+        this.documentKey,
+        JSON.stringify(next),
+        doc?.version ?? 0,
+      );
+      if (version !== null) {
+        this.set = new PolicySet(this.set.config, next);
+        this.runtimeVersion = version;
+        return version;
+      }
+    }
+    throw new SluiceError(
+      'ERR_SLUICE_CONFLICT',
+      'runtime overrides kept changing under this update; try again',
+    );
+  }
+
+  /** Overrides must name tiers and policies the configuration has. */
+  private checkOverrides(overrides: RuntimeOverrides): RuntimeOverrides {
+    const config = this.set.config;
+    const issues = [];
+    for (const [tenant, o] of Object.entries(overrides.tenants ?? {})) {
+      if (o.tier !== undefined && !(o.tier in config.tiers)) {
+        issues.push({ path: `tenants.${tenant}.tier`, message: `unknown tier "${o.tier}"` });
+      }
+    }
+    const policies = new Set(['tier', ...config.policies.map((p) => p.name)]);
+    for (const name of Object.keys(overrides.policyModes ?? {})) {
+      if (!policies.has(name))
+        issues.push({ path: `policyModes.${name}`, message: `unknown policy "${name}"` });
+    }
+    if (issues.length > 0) throw new ConfigError(issues, 'runtime overrides');
+    return overrides;
+  }
+
+  private reportConfigError(error: Error): void {
+    this.lastConfigError = error;
+    this.onConfigError?.(error);
+  }
+}
+
+function isSluiceConfig(value: unknown): value is SluiceConfig {
+  return typeof value === 'object' && value !== null && 'tierPolicy' in value && 'refreshIntervalMs' in value;
+}
+
+function storeFromConfig(config: SluiceConfig): Store {
+  const store = config.store;
+  if (store.type === 'memory') return new MemoryStore(store.maxKeys ? { maxKeys: store.maxKeys } : {});
+  if (store.url) return new RedisStore({ url: store.url });
+  if (store.cluster) return new RedisStore({ cluster: { nodes: store.cluster.nodes } });
+  const sentinel = store.sentinel as NonNullable<typeof store.sentinel>;
+  return new RedisStore({
+    sentinel: {
+      name: sentinel.name,
+      sentinels: sentinel.sentinels.map((s) => {
+        const [host, port] = s.split(':');
+        return { host: host as string, port: Number(port ?? 26379) };
+      }),
+    },
+  });
+}
+
+/** The decision when no enforced policy applies: allowed, no limits. */
+function unlimited(ctx: RequestContext, shadow: Decision | undefined): Decision {
+  const none: LimitResult = {
+    name: 'none',
+    algorithm: 'fixed-window',
+    limit: Number.POSITIVE_INFINITY,
+    windowMs: 0,
+    allowed: true,
+    remaining: Number.POSITIVE_INFINITY,
+    resetAt: 0,
+    retryAfterMs: 0,
+  };
+  return {
+    allowed: true,
+    reason: 'allowed',
+    tenant: ctx.tenant,
+    cost: ctx.cost ?? 1,
+    binding: none,
+    limits: [],
+    remaining: Number.POSITIVE_INFINITY,
+    resetAt: 0,
+    retryAfterMs: 0,
+    backend: shadow?.backend ?? 'none',
+  };
+}

@@ -1,0 +1,292 @@
+import { createHash } from 'node:crypto';
+import type { NormalizedLimit } from '../core/types.js';
+import { normalizeLimit } from '../engine/limits.js';
+import { compilePattern, type SluiceConfig } from './config.js';
+import type { RuntimeOverrides } from './runtime.js';
+import {
+  type CountBy,
+  type FailureMode,
+  type Mode,
+  type PolicyDefinition,
+  type PolicyLimit,
+  type RequestContext,
+  SCOPES,
+  type Scope,
+  type TenantOverride,
+} from './types.js';
+
+/** A policy ready to match: patterns compiled, limits validated per tier. */
+interface CompiledPolicy {
+  name: string;
+  scope: Scope;
+  /** Index in SCOPES: lower is more specific. */
+  precedence: number;
+  additive: boolean;
+  mode: Mode;
+  failureMode: FailureMode;
+  countBy: CountBy;
+  matchers?: RegExp[];
+  tiers?: Set<string>;
+  /** Limits by tier ('*': any tier). */
+  limits: Map<string, NormalizedLimit[]>;
+  /** The tier policy: limits come from the tenant's tier and overrides. */
+  isTierPolicy: boolean;
+}
+
+/** One applied policy of a request: its limits and the key they count. */
+export interface AppliedPolicy {
+  policy: CompiledPolicy;
+  limits: NormalizedLimit[];
+  /** Key within the tenant, undefined for tenant-wide counting. */
+  key: string | undefined;
+}
+
+const DEFAULT_COUNT_BY: Record<Scope, CountBy> = {
+  endpoint: 'endpoint-identity',
+  user: 'user',
+  role: 'user',
+  tenant: 'tenant',
+  ip: 'ip',
+  global: 'identity',
+};
+
+export const TIER_POLICY = 'tier';
+
+/**
+ * Policy resolution: turns "who is asking for what" into the policies and limits that apply. Pure and
+ * in-process; compiled once per configuration (file + runtime overrides), with a bounded cache of
+ * resolutions so the hot path does no matching work for repeated shapes of request.
+ */
+export class PolicySet {
+  readonly config: SluiceConfig;
+  readonly runtime: RuntimeOverrides;
+  private readonly policies: CompiledPolicy[];
+  private readonly tierRules: Array<{ pattern: RegExp; tier: string }>;
+  private readonly tierLimitCache = new Map<string, NormalizedLimit[]>();
+  private readonly cache = new Map<string, Array<{ policy: CompiledPolicy; limits: NormalizedLimit[] }>>();
+  private readonly needsUser: boolean;
+  private readonly needsIp: boolean;
+
+  constructor(config: SluiceConfig, runtime: RuntimeOverrides = {}) {
+    this.config = config;
+    this.runtime = runtime;
+    this.tierRules = config.tierRules.map((r, i) => ({
+      pattern: compilePattern(r.pattern, `tierRules[${i}].pattern`),
+      tier: r.tier,
+    }));
+    this.policies = config.policies.map((p) => this.compile(p));
+    if (config.tierPolicy.enabled) {
+      this.policies.push({
+        name: TIER_POLICY,
+        scope: 'tenant',
+        precedence: SCOPES.indexOf('tenant'),
+        additive: config.tierPolicy.additive,
+        mode: this.modeOf(TIER_POLICY, config.tierPolicy.mode),
+        failureMode: config.tierPolicy.failureMode ?? config.failureMode,
+        countBy: 'tenant',
+        limits: new Map(),
+        isTierPolicy: true,
+      });
+    }
+    this.needsUser = this.policies.some((p) => p.scope === 'user' && p.matchers);
+    this.needsIp = this.policies.some((p) => p.scope === 'ip' && p.matchers);
+  }
+
+  /** The tier of a request: explicit, runtime override, configured tenant, resolver, rules, default. */
+  tierOf(ctx: RequestContext, resolver?: (ctx: RequestContext) => string | undefined): string {
+    const candidates = [
+      ctx.tier,
+      this.runtime.tenants?.[ctx.tenant]?.tier,
+      this.config.tenants[ctx.tenant]?.tier,
+      resolver?.(ctx),
+      this.tierRules.find((r) => r.pattern.test(ctx.tenant))?.tier,
+    ];
+    for (const tier of candidates) if (tier !== undefined && tier in this.config.tiers) return tier;
+    return this.config.defaultTier;
+  }
+
+  /** Tenant override (runtime first, then file) merged over the tier. */
+  quotaOf(tenant: string, tier: string) {
+    const base = this.config.tiers[tier] as NonNullable<SluiceConfig['tiers'][string]>;
+    const file: TenantOverride = this.config.tenants[tenant] ?? {};
+    const live: TenantOverride = this.runtime.tenants?.[tenant] ?? {};
+    return {
+      rps: live.rps ?? file.rps ?? base.rps,
+      burst: live.burst ?? file.burst ?? base.burst,
+      maxConcurrent: live.maxConcurrent ?? file.maxConcurrent ?? base.maxConcurrent,
+      priority: live.priority ?? file.priority ?? base.priority,
+    };
+  }
+
+  /** Policies that apply to a request, most specific first: the winner plus every additive match. */
+  resolve(ctx: RequestContext, tier: string): AppliedPolicy[] {
+    const cacheKey = [
+      tier,
+      ctx.tenant,
+      ctx.endpoint ?? '',
+      ctx.roles?.join(',') ?? '',
+      this.needsUser ? (ctx.user ?? '') : ctx.user === undefined ? '0' : '1',
+      this.needsIp ? (ctx.ip ?? '') : ctx.ip === undefined ? '0' : '1',
+    ].join('\u0000');
+    let chosen = this.cache.get(cacheKey);
+    if (!chosen) {
+      chosen = this.choose(ctx, tier);
+      if (this.cache.size >= 10_000) this.cache.clear();
+      this.cache.set(cacheKey, chosen);
+    }
+    return chosen.map(({ policy, limits }) => ({ policy, limits, key: keyFor(policy, ctx) }));
+  }
+
+  private choose(ctx: RequestContext, tier: string) {
+    const matched: Array<{ policy: CompiledPolicy; limits: NormalizedLimit[] }> = [];
+    for (const policy of this.policies) {
+      if (policy.mode === 'disabled') continue;
+      if (policy.tiers && !policy.tiers.has(tier)) continue;
+      if (!matches(policy, ctx)) continue;
+      const limits = policy.isTierPolicy
+        ? this.tierLimits(ctx.tenant, tier)
+        : (policy.limits.get(tier) ?? policy.limits.get('*'));
+      if (!limits || limits.length === 0) continue;
+      matched.push({ policy, limits });
+    }
+    const exclusive = matched.filter((m) => !m.policy.additive);
+    const winner = exclusive.reduce<(typeof matched)[number] | undefined>(
+      (best, m) => (!best || m.policy.precedence < best.policy.precedence ? m : best),
+      undefined,
+    );
+    return matched
+      .filter((m) => m.policy.additive || m === winner)
+      .sort((a, b) => a.policy.precedence - b.policy.precedence);
+  }
+
+  private tierLimits(tenant: string, tier: string): NormalizedLimit[] {
+    const quota = this.quotaOf(tenant, tier);
+    const id = `${quota.rps}/${quota.burst}/${quota.maxConcurrent}`;
+    let limits = this.tierLimitCache.get(id);
+    if (!limits) {
+      limits = [
+        normalizeLimit(
+          {
+            name: `${TIER_POLICY}.rps`,
+            algorithm: 'token-bucket',
+            limit: quota.rps,
+            window: 1000,
+            burst: quota.burst,
+            scope: 'tenant',
+          },
+          'tier',
+        ),
+      ];
+      if (this.config.tierPolicy.concurrency && quota.maxConcurrent < Number.MAX_SAFE_INTEGER) {
+        limits.push(
+          normalizeLimit(
+            {
+              name: `${TIER_POLICY}.concurrent`,
+              algorithm: 'concurrency',
+              limit: quota.maxConcurrent,
+              window: this.config.tierPolicy.leaseTtlMs,
+              scope: 'tenant',
+            },
+            'tier',
+          ),
+        );
+      }
+      this.tierLimitCache.set(id, limits);
+    }
+    return limits;
+  }
+
+  private compile(policy: PolicyDefinition): CompiledPolicy {
+    const countBy = policy.countBy ?? DEFAULT_COUNT_BY[policy.scope];
+    const scope = countBy === 'tenant' ? 'tenant' : 'key';
+    const named = (list: PolicyLimit[], path: string) =>
+      list.map((def, i) => {
+        const plain = normalizeLimit(def, `${path}[${i}]`);
+        return normalizeLimit({ ...def, name: `${policy.name}.${plain.name}`, scope }, `${path}[${i}]`);
+      });
+    const limits = new Map<string, NormalizedLimit[]>();
+    if (policy.limits) limits.set('*', named(policy.limits, `policies.${policy.name}.limits`));
+    for (const [tier, list] of Object.entries(policy.tierLimits ?? {})) {
+      limits.set(tier, named(list, `policies.${policy.name}.tierLimits.${tier}`));
+    }
+    const compiled: CompiledPolicy = {
+      name: policy.name,
+      scope: policy.scope,
+      precedence: SCOPES.indexOf(policy.scope),
+      additive: policy.additive ?? false,
+      mode: this.modeOf(policy.name, policy.mode ?? 'enforce'),
+      failureMode: policy.failureMode ?? this.config.failureMode,
+      countBy,
+      limits,
+      isTierPolicy: false,
+    };
+    if (policy.match && policy.scope !== 'global') {
+      compiled.matchers = policy.match.map((m, i) =>
+        compilePattern(m, `policies.${policy.name}.match[${i}]`),
+      );
+    }
+    if (policy.tiers) compiled.tiers = new Set(policy.tiers);
+    return compiled;
+  }
+
+  /** A policy's mode after the global switch: disabled beats shadow beats enforce. */
+  private modeOf(name: string, own: Mode): Mode {
+    const global = this.runtime.mode ?? this.config.mode;
+    const mode = this.runtime.policyModes?.[name] ?? own;
+    if (global === 'disabled' || mode === 'disabled') return 'disabled';
+    if (global === 'shadow' || mode === 'shadow') return 'shadow';
+    return 'enforce';
+  }
+}
+
+function matches(policy: CompiledPolicy, ctx: RequestContext): boolean {
+  const test = (value: string | undefined) =>
+    value !== undefined && (!policy.matchers || policy.matchers.some((m) => m.test(value)));
+  switch (policy.scope) {
+    case 'endpoint':
+      return test(ctx.endpoint);
+    case 'user':
+      return test(ctx.user);
+    case 'role':
+      return (ctx.roles ?? []).some((r) => test(r));
+    case 'tenant':
+      return test(ctx.tenant);
+    case 'ip':
+      return test(ctx.ip);
+    case 'global':
+      return true;
+  }
+}
+
+/** The key a policy's limits count for this request (identifiers are encoded later by the core). */
+function keyFor(policy: CompiledPolicy, ctx: RequestContext): string | undefined {
+  const identity =
+    ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : 'anonymous';
+  let key: string | undefined;
+  switch (policy.countBy) {
+    case 'tenant':
+      return undefined;
+    case 'identity':
+      key = identity;
+      break;
+    case 'user':
+      key = ctx.user !== undefined ? `u=${ctx.user}` : identity;
+      break;
+    case 'ip':
+      key = ctx.ip !== undefined ? `ip=${ctx.ip}` : identity;
+      break;
+    case 'endpoint':
+      key = `e=${ctx.endpoint ?? ''}`;
+      break;
+    case 'endpoint-identity':
+      key = `e=${ctx.endpoint ?? ''}|${identity}`;
+      break;
+    case 'role':
+      key = `r=${[...(ctx.roles ?? [])].sort().join(',')}`;
+      break;
+  }
+  // Keys are bounded (256 bytes): long composites are hashed, never truncated (no collisions).
+  return Buffer.byteLength(key, 'utf8') > 200
+    ? `h=${createHash('sha256').update(key).digest('base64url')}`
+    : key;
+}

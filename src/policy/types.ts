@@ -1,0 +1,109 @@
+import type { Decision, LimitDefinition } from '../core/types.js';
+
+/** Who a policy is about, most specific first: when several match, the most specific wins. */
+export const SCOPES = ['endpoint', 'user', 'role', 'tenant', 'ip', 'global'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** enforce: decide and block; shadow: decide and record, never block; disabled: skip. */
+export const MODES = ['enforce', 'shadow', 'disabled'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** What a policy does when its store cannot decide (behaviour: see the failure-handling layer). */
+export const FAILURE_MODES = ['closed', 'open', 'local'] as const;
+export type FailureMode = (typeof FAILURE_MODES)[number];
+
+/** Which identity a policy's limits count: one counter per value of it. */
+export const COUNT_BY = [
+  'identity',
+  'user',
+  'ip',
+  'tenant',
+  'endpoint',
+  'endpoint-identity',
+  'role',
+] as const;
+export type CountBy = (typeof COUNT_BY)[number];
+
+/** A limit inside a policy: a core limit without `scope` (the policy's `countBy` decides the key). */
+export type PolicyLimit = Omit<LimitDefinition, 'scope'>;
+
+export interface PolicyDefinition {
+  /** Unique name, shown in decisions. */
+  name: string;
+  scope: Scope;
+  /**
+   * Values of the scope this policy applies to: route patterns for `endpoint` (exact, or ending in
+   * `*` for a prefix), user ids, role names, tenant ids, IPs or CIDR-less prefixes ending in `*`.
+   * Absent: every request that has the scope's value. Ignored for `global`.
+   */
+  match?: string[];
+  /** Tiers it applies to (absent: all). */
+  tiers?: string[];
+  /** The limits, all checked in one decision. */
+  limits?: PolicyLimit[];
+  /** Per-tier limits (an endpoint table such as "/auth/login: 5/min free, 10/min pro"); wins over `limits`. */
+  tierLimits?: Record<string, PolicyLimit[]>;
+  /** Checked beside the most specific policy instead of competing with it. Default false. */
+  additive?: boolean;
+  mode?: Mode;
+  failureMode?: FailureMode;
+  /** One counter per what. Default by scope: endpoint -> endpoint-identity, user/role -> user, tenant -> tenant, ip -> ip, global -> identity. */
+  countBy?: CountBy;
+}
+
+/** A tier's quotas (seed 003's table). */
+export interface TierDefinition {
+  /** Requests per second (token-bucket refill rate). */
+  rps: number;
+  /** Bucket capacity. Default 2 x rps. */
+  burst?: number;
+  /** Most requests in flight at once (enforced when `tierPolicy.concurrency` is on). */
+  maxConcurrent?: number;
+  /** Who keeps capacity under platform overload: higher keeps it longer. Default 1. */
+  priority?: number;
+}
+
+/** A tenant's own settings: its tier, and quotas that replace the tier's. */
+export interface TenantOverride extends Partial<TierDefinition> {
+  tier?: string;
+}
+
+/** What a request is: filled by the application (or the HTTP layer) from trusted context. */
+export interface RequestContext {
+  tenant: string;
+  user?: string;
+  roles?: string[];
+  ip?: string;
+  /** Route pattern ("/users/:id"), never the raw URL; or a resource name such as "llm:openai". */
+  endpoint?: string;
+  /** Known tier; otherwise resolved from overrides, rules and the tier resolver. */
+  tier?: string;
+  /** Units this request costs (default 1). */
+  cost?: number;
+}
+
+/** How one matched policy fared. */
+export interface PolicyOutcome {
+  name: string;
+  scope: Scope;
+  mode: Mode;
+  additive: boolean;
+  failureMode: FailureMode;
+  /** Whether every limit of this policy had room. */
+  allowed: boolean;
+  /** The key its limits counted. */
+  key: string;
+}
+
+/** A decision made through policies. */
+export interface PolicyDecision extends Decision {
+  tier: string;
+  /** Every policy that applied (enforced and shadow), most specific first. */
+  policies: PolicyOutcome[];
+  /** The policy of the binding limit. */
+  bindingPolicy?: string;
+  /** Shadow policies that would have rejected this request (it was not blocked by them). */
+  shadowRejections: string[];
+  /** Version of the runtime configuration that decided. */
+  configVersion: number;
+}
