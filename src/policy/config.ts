@@ -205,7 +205,9 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     if (!policy.limits && !policy.tierLimits) {
       issues.push({ path: at, message: 'needs limits or tierLimits' });
     }
-    policy.tiers?.forEach((t, j) => knownTier(`${at}.tiers[${j}]`, t));
+    policy.tiers?.forEach((t, j) => {
+      knownTier(`${at}.tiers[${j}]`, t);
+    });
     const validateList = (list: unknown[], path: string) =>
       list.forEach((limit, j) => {
         check(`${path}[${j}]`, () => {

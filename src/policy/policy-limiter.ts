@@ -157,7 +157,6 @@ export class PolicyLimiter {
 
   /** Pulls the runtime overrides now (the poller does this every refreshInterval). */
   async refresh(): Promise<void> {
-    if (!this.store.readDocument) return;
     try {
       const doc = await this.store.readDocument(this.documentKey);
       if (!doc || doc.version === this.runtimeVersion) return;
@@ -216,7 +215,7 @@ export class PolicyLimiter {
   }
 
   private startPolling(): void {
-    if (!this.store.readDocument || this.timer) return;
+    if (this.timer) return;
     this.timer = setInterval(() => void this.refresh(), this.set.config.refreshIntervalMs);
     this.timer.unref();
   }
@@ -234,21 +233,13 @@ export class PolicyLimiter {
   }
 
   private async updateOverrides(mutate: (o: RuntimeOverrides) => void): Promise<number> {
-    const { readDocument, writeDocument } = this.store;
-    if (!readDocument || !writeDocument) {
-      throw new SluiceError(
-        'ERR_SLUICE_UNSUPPORTED',
-        `the ${this.store.backend} store cannot hold runtime overrides`,
-      );
-    }
     for (let attempt = 0; attempt < 20; attempt++) {
-      const doc = await readDocument.call(this.store, this.documentKey);
+      const doc = await this.store.readDocument(this.documentKey);
       const current = doc ? parseOverrides(JSON.parse(doc.body)) : {};
       const next = structuredClone(current);
       mutate(next);
       this.checkOverrides(parseOverrides(next));
-      const version = await writeDocument.call(
-        this.store,
+      const version = await this.store.writeDocument(
         this.documentKey,
         JSON.stringify(next),
         doc?.version ?? 0,

@@ -77,10 +77,10 @@ export interface Store {
   /** Releases connections and timers. */
   close(): Promise<void>;
   /** Reads a small versioned document (the runtime configuration); null when there is none. */
-  readDocument?(key: string): Promise<StoredDocument | null>;
+  readDocument(key: string): Promise<StoredDocument | null>;
   /**
    * Writes a document if its version is still `expectedVersion` (0: none yet). Returns the new version,
    * or null when someone else wrote first (read again and retry).
    */
-  writeDocument?(key: string, body: string, expectedVersion: number): Promise<number | null>;
+  writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null>;
 }
