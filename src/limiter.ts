@@ -221,7 +221,11 @@ export class Limiter {
 
   private configuredChecks(request: { key?: string } | undefined): Check[] {
     if (this.limits.length === 0) {
-      throw new ValidationError('ERR_SLUICE_INVALID_LIMIT', 'limits', 'this limiter has no configured limits: use decide()');
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_LIMIT',
+        'limits',
+        'this limiter has no configured limits: use decide()',
+      );
     }
     const key = request?.key;
     return this.limits.map((limit) => ({ limit, key }));

@@ -1,7 +1,15 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { StoreError, ValidationError } from '../../core/errors.js';
-import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store } from '../store.js';
-import { ADMIN_SOURCE, decideSource, returnSource, type Script, script, shapeOf } from './scripts.js';
+import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store, StoredDocument } from '../store.js';
+import {
+  ADMIN_SOURCE,
+  DOCUMENT_SOURCE,
+  decideSource,
+  returnSource,
+  type Script,
+  script,
+  shapeOf,
+} from './scripts.js';
 
 /** Anything that can run scripts: an ioredis client (single node or Sentinel) or an ioredis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -34,6 +42,7 @@ export class RedisStore implements Store {
   readonly backend = 'redis';
   readonly client: RedisClient;
   private readonly owned: boolean;
+  private documentScript: Script | undefined;
   /** Scripts by operation and shape (bit mask of algorithm codes), built and hashed once each. */
   private readonly scripts = new Map<string, Script>();
   /** Each limit's script arguments, stringified once. */
@@ -132,6 +141,25 @@ export class RedisStore implements Store {
 
   async unblock(_tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
     await this.run(this.scriptFor('admin', []), blockKey ? [metaKey, blockKey] : [metaKey], ['unblock']);
+  }
+
+  /** Runtime configuration document: "<version>\n<body>", no TTL (operator state, not counters). */
+  async readDocument(key: string): Promise<StoredDocument | null> {
+    let value: string | null;
+    try {
+      value = await this.client.get(key);
+    } catch (error) {
+      throw new StoreError('redis', `reading ${key} failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (value === null) return null;
+    const newline = value.indexOf('\n');
+    return { version: Number(value.slice(0, newline)), body: value.slice(newline + 1) };
+  }
+
+  async writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null> {
+    if (!this.documentScript) this.documentScript = this.compile('document', DOCUMENT_SOURCE);
+    const version = (await this.run(this.documentScript, [key], [expectedVersion, body])) as number;
+    return version < 0 ? null : version;
   }
 
   async close(): Promise<void> {

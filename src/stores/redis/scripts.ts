@@ -197,6 +197,19 @@ end
 return 1
 `;
 
+/**
+ * Compare-and-set of a versioned document (runtime configuration): KEYS[1] holds "<version>\n<body>".
+ * ARGV: expected version (0: absent), new body. Returns the new version, or -1 if the version moved.
+ */
+export const DOCUMENT_SOURCE = `
+local value = redis.call('GET', KEYS[1])
+local current = 0
+if value then current = tonumber(string.match(value, '^(%d+)\\n')) end
+if current ~= tonumber(ARGV[1]) then return -1 end
+redis.call('SET', KEYS[1], (current + 1) .. '\\n' .. ARGV[2])
+return current + 1
+`;
+
 export interface Script {
   readonly name: string;
   readonly source: string;
