@@ -5,7 +5,7 @@ import { blockKey, validatePrefix } from './core/keys.js';
 import type { Decision, Lease, LimitDefinition, NormalizedLimit } from './core/types.js';
 import { buildDecision } from './engine/decision.js';
 import { MAX_QUANTITY, normalizeLimit, normalizeLimits, validateCost } from './engine/limits.js';
-import { type Check, LEASE_ID, planDecision, resolveSubject } from './engine/plan.js';
+import { type Check, LEASE_ID, planDecision, resolveSubject, type Subject } from './engine/plan.js';
 import { MemoryStore } from './stores/memory/memory-store.js';
 import type { Store } from './stores/store.js';
 
@@ -46,6 +46,8 @@ export interface DecideRequest {
   checks: Array<{ limit: LimitDefinition | NormalizedLimit; key?: string }>;
   /** The key reported in the decision (for example the user). */
   key?: string;
+  /** More keys whose blocks apply to this decision (an identity blocked across all its policies). */
+  blockedBy?: string[];
 }
 
 const DEFAULT_RETENTION_MS = 31 * 86_400_000;
@@ -105,7 +107,7 @@ export class Limiter {
       limit: this.normalizeOnce(c?.limit, `checks[${i}].limit`),
       key: c.key,
     }));
-    return this.run(request, checks, request.cost === undefined ? 1 : request.cost);
+    return this.run(request, checks, request.cost === undefined ? 1 : request.cost, request.blockedBy);
   }
 
   /** Gives back `cost` units admitted earlier (for example when the work was not done). Capped at capacity. */
@@ -202,6 +204,15 @@ export class Limiter {
     await this.store.unblock(encodedTenant, metaKey, marker);
   }
 
+  /** The storage layout of a set of checks (keys, encoded tenant): for tools built on the limiter. */
+  subjectOf(tenant: string, checks: DecideRequest['checks']): Subject {
+    return resolveSubject(
+      this.prefix,
+      tenant,
+      checks.map((c, i) => ({ limit: this.normalizeOnce(c.limit, `checks[${i}].limit`), key: c.key })),
+    );
+  }
+
   /** Closes the store (connections Sluice opened, memory). */
   async close(): Promise<void> {
     await this.store.close();
@@ -211,9 +222,10 @@ export class Limiter {
     request: { tenant: string; key?: string },
     checks: Check[],
     rawCost: unknown,
+    blockedBy?: readonly string[],
   ): Promise<Decision> {
     const cost = validateCost(rawCost);
-    const subject = resolveSubject(this.prefix, request.tenant, checks);
+    const subject = resolveSubject(this.prefix, request.tenant, checks, blockedBy);
     const plan = planDecision(subject, cost, this.penalty);
     const raw = await this.store.decide(plan);
     return buildDecision(raw, subject, { key: request.key, cost, id: plan.id }, this.store.backend);

@@ -58,7 +58,9 @@ export type DecisionReason =
   /** The key or the tenant is blocked (see `Limiter.block`); nothing was consumed. */
   | 'blocked'
   /** The cost is larger than some limit's capacity: it can never be admitted. */
-  | 'cost_exceeds_limit';
+  | 'cost_exceeds_limit'
+  /** Platform protection is shedding this request's tier while total traffic is over its threshold. */
+  | 'shed';
 
 /** The state of one limit after a decision. */
 export interface LimitResult {

@@ -26,7 +26,12 @@ export interface Subject {
 }
 
 /** Encodes identifiers and lays out the storage keys of a set of checks. Pure; throws ValidationError. */
-export function resolveSubject(prefix: string, tenant: unknown, checks: readonly Check[]): Subject {
+export function resolveSubject(
+  prefix: string,
+  tenant: unknown,
+  checks: readonly Check[],
+  blockedBy: readonly string[] = [],
+): Subject {
   const encodedTenant = encodeIdentifier(tenant, 'tenant');
   const encodedKeys = new Map<string, string>();
   const limits: PlannedLimit[] = [];
@@ -56,6 +61,12 @@ export function resolveSubject(prefix: string, tenant: unknown, checks: readonly
       limit,
     });
     keys.push(limit.scope === 'key' ? key : undefined);
+  }
+  for (const key of blockedBy) {
+    if (encodedKeys.has(key)) continue;
+    const encoded = encodeIdentifier(key, 'blockedBy');
+    encodedKeys.set(key, encoded);
+    blockKeys.push(blockKey(prefix, encodedTenant, encoded));
   }
   return {
     prefix,

@@ -63,6 +63,29 @@ const policySchema = z.strictObject({
   mode: z.enum(MODES).optional(),
   failureMode: z.enum(FAILURE_MODES).optional(),
   countBy: z.enum(COUNT_BY).optional(),
+  adaptive: z.boolean().optional(),
+});
+
+const reputationSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  escalation: z
+    .record(z.string().regex(/^[1-9]\d*$/, 'keys are violation counts'), z.number().gt(0).lt(1))
+    .optional(),
+  decay: duration.optional(),
+  cacheTtl: duration.optional(),
+  block: z.strictObject({ after: positiveInt, duration }).optional(),
+});
+
+const loadSchema = z.strictObject({
+  threshold: z.number().min(0).lt(1).optional(),
+  minFactor: z.number().gt(0).max(1).optional(),
+});
+
+const platformSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  threshold: positiveInt,
+  syncInterval: duration.optional(),
+  resetTimeout: duration.optional(),
 });
 
 const storeSchema = z.discriminatedUnion('type', [
@@ -105,6 +128,9 @@ const configSchema = z.strictObject({
     .optional(),
   policies: z.array(policySchema).optional(),
   refreshInterval: duration.optional(),
+  reputation: reputationSchema.optional(),
+  loadAdaptive: loadSchema.optional(),
+  platform: platformSchema.optional(),
 });
 
 export type StoreConfig = z.infer<typeof storeSchema>;
@@ -129,6 +155,19 @@ export interface SluiceConfig {
   };
   policies: PolicyDefinition[];
   refreshIntervalMs: number;
+  /** Seed 002's adaptive reputation: violations shrink an identity's limits, recovering over `decayMs`. */
+  reputation: {
+    enabled: boolean;
+    /** Reduction by violation count, ascending: [[2, 0.5], [3, 0.75], [5, 0.9]] = 50 % after 2... */
+    escalation: Array<[number, number]>;
+    decayMs: number;
+    cacheTtlMs: number;
+    block?: { after: number; durationMs: number };
+  };
+  /** Seed 003's load-adaptive quotas: above `threshold` load, limits shrink linearly to `minFactor`. */
+  loadAdaptive: { threshold: number; minFactor: number };
+  /** Seed 002's platform circuit breaker: sheds the lowest-priority tiers first above `threshold` rps. */
+  platform?: { threshold: number; syncIntervalMs: number; resetTimeoutMs: number };
 }
 
 /** Seed 003's tier table: the default, fully replaceable by `tiers`. */
@@ -250,6 +289,38 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     }
   }
 
+  const durationOr = (path: string, value: string | number | undefined, fallback: number): number => {
+    let ms = fallback;
+    check(path, () => {
+      if (value !== undefined) ms = parseDuration(value, path);
+    });
+    return ms;
+  };
+  const rep = doc.reputation;
+  const escalation = Object.entries(rep?.escalation ?? { 2: 0.5, 3: 0.75, 5: 0.9 })
+    .map(([count, reduction]) => [Number(count), reduction] as [number, number])
+    .sort((a, b) => a[0] - b[0]);
+  const reputation: SluiceConfig['reputation'] = {
+    enabled: rep?.enabled ?? rep !== undefined,
+    escalation,
+    decayMs: durationOr('reputation.decay', rep?.decay, 86_400_000),
+    cacheTtlMs: durationOr('reputation.cacheTtl', rep?.cacheTtl, 1000),
+  };
+  if (rep?.block) {
+    reputation.block = {
+      after: rep.block.after,
+      durationMs: durationOr('reputation.block.duration', rep.block.duration, 1),
+    };
+  }
+  const platform =
+    doc.platform && doc.platform.enabled !== false
+      ? {
+          threshold: doc.platform.threshold,
+          syncIntervalMs: durationOr('platform.syncInterval', doc.platform.syncInterval, 1000),
+          resetTimeoutMs: durationOr('platform.resetTimeout', doc.platform.resetTimeout, 30_000),
+        }
+      : undefined;
+
   if (issues.length > 0) throw new ConfigError(issues, source);
   return {
     prefix,
@@ -270,6 +341,12 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     },
     policies,
     refreshIntervalMs,
+    reputation,
+    loadAdaptive: {
+      threshold: doc.loadAdaptive?.threshold ?? 0.8,
+      minFactor: doc.loadAdaptive?.minFactor ?? 0.5,
+    },
+    ...(platform ? { platform } : {}),
   };
 }
 

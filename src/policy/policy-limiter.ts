@@ -1,12 +1,15 @@
 import { unwatchFile, watchFile } from 'node:fs';
-import { SluiceError } from '../core/errors.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { SluiceError, ValidationError } from '../core/errors.js';
 import type { Decision, Lease, LimitResult } from '../core/types.js';
 import { Limiter } from '../limiter.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { RedisStore } from '../stores/redis/redis-store.js';
 import type { Store } from '../stores/store.js';
+import { escalationFactor, loadFactor, Reputation, scaleLimit } from './adaptive.js';
 import { ConfigError, parseConfig, type SluiceConfig } from './config.js';
 import { loadConfigFile } from './load.js';
+import { PlatformGuard } from './platform.js';
 import { type AppliedPolicy, PolicySet } from './resolve.js';
 import { parseOverrides, type RuntimeOverrides } from './runtime.js';
 import type { Mode, PolicyDecision, PolicyOutcome, RequestContext, TenantOverride } from './types.js';
@@ -20,6 +23,16 @@ export interface PolicyLimiterOptions {
   tierResolver?: (ctx: RequestContext) => string | undefined;
   /** Called when a runtime refresh or a watched file reload fails (the last good configuration stays). */
   onConfigError?: (error: Error) => void;
+  /** System load in [0, 1] (CPU, queue depth...): above `loadAdaptive.threshold` limits shrink. */
+  loadSignal?: () => number;
+  /**
+   * Migration aid (seed 001's hybrid strategy): a second store decided beside the enforcing one, never
+   * blocking; disagreements are counted and reported to `onDisagreement`.
+   */
+  compareWith?: Store;
+  onDisagreement?: (event: { ctx: RequestContext; primary: boolean; secondary: boolean }) => void;
+  /** Clock of the in-process parts (reputation cache, platform breaker). Default Date.now. */
+  clock?: Clock;
 }
 
 /**
@@ -43,6 +56,14 @@ export class PolicyLimiter {
   private watchedFile: string | undefined;
   /** The last refresh or reload failure, if the latest attempt failed. */
   lastConfigError: Error | undefined;
+  /** Platform protection, when configured. */
+  readonly platform: PlatformGuard | undefined;
+  /** Decisions where the comparison store disagreed with the enforcing one. */
+  disagreements = 0;
+  private readonly reputation: Reputation;
+  private readonly loadSignal: PolicyLimiterOptions['loadSignal'];
+  private readonly comparison: Limiter | undefined;
+  private readonly onDisagreement: PolicyLimiterOptions['onDisagreement'];
 
   constructor(options: PolicyLimiterOptions) {
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
@@ -52,6 +73,16 @@ export class PolicyLimiter {
     this.onConfigError = options.onConfigError;
     this.documentKey = `${config.prefix}:{~runtime}:overrides`;
     this.set = new PolicySet(config);
+    const clock = options.clock ?? systemClock;
+    this.reputation = new Reputation(this.engine, config.reputation, clock);
+    this.loadSignal = options.loadSignal;
+    this.platform = config.platform
+      ? new PlatformGuard(this.engine, config.platform, config.tiers, clock)
+      : undefined;
+    this.comparison = options.compareWith
+      ? new Limiter({ store: options.compareWith, prefix: config.prefix })
+      : undefined;
+    this.onDisagreement = options.onDisagreement;
   }
 
   /** Creates a limiter, loads the runtime overrides once, and keeps polling them. */
@@ -59,6 +90,7 @@ export class PolicyLimiter {
     const limiter = new PolicyLimiter(options);
     await limiter.refresh();
     limiter.startPolling();
+    limiter.platform?.start();
     return limiter;
   }
 
@@ -77,16 +109,52 @@ export class PolicyLimiter {
 
   /** Decides one request. */
   async check(ctx: RequestContext): Promise<PolicyDecision> {
+    if (typeof ctx?.tenant === 'string' && ctx.tenant.startsWith('~')) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_IDENTIFIER',
+        'tenant',
+        'may not start with "~" (reserved for Sluice)',
+      );
+    }
     const set = this.set;
     const tier = set.tierOf(ctx, this.tierResolver);
-    const applied = set.resolve(ctx, tier);
+    if (this.platform?.sheds(tier)) return this.shed(ctx, tier);
+    this.platform?.count();
+    const identity =
+      ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : undefined;
+    const epoch = set.runtime.reputationEpoch ?? 0;
+    const reputationOn = set.config.reputation.enabled && identity !== undefined;
+    const violations = reputationOn ? await this.reputation.violations(ctx.tenant, identity, epoch) : 0;
+    const byReputation = escalationFactor(violations, set.config.reputation.escalation);
+    const byLoad = this.loadSignal ? loadFactor(this.loadSignal(), set.config.loadAdaptive) : 1;
+
+    const applied = set.resolve(ctx, tier).map((a) => {
+      if (!a.policy.adaptive) return a;
+      // Reputation is an identity's: it never shrinks what a whole tenant shares.
+      const factor = byLoad * (a.key === undefined ? 1 : byReputation);
+      return factor === 1 ? a : { ...a, limits: a.limits.map((l) => scaleLimit(l, factor)) };
+    });
     const enforced = applied.filter((a) => a.policy.mode === 'enforce');
     const shadow = applied.filter((a) => a.policy.mode === 'shadow');
-    const identity = ctx.user ?? ctx.ip;
-    const [decision, shadowDecision] = await Promise.all([
-      enforced.length > 0 ? this.engine.decide(this.request(ctx, enforced, identity)) : undefined,
-      shadow.length > 0 ? this.engine.decide(this.request(ctx, shadow, identity)) : undefined,
+    const blockedBy = identity === undefined ? [] : [identity];
+    const enforcedRequest = enforced.length > 0 ? this.request(ctx, enforced, blockedBy) : undefined;
+    const [decision, shadowDecision, compared] = await Promise.all([
+      enforcedRequest ? this.engine.decide(enforcedRequest) : undefined,
+      shadow.length > 0 ? this.engine.decide(this.request(ctx, shadow, blockedBy)) : undefined,
+      enforcedRequest && this.comparison
+        ? this.comparison.decide(enforcedRequest).catch(() => undefined)
+        : undefined,
     ]);
+
+    let violationCount = violations;
+    if (reputationOn && decision?.reason === 'rate_limited') {
+      violationCount = await this.reputation.record(ctx.tenant, identity, epoch);
+      const block = set.config.reputation.block;
+      if (block && violationCount >= block.after) {
+        await this.engine.block({ tenant: ctx.tenant, key: identity }, block.durationMs);
+      }
+    }
+
     const results = new Map<string, LimitResult>();
     for (const l of [...(decision?.limits ?? []), ...(shadowDecision?.limits ?? [])]) results.set(l.name, l);
     const policies: PolicyOutcome[] = applied.map((a) => ({
@@ -98,10 +166,7 @@ export class PolicyLimiter {
       allowed: a.limits.every((l) => results.get(l.name)?.allowed !== false),
       key: a.key ?? '*',
     }));
-    const base: Decision = decision ?? unlimited(ctx, shadowDecision);
-    const bindingPolicy = decision
-      ? applied.find((a) => a.limits.some((l) => l.name === decision.binding.name))?.policy.name
-      : undefined;
+    const base: Decision = decision ?? unlimited(ctx);
     const out: PolicyDecision = {
       ...base,
       tier,
@@ -109,8 +174,40 @@ export class PolicyLimiter {
       shadowRejections: policies.filter((p) => p.mode === 'shadow' && !p.allowed).map((p) => p.name),
       configVersion: this.runtimeVersion,
     };
+    const bindingPolicy = decision
+      ? applied.find((a) => a.limits.some((l) => l.name === decision.binding.name))?.policy.name
+      : undefined;
     if (bindingPolicy !== undefined) out.bindingPolicy = bindingPolicy;
+    if (reputationOn) out.violations = violationCount;
+    if (byReputation !== 1 || byLoad !== 1) out.adaptiveFactor = byReputation * byLoad;
+    if (decision && compared) {
+      const agreed = compared.allowed === decision.allowed;
+      out.comparison = { allowed: compared.allowed, agreed };
+      if (!agreed) {
+        this.disagreements++;
+        this.onDisagreement?.({ ctx, primary: decision.allowed, secondary: compared.allowed });
+      }
+    }
     return out;
+  }
+
+  /** Forgets one identity's violations (user id or IP), or with no identity every identity's. */
+  async resetReputation(tenant: string, identity?: { user?: string; ip?: string }): Promise<void> {
+    const epoch = this.set.runtime.reputationEpoch ?? 0;
+    if (identity?.user !== undefined) return this.reputation.reset(tenant, `u=${identity.user}`, epoch);
+    if (identity?.ip !== undefined) return this.reputation.reset(tenant, `ip=${identity.ip}`, epoch);
+    await this.updateOverrides((o) => {
+      o.reputationEpoch = epoch + 1;
+    });
+    this.reputation.clearCache();
+  }
+
+  /** Forces platform protection open or closed for every instance; null gives control back to it. */
+  async forcePlatform(state: 'open' | 'closed' | null): Promise<number> {
+    return this.updateOverrides((o) => {
+      if (state === null) delete o.platform;
+      else o.platform = state;
+    });
   }
 
   /** Frees the concurrency slots of a decision's lease. */
@@ -163,8 +260,7 @@ export class PolicyLimiter {
       const overrides = this.checkOverrides(
         parseOverrides(JSON.parse(doc.body), `runtime overrides v${doc.version}`),
       );
-      this.set = new PolicySet(this.set.config, overrides);
-      this.runtimeVersion = doc.version;
+      this.apply(overrides, doc.version);
       this.lastConfigError = undefined;
     } catch (error) {
       this.reportConfigError(error as Error);
@@ -205,8 +301,10 @@ export class PolicyLimiter {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.platform?.stop();
     this.unwatch();
     await this.store.close();
+    await this.comparison?.close();
   }
 
   private unwatch(): void {
@@ -220,15 +318,31 @@ export class PolicyLimiter {
     this.timer.unref();
   }
 
-  private request(ctx: RequestContext, applied: AppliedPolicy[], identity: string | undefined) {
+  private request(ctx: RequestContext, applied: AppliedPolicy[], blockedBy: string[]) {
     const checks = applied.flatMap((a) =>
       a.limits.map((limit) => (a.key === undefined ? { limit } : { limit, key: a.key })),
     );
+    const key = ctx.user ?? ctx.ip;
     return {
       tenant: ctx.tenant,
       cost: ctx.cost ?? 1,
       checks,
-      ...(identity === undefined ? {} : { key: identity }),
+      blockedBy,
+      ...(key === undefined ? {} : { key }),
+    };
+  }
+
+  /** The decision for a request whose tier platform protection is shedding. */
+  private shed(ctx: RequestContext, tier: string): PolicyDecision {
+    return {
+      ...unlimited(ctx),
+      allowed: false,
+      reason: 'shed',
+      retryAfterMs: this.set.config.platform?.syncIntervalMs ?? 1000,
+      tier,
+      policies: [],
+      shadowRejections: [],
+      configVersion: this.runtimeVersion,
     };
   }
 
@@ -245,8 +359,7 @@ export class PolicyLimiter {
         doc?.version ?? 0,
       );
       if (version !== null) {
-        this.set = new PolicySet(this.set.config, next);
-        this.runtimeVersion = version;
+        this.apply(next, version);
         return version;
       }
     }
@@ -272,6 +385,12 @@ export class PolicyLimiter {
     }
     if (issues.length > 0) throw new ConfigError(issues, 'runtime overrides');
     return overrides;
+  }
+
+  private apply(overrides: RuntimeOverrides, version: number): void {
+    this.set = new PolicySet(this.set.config, overrides);
+    this.runtimeVersion = version;
+    if (this.platform) this.platform.forced = overrides.platform;
   }
 
   private reportConfigError(error: Error): void {
@@ -302,7 +421,7 @@ function storeFromConfig(config: SluiceConfig): Store {
 }
 
 /** The decision when no enforced policy applies: allowed, no limits. */
-function unlimited(ctx: RequestContext, shadow: Decision | undefined): Decision {
+function unlimited(ctx: RequestContext): Decision {
   const none: LimitResult = {
     name: 'none',
     algorithm: 'fixed-window',
@@ -323,6 +442,6 @@ function unlimited(ctx: RequestContext, shadow: Decision | undefined): Decision 
     remaining: Number.POSITIVE_INFINITY,
     resetAt: 0,
     retryAfterMs: 0,
-    backend: shadow?.backend ?? 'none',
+    backend: 'none',
   };
 }

@@ -25,6 +25,8 @@ interface CompiledPolicy {
   mode: Mode;
   failureMode: FailureMode;
   countBy: CountBy;
+  /** Reputation and load may shrink its limits. */
+  adaptive: boolean;
   matchers?: RegExp[];
   tiers?: Set<string>;
   /** Limits by tier ('*': any tier). */
@@ -84,12 +86,18 @@ export class PolicySet {
         mode: this.modeOf(TIER_POLICY, config.tierPolicy.mode),
         failureMode: config.tierPolicy.failureMode ?? config.failureMode,
         countBy: 'tenant',
+        adaptive: true,
         limits: new Map(),
         isTierPolicy: true,
       });
     }
     this.needsUser = this.policies.some((p) => p.scope === 'user' && p.matchers);
     this.needsIp = this.policies.some((p) => p.scope === 'ip' && p.matchers);
+  }
+
+  /** The tier with the highest priority never gets shed by platform protection. */
+  get tiers(): SluiceConfig['tiers'] {
+    return this.config.tiers;
   }
 
   /** The tier of a request: explicit, runtime override, configured tenant, resolver, rules, default. */
@@ -217,6 +225,7 @@ export class PolicySet {
       mode: this.modeOf(policy.name, policy.mode ?? 'enforce'),
       failureMode: policy.failureMode ?? this.config.failureMode,
       countBy,
+      adaptive: policy.adaptive ?? true,
       limits,
       isTierPolicy: false,
     };

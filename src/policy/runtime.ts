@@ -9,12 +9,18 @@ import { MODES, type Mode, type TenantOverride } from './types.js';
  */
 export interface RuntimeOverrides {
   mode?: Mode;
+  /** Operator's hand on platform protection: forced open (shed all but the top tier) or closed. */
+  platform?: 'open' | 'closed';
+  /** Bumped to forget every identity's reputation at once (no key scan). */
+  reputationEpoch?: number;
   policyModes?: Record<string, Mode>;
   tenants?: Record<string, TenantOverride>;
 }
 
 const overridesSchema = z.strictObject({
   mode: z.enum(MODES).optional(),
+  platform: z.enum(['open', 'closed']).optional(),
+  reputationEpoch: z.number().int().nonnegative().optional(),
   policyModes: z.record(z.string(), z.enum(MODES)).optional(),
   tenants: z
     .record(

@@ -49,6 +49,8 @@ export interface PolicyDefinition {
   failureMode?: FailureMode;
   /** One counter per what. Default by scope: endpoint -> endpoint-identity, user/role -> user, tenant -> tenant, ip -> ip, global -> identity. */
   countBy?: CountBy;
+  /** Whether reputation and load shrink this policy's limits. Default true. */
+  adaptive?: boolean;
 }
 
 /** A tier's quotas (seed 003's table). */
@@ -106,4 +108,10 @@ export interface PolicyDecision extends Decision {
   shadowRejections: string[];
   /** Version of the runtime configuration that decided. */
   configVersion: number;
+  /** The identity's violation count, when reputation is on. */
+  violations?: number;
+  /** What reputation and load did to the adaptive policies' limits (1: nothing). */
+  adaptiveFactor?: number;
+  /** With a comparison store (migration aid): what it decided, and whether it agreed. */
+  comparison?: { allowed: boolean; agreed: boolean };
 }
