@@ -17,6 +17,28 @@ export type {
 export { normalizeLimit, normalizeLimits } from './engine/limits.js';
 export type { DecideRequest, LimiterOptions, LimitRequest } from './limiter.js';
 export { createLimiter, Limiter } from './limiter.js';
+export type { ConfigIssue, SluiceConfig, StoreConfig } from './policy/config.js';
+export { ConfigError, DEFAULT_TIERS, parseConfig } from './policy/config.js';
+export { configFromEnv } from './policy/env.js';
+export { loadConfigFile } from './policy/load.js';
+export type { PlatformGuard, PlatformState } from './policy/platform.js';
+export type { PolicyLimiterOptions } from './policy/policy-limiter.js';
+export { PolicyLimiter } from './policy/policy-limiter.js';
+export type { RuntimeOverrides } from './policy/runtime.js';
+export type {
+  CountBy,
+  FailureMode,
+  Mode,
+  PolicyDecision,
+  PolicyDefinition,
+  PolicyLimit,
+  PolicyOutcome,
+  RequestContext,
+  Scope,
+  TenantOverride,
+  TierDefinition,
+} from './policy/types.js';
+export { COUNT_BY, FAILURE_MODES, MODES, SCOPES } from './policy/types.js';
 export type { MemoryStoreOptions } from './stores/memory/memory-store.js';
 export { MemoryStore } from './stores/memory/memory-store.js';
 export { REDIS_ACL_COMMANDS, redisAclRules } from './stores/redis/acl.js';
