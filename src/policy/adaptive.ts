@@ -51,13 +51,15 @@ export function scaleLimit(limit: NormalizedLimit, factor: number): NormalizedLi
 }
 
 /**
- * Violations per identity, kept in the store (every instance sees the same reputation) as a
- * sliding-window count over `decay`: it recovers smoothly as old violations age out. Reads are cached
- * in process for `cacheTtl` (default 1 s) so the hot path rarely pays a second round trip.
+ * Reputation per identity, kept in the store (every instance sees the same) as two sliding-window
+ * counts over `decay`, so it recovers smoothly as old events age out: violations (rejections), and
+ * good requests (admitted, counted only when a boost is configured, inside the decision itself).
+ * Reads are cached in process for `cacheTtl` (default 1 s) so the hot path rarely pays a second round
+ * trip.
  */
 export class Reputation {
-  private readonly cache = new Map<string, { violations: number; until: number }>();
-  private readonly limits = new Map<number, NormalizedLimit>();
+  private readonly cache = new Map<string, Standing & { until: number }>();
+  private readonly limits = new Map<string, NormalizedLimit>();
 
   constructor(
     private readonly engine: Limiter,
@@ -65,20 +67,39 @@ export class Reputation {
     private readonly clock: Clock,
   ) {}
 
-  /** The identity's current violation count. `epoch` changes when an operator resets everyone. */
-  async violations(tenant: string, identity: string, epoch: number): Promise<number> {
-    const id = `${tenant}\u0000${identity}\u0000${epoch}`;
+  /** The identity's standing. `epoch` changes when an operator resets everyone. */
+  async standing(tenant: string, identity: string, epoch: number): Promise<Standing> {
+    const id = cacheId(tenant, identity, epoch);
     const now = this.clock();
     const cached = this.cache.get(id);
-    if (cached && cached.until > now) return cached.violations;
-    const d = await this.engine.decide({
-      tenant,
-      cost: 0,
-      checks: [{ limit: this.limit(epoch), key: keyOf(identity) }],
-    });
-    const violations = countOf(d.remaining);
-    this.remember(id, violations, now);
-    return violations;
+    if (cached && cached.until > now) return cached;
+    const checks = [{ limit: this.violationLimit(epoch), key: keyOf(identity) }];
+    if (this.config.boost) checks.push({ limit: this.goodLimit(epoch), key: keyOf(identity) });
+    const d = await this.engine.decide({ tenant, cost: 0, checks });
+    const standing = {
+      violations: countOf(d.limits[0]!.remaining),
+      good: countOf(d.limits[1]?.remaining ?? CAPACITY),
+    };
+    this.remember(id, standing, now);
+    return standing;
+  }
+
+  /** Factor for a standing: the escalation table, or the boost for a clean identity with enough good requests. */
+  factor(standing: Standing): number {
+    const boost = this.config.boost;
+    if (boost && standing.violations === 0 && standing.good >= boost.after) return boost.factor;
+    return escalationFactor(standing.violations, this.config.escalation);
+  }
+
+  /** The check that counts good requests inside a decision (when a boost is configured). */
+  goodCheck(identity: string, epoch: number): { limit: NormalizedLimit; key: string } | undefined {
+    return this.config.boost ? { limit: this.goodLimit(epoch), key: keyOf(identity) } : undefined;
+  }
+
+  /** Notes the good-request count a decision returned. */
+  noteGood(tenant: string, identity: string, epoch: number, remaining: number): void {
+    const cached = this.cache.get(cacheId(tenant, identity, epoch));
+    if (cached) cached.good = countOf(remaining);
   }
 
   /** Counts one violation; returns the new count. */
@@ -86,17 +107,26 @@ export class Reputation {
     const d = await this.engine.decide({
       tenant,
       cost: 1,
-      checks: [{ limit: this.limit(epoch), key: keyOf(identity) }],
+      checks: [{ limit: this.violationLimit(epoch), key: keyOf(identity) }],
     });
     const violations = countOf(d.remaining);
-    this.remember(`${tenant}\u0000${identity}\u0000${epoch}`, violations, this.clock());
+    this.remember(cacheId(tenant, identity, epoch), { violations, good: 0 }, this.clock());
     return violations;
   }
 
-  /** Forgets one identity's violations. */
+  /** Forgets one identity's reputation. */
   async reset(tenant: string, identity: string, epoch: number): Promise<void> {
-    await this.engine.store.deleteKeys(...this.keysOf(tenant, identity, this.limit(epoch)));
-    this.cache.delete(`${tenant}\u0000${identity}\u0000${epoch}`);
+    const checks = [
+      { limit: this.violationLimit(epoch), key: keyOf(identity) },
+      { limit: this.goodLimit(epoch), key: keyOf(identity) },
+    ];
+    const subject = this.engine.subjectOf(tenant, checks);
+    await this.engine.store.deleteKeys(
+      subject.encodedTenant,
+      subject.metaKey,
+      subject.limits.map((l) => l.key),
+    );
+    this.cache.delete(cacheId(tenant, identity, epoch));
   }
 
   /** Drops cached reads (after an operator reset of everyone). */
@@ -104,36 +134,41 @@ export class Reputation {
     this.cache.clear();
   }
 
-  private keysOf(tenant: string, identity: string, limit: NormalizedLimit): [string, string, string[]] {
-    const subject = this.engine.subjectOf(tenant, [{ limit, key: keyOf(identity) }]);
-    return [subject.encodedTenant, subject.metaKey, subject.limits.map((l) => l.key)];
-  }
-
-  private remember(id: string, violations: number, now: number): void {
+  private remember(id: string, standing: Standing, now: number): void {
     if (this.cache.size > 100_000) this.cache.clear();
-    this.cache.set(id, { violations, until: now + this.config.cacheTtlMs });
+    this.cache.set(id, { ...standing, until: now + this.config.cacheTtlMs });
   }
 
-  private limit(epoch: number): NormalizedLimit {
-    let limit = this.limits.get(epoch);
+  private violationLimit(epoch: number): NormalizedLimit {
+    return this.counter(`reputation.v${epoch}`);
+  }
+
+  private goodLimit(epoch: number): NormalizedLimit {
+    return this.counter(`reputation.good.v${epoch}`);
+  }
+
+  private counter(name: string): NormalizedLimit {
+    let limit = this.limits.get(name);
     if (!limit) {
       limit = normalizeLimit(
-        {
-          name: `reputation.v${epoch}`,
-          algorithm: 'sliding-window',
-          limit: VIOLATION_CAPACITY,
-          window: this.config.decayMs,
-        },
+        { name, algorithm: 'sliding-window', limit: CAPACITY, window: this.config.decayMs },
         'reputation',
       );
-      this.limits.set(epoch, limit);
+      this.limits.set(name, limit);
     }
     return limit;
   }
 }
 
-/** Violations are counted as units of a limit that never fills. */
-const VIOLATION_CAPACITY = 1_000_000_000;
-const countOf = (remaining: number) => Math.max(0, Math.ceil(VIOLATION_CAPACITY - remaining));
+export interface Standing {
+  violations: number;
+  good: number;
+}
+
+/** Events are counted as units of a limit that never fills. */
+const CAPACITY = 1_000_000_000;
+const countOf = (remaining: number) => Math.max(0, Math.ceil(CAPACITY - remaining));
+const cacheId = (tenant: string, identity: string, epoch: number) =>
+  `${tenant}\u0000${identity}\u0000${epoch}`;
 /** Policy keys start with u=, ip=, e=, r=, h= or are "anonymous": "rep|" cannot collide with them. */
 const keyOf = (identity: string) => `rep|${identity}`;

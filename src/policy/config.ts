@@ -74,6 +74,7 @@ const reputationSchema = z.strictObject({
   decay: duration.optional(),
   cacheTtl: duration.optional(),
   block: z.strictObject({ after: positiveInt, duration }).optional(),
+  boost: z.strictObject({ factor: z.number().gt(1).max(10), after: positiveInt }).optional(),
 });
 
 const loadSchema = z.strictObject({
@@ -163,6 +164,8 @@ export interface SluiceConfig {
     decayMs: number;
     cacheTtlMs: number;
     block?: { after: number; durationMs: number };
+    /** Good actors: no violations and at least `after` admitted requests within `decay` earn `factor`. */
+    boost?: { factor: number; after: number };
   };
   /** Seed 003's load-adaptive quotas: above `threshold` load, limits shrink linearly to `minFactor`. */
   loadAdaptive: { threshold: number; minFactor: number };
@@ -306,6 +309,7 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     decayMs: durationOr('reputation.decay', rep?.decay, 86_400_000),
     cacheTtlMs: durationOr('reputation.cacheTtl', rep?.cacheTtl, 1000),
   };
+  if (rep?.boost) reputation.boost = { factor: rep.boost.factor, after: rep.boost.after };
   if (rep?.block) {
     reputation.block = {
       after: rep.block.after,

@@ -6,7 +6,7 @@ import { Limiter } from '../limiter.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { RedisStore } from '../stores/redis/redis-store.js';
 import type { Store } from '../stores/store.js';
-import { escalationFactor, loadFactor, Reputation, scaleLimit } from './adaptive.js';
+import { loadFactor, Reputation, scaleLimit } from './adaptive.js';
 import { ConfigError, parseConfig, type SluiceConfig } from './config.js';
 import { loadConfigFile } from './load.js';
 import { PlatformGuard } from './platform.js';
@@ -124,8 +124,9 @@ export class PolicyLimiter {
       ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : undefined;
     const epoch = set.runtime.reputationEpoch ?? 0;
     const reputationOn = set.config.reputation.enabled && identity !== undefined;
-    const violations = reputationOn ? await this.reputation.violations(ctx.tenant, identity, epoch) : 0;
-    const byReputation = escalationFactor(violations, set.config.reputation.escalation);
+    const standing = reputationOn ? await this.reputation.standing(ctx.tenant, identity, epoch) : undefined;
+    const violations = standing?.violations ?? 0;
+    const byReputation = standing ? this.reputation.factor(standing) : 1;
     const byLoad = this.loadSignal ? loadFactor(this.loadSignal(), set.config.loadAdaptive) : 1;
 
     const applied = set.resolve(ctx, tier).map((a) => {
@@ -138,6 +139,10 @@ export class PolicyLimiter {
     const shadow = applied.filter((a) => a.policy.mode === 'shadow');
     const blockedBy = identity === undefined ? [] : [identity];
     const enforcedRequest = enforced.length > 0 ? this.request(ctx, enforced, blockedBy) : undefined;
+    // Good requests (for the reputation boost) are counted inside the same decision: no extra trip.
+    const goodCheck =
+      reputationOn && enforcedRequest ? this.reputation.goodCheck(identity, epoch) : undefined;
+    if (goodCheck) enforcedRequest?.checks.push(goodCheck);
     const [decision, shadowDecision, compared] = await Promise.all([
       enforcedRequest ? this.engine.decide(enforcedRequest) : undefined,
       shadow.length > 0 ? this.engine.decide(this.request(ctx, shadow, blockedBy)) : undefined,
@@ -155,6 +160,10 @@ export class PolicyLimiter {
       }
     }
 
+    if (goodCheck && decision) {
+      const good = decision.limits.pop() as LimitResult;
+      this.reputation.noteGood(ctx.tenant, identity as string, epoch, good.remaining);
+    }
     const results = new Map<string, LimitResult>();
     for (const l of [...(decision?.limits ?? []), ...(shadowDecision?.limits ?? [])]) results.set(l.name, l);
     const policies: PolicyOutcome[] = applied.map((a) => ({

@@ -62,6 +62,24 @@ describe("reputation (seed 002): violations shrink an identity's limits, and rec
     expect([healed.violations, healed.binding.limit]).toEqual([0, 10]);
   });
 
+  it('good actors (no violations, enough admitted requests) earn the configured boost', async () => {
+    const { limiter, clock } = build({
+      reputation: { ...reputation, boost: { factor: 1.5, after: 10 } },
+      policies: [authPolicy],
+    });
+    const first = await run(limiter, login, 10);
+    expect(first.every((d) => d.allowed && d.binding.limit === 10)).toBe(true);
+    expect(first[0]?.limits.map((l) => l.name)).toEqual(['auth_endpoints.minute']);
+    clock.advance(60_000);
+    const boosted = await run(limiter, login, 16);
+    expect(boosted.filter((d) => d.allowed)).toHaveLength(15);
+    expect([boosted[0]?.adaptiveFactor, boosted[0]?.binding.limit]).toEqual([1.5, 15]);
+    // One violation and the boost is gone.
+    expect(boosted[15]?.violations).toBe(1);
+    clock.advance(60_000);
+    expect((await limiter.check(login)).binding.limit).toBe(10);
+  });
+
   it('blocks an identity everywhere after repeated violations, for the configured time', async () => {
     const { limiter, clock } = build({
       reputation: { ...reputation, block: { after: 3, duration: '10m' } },

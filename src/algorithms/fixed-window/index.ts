@@ -36,50 +36,37 @@ export const fixedWindow: Algorithm<FixedWindowState> = {
 };
 
 /**
- * Lua half. String kind: the state is one string "start|count|reset marker" read by the script's MGET
- * and written with SET PX, so a decision costs no extra calls per limit beyond that write.
+ * Lua half: a template in sections that the Redis store inlines for every fixed-window limit of a
+ * script (see stores/redis/scripts.ts for the sections and placeholders). String kind: the state is one
+ * string "start|count|reset marker", read by the script's single MGET (V@) and written with one SET.
  */
 export const fixedWindowLua = `
-ALG.fw = {
-  kind = 's',
-  parse = function(v, now, L, W, X, R)
-    local st = { start = math.floor(now / W) * W, count = 0 }
-    if v then
-      local s, c, g = string.match(v, '^(.-)|(.-)|(.*)$')
-      if tonumber(g) >= R and tonumber(s) == st.start then
-        st.count = tonumber(c)
-        st.s = s -- reused when writing back: number-to-string conversions are the costly part
-      end
-    end
-    return st
-  end,
-  encode = function(st, Rs)
-    return (st.s or st.start) .. '|' .. st.count .. '|' .. Rs
-  end,
-  -- Within one window the key's TTL (the window's end) does not change.
-  keep_ttl = function(st)
-    return st.s ~= nil
-  end,
-  fits = function(st, key, now, L, W, X, cost)
-    if cost > L then return false, -1 end
-    if st.count + cost <= L then return true, 0 end
-    return false, st.start + W - now
-  end,
-  commit = function(st, key, now, L, W, X, cost, id)
-    st.count = st.count + cost
-  end,
-  refund = function(st, key, now, L, W, X, cost)
-    if st.count == 0 then return false end
-    st.count = math.max(0, st.count - cost)
-    return true
-  end,
-  view = function(st, key, now, L, W, X)
-    if st.count > 0 then return L - st.count, st.start + W end
-    return L, now
-  end,
-  expires = function(st, key, now, L, W, X)
-    if st.count > 0 then return st.start + W end
-    return now
-  end,
-}
+--- state: start, count, s
+--- parse
+start@ = now - now % W@ -- the window's start: floor(now / W) * W, as in load()
+count@ = 0
+if V@ then
+  local s, c, g = string.match(V@, '^([^|]*)|([^|]*)|(.*)$')
+  if (g == Rs or tonumber(g) >= R) and tonumber(s) == start@ then
+    count@ = tonumber(c)
+    s@ = s -- the start as stored, written back as is (number-to-string conversions are costly)
+  end
+end
+--- fits
+if cost > L@ then w@ = -1
+elseif count@ + cost > L@ then w@ = start@ + W@ - now end
+--- commit
+count@ = count@ + cost
+--- refundable
+count@ ~= 0
+--- refund
+count@ = math.max(0, count@ - cost)
+--- remaining
+L@ - count@
+--- expires
+count@ > 0 and start@ + W@ or now
+--- encode
+(s@ or int(start@)) .. '|' .. int(count@) .. '|' .. Rs
+--- keep
+s@ -- same window as stored: the key's TTL (the window's end) does not change
 `;

@@ -62,63 +62,53 @@ export const slidingWindow: Algorithm<SlidingWindowState> = {
   expiresAt: (state, now, { windowMs }) => fullAt(state, now, windowMs),
 };
 
-/** Lua half. String kind: "start|current|previous|reset marker". */
+/**
+ * Lua half: a template in sections that the Redis store inlines for every sliding-window limit of a
+ * script (see stores/redis/scripts.ts). String kind: "start|current|previous|reset marker". The
+ * expressions are the TypeScript ones above, term for term, so both halves round alike.
+ */
 export const slidingWindowLua = `
-local function sw_used(st, now, W)
-  return st.prev * (W - (now - st.start)) / W + st.cur
-end
-local function sw_expires(st, now, W)
-  if st.cur > 0 then return st.start + 2 * W end
-  if st.prev > 0 then return st.start + W end
-  return now
-end
-ALG.sw = {
-  kind = 's',
-  parse = function(v, now, L, W, X, R)
-    local st = { start = math.floor(now / W) * W, cur = 0, prev = 0 }
-    if v then
-      local s_text, c, p, g = string.match(v, '^(.-)|(.-)|(.-)|(.*)$')
-      if tonumber(g) >= R then
-        local s = tonumber(s_text)
-        if s == st.start then
-          st.cur = tonumber(c); st.prev = tonumber(p)
-          st.s = s_text -- reused when writing back: number-to-string conversions are the costly part
-          st.p = p
-          st.keep = st.cur > 0
-        elseif s == st.start - W then st.prev = tonumber(c) end
-      end
+--- state: start, cur, prev, s, p, keep
+--- parse
+start@ = now - now % W@ -- the window's start: floor(now / W) * W, as in load()
+cur@, prev@ = 0, 0
+if V@ then
+  local s, c, p, g = string.match(V@, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if g == Rs or tonumber(g) >= R then
+    local stored = tonumber(s)
+    -- Counts kept as stored are written back as the same strings (number-to-string conversions
+    -- are costly); within one window, once it has a count, the TTL (two windows past its start)
+    -- does not change either.
+    if stored == start@ then
+      cur@, prev@, s@, p@, keep@ = tonumber(c), tonumber(p), s, p, tonumber(c) > 0
+    elseif stored == start@ - W@ then
+      prev@, p@ = tonumber(c), c
     end
-    return st
-  end,
-  encode = function(st, Rs)
-    return (st.s or st.start) .. '|' .. st.cur .. '|' .. (st.p or st.prev) .. '|' .. Rs
-  end,
-  -- Within one window, once it has a count, the TTL (two windows past its start) does not change.
-  keep_ttl = function(st)
-    return st.keep
-  end,
-  fits = function(st, key, now, L, W, X, cost)
-    if cost > L then return false, -1 end
-    if sw_used(st, now, W) + cost <= L then return true, 0 end
-    local elapsed = now - st.start
-    if st.cur + cost <= L then
-      return false, (W - (L - st.cur - cost) * W / st.prev) - elapsed
-    end
-    return false, st.start + W - now + math.max(0, W - (L - cost) * W / st.cur)
-  end,
-  commit = function(st, key, now, L, W, X, cost, id)
-    st.cur = st.cur + cost
-  end,
-  refund = function(st, key, now, L, W, X, cost)
-    if st.cur == 0 then return false end
-    st.cur = math.max(0, st.cur - cost)
-    return true
-  end,
-  view = function(st, key, now, L, W, X)
-    return math.max(0, L - sw_used(st, now, W)), sw_expires(st, now, W)
-  end,
-  expires = function(st, key, now, L, W, X)
-    return sw_expires(st, now, W)
-  end,
-}
+  end
+end
+--- fits
+if cost > L@ then w@ = -1
+elseif prev@ * (W@ - (now - start@)) / W@ + cur@ + cost > L@ then
+  if cur@ + cost <= L@ then
+    -- Wait inside this window until the previous window's weight has decayed enough.
+    w@ = (W@ - (L@ - cur@ - cost) * W@ / prev@) - (now - start@)
+  else
+    -- Wait for the next window, where this window's count becomes the decaying previous one.
+    w@ = start@ + W@ - now + math.max(0, W@ - (L@ - cost) * W@ / cur@)
+  end
+end
+--- commit
+cur@ = cur@ + cost
+--- refundable
+cur@ ~= 0
+--- refund
+cur@ = math.max(0, cur@ - cost)
+--- remaining
+L@ - (prev@ * (W@ - (now - start@)) / W@ + cur@)
+--- expires
+cur@ > 0 and start@ + 2 * W@ or (prev@ > 0 and start@ + W@ or now)
+--- encode
+(s@ or int(start@)) .. '|' .. int(cur@) .. '|' .. (p@ or int(prev@)) .. '|' .. Rs
+--- keep
+keep@
 `;
