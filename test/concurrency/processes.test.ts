@@ -4,9 +4,11 @@
  * one real Redis (standalone, then a Redis Cluster). Exactly the limit must be admitted in total, and a
  * peek from this process must show the limit fully consumed, no more.
  */
+
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALGORITHM_NAMES } from '../../src/algorithms/index.js';
 import { type AlgorithmName, createLimiter, type LimitDefinition, RedisStore } from '../../src/index.js';
 import { type RedisCluster, type RedisServer, startCluster, startRedis } from '../support/redis-servers.js';
 import type { WorkerConfig, WorkerReport } from './worker.js';
@@ -22,13 +24,8 @@ const TEST_TIMEOUT_MS = 45_000;
 const START_DELAY_MS = 100;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-const ALGORITHMS: AlgorithmName[] = [
-  'sliding-log',
-  'fixed-window',
-  'sliding-window',
-  'token-bucket',
-  'concurrency',
-];
+/** Every algorithm Sluice has: a new one is tested without touching this file. */
+const ALGORITHMS = ALGORITHM_NAMES;
 /** Unique per run of this file, so keys never collide with another run against the same server. */
 const RUN = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 

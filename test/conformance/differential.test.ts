@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALGORITHM_NAMES } from '../../src/algorithms/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { AlgorithmName, Decision, Lease, LimitDefinition } from '../../src/core/types.js';
 import { createLimiter, type Limiter } from '../../src/limiter.js';
@@ -45,13 +46,8 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-const ALGORITHMS: AlgorithmName[] = [
-  'sliding-log',
-  'fixed-window',
-  'sliding-window',
-  'token-bucket',
-  'concurrency',
-];
+/** Every algorithm Sluice has: a new one is tested without touching this file. */
+const ALGORITHMS = ALGORITHM_NAMES;
 const WINDOWS = [100, 250, 1000, 1500, 3000];
 
 function randomLimits(rand: () => number, index: number): LimitDefinition[] {

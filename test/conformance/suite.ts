@@ -1,15 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ALGORITHM_NAMES } from '../../src/algorithms/index.js';
 import type { AlgorithmName, Decision, LimitDefinition } from '../../src/core/types.js';
 import { createLimiter, type LimiterOptions } from '../../src/limiter.js';
 import type { Harness } from './harness.js';
 
-const ALGORITHMS: AlgorithmName[] = [
-  'sliding-log',
-  'fixed-window',
-  'sliding-window',
-  'token-bucket',
-  'concurrency',
-];
+/** Every algorithm Sluice has: a new one is tested without touching this file. */
+const ALGORITHMS = ALGORITHM_NAMES;
 /** Algorithms whose windows are aligned to the epoch: their tests start at a window boundary. */
 const ALIGNED = new Set<AlgorithmName>(['fixed-window', 'sliding-window']);
 
