@@ -1,13 +1,22 @@
+import { type Clock, systemClock } from './core/clock.js';
 import { type Duration, parseDuration } from './core/duration.js';
-import { ValidationError } from './core/errors.js';
+import { StoreError, ValidationError } from './core/errors.js';
 import { decodeIdentifier, encodeIdentifier } from './core/identifiers.js';
 import { blockKey, validatePrefix } from './core/keys.js';
-import type { Decision, Lease, LimitDefinition, NormalizedLimit } from './core/types.js';
-import { buildDecision } from './engine/decision.js';
-import { MAX_QUANTITY, normalizeLimit, normalizeLimits, validateCost } from './engine/limits.js';
+import {
+  type Decision,
+  FAILURE_MODES,
+  type FailureMode,
+  type Lease,
+  type LimitDefinition,
+  type NormalizedLimit,
+} from './core/types.js';
+import { buildDecision, failureDecision } from './engine/decision.js';
+import { MAX_QUANTITY, normalizeLimit, normalizeLimits, scaleLimit, validateCost } from './engine/limits.js';
 import { type Check, LEASE_ID, planDecision, resolveSubject, type Subject } from './engine/plan.js';
+import { GuardedStore, type GuardOptions } from './resilience/guarded-store.js';
 import { MemoryStore } from './stores/memory/memory-store.js';
-import type { Store } from './stores/store.js';
+import type { RawDecision, Store } from './stores/store.js';
 
 export interface LimiterOptions {
   /**
@@ -24,6 +33,21 @@ export interface LimiterOptions {
    * hammering one exhausted window also spends its others. Default false: rejected requests cost nothing.
    */
   penalty?: boolean;
+  /**
+   * What a decision is when the store cannot decide (down, slow past the budget, circuit open):
+   * `closed` (default) denies with reason `store_unavailable`; `open` admits with reason `fail_open`;
+   * `local` decides with an in-process limiter enforcing this instance's share (`localShare`).
+   */
+  failureMode?: FailureMode;
+  /** For `local`: this instance's share of each limit, as the expected instance count or a fraction. */
+  localShare?: { instances?: number; fraction?: number };
+  /**
+   * Time budget and circuit breaker around the store (`src/resilience/`). Default: on, 50 ms budget,
+   * for every store but the in-process MemoryStore; `false` turns it off.
+   */
+  guard?: GuardOptions | false;
+  /** Clock of the local fallback limiter. Default Date.now. */
+  clock?: Clock;
   /**
    * How long a `resetTenant` marker is kept (default 31 days, or the longest window if longer). It must
    * outlive every window of every limiter sharing the tenant's keys.
@@ -46,6 +70,8 @@ export interface DecideRequest {
   checks: Array<{ limit: LimitDefinition | NormalizedLimit; key?: string }>;
   /** The key reported in the decision (for example the user). */
   key?: string;
+  /** This decision's failure mode, instead of the limiter's. */
+  failureMode?: FailureMode;
   /** More keys whose blocks apply to this decision (an identity blocked across all its policies). */
   blockedBy?: string[];
 }
@@ -61,6 +87,12 @@ export class Limiter {
   readonly store: Store;
   readonly prefix: string;
   readonly limits: readonly NormalizedLimit[];
+  /** The time budget and circuit breaker around the store, when on. */
+  readonly guard: GuardedStore | undefined;
+  readonly failureMode: FailureMode;
+  private readonly localFraction: number;
+  private readonly clock: Clock;
+  private local: Limiter | undefined;
   private readonly penalty: boolean;
   private readonly retentionMs: number;
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
@@ -85,7 +117,21 @@ export class Limiter {
       options.tenantResetRetention === undefined
         ? Math.max(DEFAULT_RETENTION_MS, longest)
         : parseDuration(options.tenantResetRetention, 'tenantResetRetention');
-    this.store = options.store ?? new MemoryStore();
+    const store = options.store ?? new MemoryStore();
+    // The in-process store cannot be slow or down: it is guarded only when asked to.
+    const guarded = options.guard === undefined ? store.backend !== 'memory' : options.guard !== false;
+    this.guard = guarded ? new GuardedStore(store, options.guard || {}) : undefined;
+    this.store = this.guard ?? store;
+    if (options.failureMode !== undefined && !FAILURE_MODES.includes(options.failureMode)) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'failureMode',
+        `must be one of ${FAILURE_MODES.join(', ')}`,
+      );
+    }
+    this.failureMode = options.failureMode ?? 'closed';
+    this.localFraction = localFraction(options.localShare);
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Decides one request against every configured limit. */
@@ -107,7 +153,13 @@ export class Limiter {
       limit: this.normalizeOnce(c?.limit, `checks[${i}].limit`),
       key: c.key,
     }));
-    return this.run(request, checks, request.cost === undefined ? 1 : request.cost, request.blockedBy);
+    return this.run(
+      request,
+      checks,
+      request.cost === undefined ? 1 : request.cost,
+      request.blockedBy,
+      request.failureMode,
+    );
   }
 
   /** Gives back `cost` units admitted earlier (for example when the work was not done). Capped at capacity. */
@@ -223,12 +275,58 @@ export class Limiter {
     checks: Check[],
     rawCost: unknown,
     blockedBy?: readonly string[],
+    failureMode?: FailureMode,
   ): Promise<Decision> {
     const cost = validateCost(rawCost);
     const subject = resolveSubject(this.prefix, request.tenant, checks, blockedBy);
     const plan = planDecision(subject, cost, this.penalty);
-    const raw = await this.store.decide(plan);
+    let raw: RawDecision;
+    try {
+      raw = await this.store.decide(plan);
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      return this.failOver(error, request, checks, subject, cost, failureMode ?? this.failureMode);
+    }
     return buildDecision(raw, subject, { key: request.key, cost, id: plan.id }, this.store.backend);
+  }
+
+  /** The store could not decide: the failure mode does, and the decision says which path it took. */
+  private async failOver(
+    error: StoreError,
+    request: { tenant: string; key?: string },
+    checks: Check[],
+    subject: Subject,
+    cost: number,
+    mode: FailureMode,
+  ): Promise<Decision> {
+    const cause = { code: error.code, message: error.message };
+    if (mode === 'local') {
+      if (!this.local) {
+        this.local = new Limiter({
+          store: new MemoryStore({ clock: this.clock }),
+          prefix: this.prefix,
+          penalty: this.penalty,
+          guard: false,
+        });
+      }
+      const share = checks.map((c) => ({ limit: scaleLimit(c.limit, this.localFraction), key: c.key }));
+      const decision = await this.local.run(request, share, cost);
+      return { ...decision, path: 'local', storeError: cause };
+    }
+    const breaker = this.guard?.breaker;
+    const retryAfterMs =
+      breaker && breaker.state === 'open'
+        ? Math.max(1, breaker.openedAt + breaker.resetTimeoutMs - Date.now())
+        : 1000;
+    return failureDecision(
+      mode,
+      subject,
+      { key: request.key, cost },
+      cause,
+      this.store.backend,
+      Date.now(),
+      retryAfterMs,
+    );
   }
 
   private configuredChecks(request: { key?: string } | undefined): Check[] {
@@ -267,4 +365,26 @@ export class Limiter {
 /** Creates a {@link Limiter}. */
 export function createLimiter(options: LimiterOptions): Limiter {
   return new Limiter(options);
+}
+
+/** This instance's share of a limit in `local` failure mode. */
+function localFraction(share: LimiterOptions['localShare']): number {
+  if (share === undefined) return 1;
+  if (share.instances !== undefined) {
+    if (!Number.isInteger(share.instances) || share.instances < 1) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'localShare.instances',
+        'must be a whole number >= 1',
+      );
+    }
+    return 1 / share.instances;
+  }
+  if (share.fraction !== undefined) {
+    if (!(share.fraction > 0 && share.fraction <= 1)) {
+      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'localShare.fraction', 'must be in (0, 1]');
+    }
+    return share.fraction;
+  }
+  return 1;
 }

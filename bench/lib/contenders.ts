@@ -8,7 +8,14 @@
  */
 import { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { createLimiter, type LimitDefinition, MemoryStore, RedisStore, type Store } from '../../src/index.js';
+import {
+  createLimiter,
+  type LimitDefinition,
+  MemoryStore,
+  PolicyLimiter,
+  RedisStore,
+  type Store,
+} from '../../src/index.js';
 import type { Decide } from './driver.js';
 
 export interface Contender {
@@ -35,8 +42,50 @@ export async function createContenders(redisUrl: string): Promise<Contender[]> {
     sluiceRedisOne(redisUrl, 'sluice-redis-1-sliding-log', 'sliding-log', '1s'),
     sluiceRedisOne(redisUrl, 'sluice-redis-1-token-bucket', 'token-bucket', '1d'),
     sluiceRedisFour(redisUrl),
+    sluicePolicy(redisUrl),
     rlfRedis(redisUrl),
   ];
+}
+
+/**
+ * sluice-policy: a request resolved through policies (tenant + endpoint + IP): the tenant's tier bucket
+ * (1 window), an endpoint policy (2 windows) and an additive IP policy (2 windows) — three matching
+ * policies, five windows, one decision, one round trip. Resolution is in process and cached.
+ */
+function sluicePolicy(redisUrl: string): Contender {
+  const window = (algorithm: LimitDefinition['algorithm'], w: string) => ({
+    algorithm,
+    limit: HUGE,
+    window: w,
+  });
+  const limiter = new PolicyLimiter({
+    config: {
+      prefix: `${KEY_ROOT}:sluice-policy`,
+      tiers: { free: { rps: HUGE, burst: HUGE } },
+      policies: [
+        {
+          name: 'search',
+          scope: 'endpoint',
+          match: ['/search'],
+          limits: [window('sliding-window', '1m'), window('fixed-window', '1h')],
+        },
+        {
+          name: 'per-ip',
+          scope: 'ip',
+          additive: true,
+          limits: [window('sliding-window', '1s'), window('sliding-window', '1h')],
+        },
+      ],
+    },
+    store: new RedisStore({ url: redisUrl }),
+  });
+  const request = { tenant: TENANT, user: 'u1', ip: '203.0.113.7', endpoint: '/search' };
+  return {
+    name: 'sluice-policy',
+    what: 'Sluice PolicyLimiter: tenant tier + endpoint + additive IP policy resolved per request, 5 windows, one decision',
+    decide: async () => (await limiter.check(request)).allowed,
+    close: () => limiter.close(),
+  };
 }
 
 /** A minimal fixed window: INCR, PEXPIRE on the first hit, compare. No Sluice can be faster per trip. */

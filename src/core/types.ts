@@ -1,5 +1,12 @@
 import type { Duration } from './duration.js';
 
+/** What a decision is when the store cannot decide: deny, allow, or decide locally with this instance's share. */
+export const FAILURE_MODES = ['closed', 'open', 'local'] as const;
+export type FailureMode = (typeof FAILURE_MODES)[number];
+
+/** Which path decided: the store, the local fallback limiter, or a failure mode without one. */
+export type DecisionPath = 'store' | 'local' | 'fail-open' | 'fail-closed';
+
 /** Names of the built-in algorithms. */
 export type AlgorithmName =
   | 'fixed-window'
@@ -60,7 +67,11 @@ export type DecisionReason =
   /** The cost is larger than some limit's capacity: it can never be admitted. */
   | 'cost_exceeds_limit'
   /** Platform protection is shedding this request's tier while total traffic is over its threshold. */
-  | 'shed';
+  | 'shed'
+  /** The store could not decide and the failure mode is `closed`: denied (HTTP: 503, not 429). */
+  | 'store_unavailable'
+  /** The store could not decide and the failure mode is `open`: allowed without counting. */
+  | 'fail_open';
 
 /** The state of one limit after a decision. */
 export interface LimitResult {
@@ -116,4 +127,8 @@ export interface Decision {
   lease?: Lease;
   /** The store that decided, e.g. "memory" or "redis". */
   backend: string;
+  /** Which path decided: `store`, or a failure mode's (`local`, `fail-open`, `fail-closed`). */
+  path: DecisionPath;
+  /** Why the store could not decide, when a failure mode did. */
+  storeError?: { code: string; message: string };
 }

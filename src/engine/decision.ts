@@ -55,6 +55,7 @@ export function buildDecision(
     resetAt: binding.resetAt,
     retryAfterMs,
     backend,
+    path: 'store',
   };
   if (request.key !== undefined) decision.key = request.key;
   if (blocked) decision.blockedUntil = raw.blockedUntil;
@@ -88,4 +89,52 @@ function leaseOf(subject: Subject, cost: number, id: string, now: number): Lease
   });
   if (slots.length === 0) return undefined;
   return { id, tenant: subject.tenant, cost, expiresAt: now + ttl, slots };
+}
+
+/**
+ * The decision of a failure mode without a local limiter: `open` admits (every limit reported at its
+ * capacity, nothing counted), `closed` denies (remaining 0, retry after `retryAfterMs`).
+ */
+export function failureDecision(
+  mode: 'open' | 'closed',
+  subject: Subject,
+  request: { key?: string; cost: number },
+  error: { code: string; message: string },
+  backend: string,
+  now: number,
+  retryAfterMs: number,
+): Decision {
+  const open = mode === 'open';
+  const limits: LimitResult[] = subject.limits.map((planned, i) => {
+    const result: LimitResult = {
+      name: planned.limit.name,
+      algorithm: planned.limit.algorithm,
+      limit: planned.limit.capacity,
+      windowMs: planned.limit.windowMs,
+      allowed: open,
+      remaining: open ? planned.limit.capacity : 0,
+      resetAt: open ? now : now + retryAfterMs,
+      retryAfterMs: open ? 0 : retryAfterMs,
+    };
+    const key = subject.keys[i];
+    if (key !== undefined) result.key = key;
+    return result;
+  });
+  const binding = limits.reduce((best, l) => (l.remaining < best.remaining ? l : best));
+  const decision: Decision = {
+    allowed: open,
+    reason: open ? 'fail_open' : 'store_unavailable',
+    tenant: subject.tenant,
+    cost: request.cost,
+    binding,
+    limits,
+    remaining: binding.remaining,
+    resetAt: binding.resetAt,
+    retryAfterMs: open ? 0 : retryAfterMs,
+    backend,
+    path: open ? 'fail-open' : 'fail-closed',
+    storeError: error,
+  };
+  if (request.key !== undefined) decision.key = request.key;
+  return decision;
 }

@@ -123,3 +123,28 @@ function positiveInteger(value: unknown, field: string, code: 'ERR_SLUICE_INVALI
   }
   return value;
 }
+
+const scaled = new Map<string, NormalizedLimit>();
+
+/** A limit with its quota multiplied by `factor` (at least 1); same name, window and counter. */
+export function scaleLimit(limit: NormalizedLimit, factor: number): NormalizedLimit {
+  if (factor === 1) return limit;
+  const id = `${limit.id}|${limit.scope}|${limit.limit}|${limit.capacity}|${factor}`;
+  let result = scaled.get(id);
+  if (!result) {
+    const def = {
+      name: limit.name,
+      algorithm: limit.algorithm,
+      limit: Math.max(1, Math.floor(limit.limit * factor)),
+      window: limit.windowMs,
+      scope: limit.scope,
+      ...(limit.algorithm === 'token-bucket'
+        ? { burst: Math.max(1, Math.floor(limit.capacity * factor)) }
+        : {}),
+    };
+    result = normalizeLimit(def, 'scaled limit');
+    if (scaled.size > 10_000) scaled.clear();
+    scaled.set(id, result);
+  }
+  return result;
+}

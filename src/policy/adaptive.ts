@@ -1,6 +1,9 @@
 import type { Clock } from '../core/clock.js';
 import type { NormalizedLimit } from '../core/types.js';
 import { normalizeLimit } from '../engine/limits.js';
+
+export { scaleLimit } from '../engine/limits.js';
+
 import type { Limiter } from '../limiter.js';
 import type { SluiceConfig } from './config.js';
 
@@ -23,31 +26,6 @@ export function loadFactor(load: number, { threshold, minFactor }: SluiceConfig[
   const over = Math.min(1, (load - threshold) / (1 - threshold));
   // Quantized to 5 % steps so that scaled limits are few and cached.
   return Math.max(minFactor, Math.round((1 - over * (1 - minFactor)) * 20) / 20);
-}
-
-const scaled = new Map<string, NormalizedLimit>();
-
-/** A limit with its quota multiplied by `factor` (at least 1); same name, window and counter. */
-export function scaleLimit(limit: NormalizedLimit, factor: number): NormalizedLimit {
-  if (factor === 1) return limit;
-  const id = `${limit.id}|${limit.scope}|${limit.limit}|${limit.capacity}|${factor}`;
-  let result = scaled.get(id);
-  if (!result) {
-    const def = {
-      name: limit.name,
-      algorithm: limit.algorithm,
-      limit: Math.max(1, Math.floor(limit.limit * factor)),
-      window: limit.windowMs,
-      scope: limit.scope,
-      ...(limit.algorithm === 'token-bucket'
-        ? { burst: Math.max(1, Math.floor(limit.capacity * factor)) }
-        : {}),
-    };
-    result = normalizeLimit(def, 'scaled limit');
-    if (scaled.size > 10_000) scaled.clear();
-    scaled.set(id, result);
-  }
-  return result;
 }
 
 /**

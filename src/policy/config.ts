@@ -82,6 +82,14 @@ const loadSchema = z.strictObject({
   minFactor: z.number().gt(0).max(1).optional(),
 });
 
+const failureSchema = z.strictObject({
+  budget: duration.optional(),
+  circuitThreshold: positiveInt.optional(),
+  circuitResetTimeout: duration.optional(),
+  localInstances: positiveInt.optional(),
+  localFraction: z.number().gt(0).max(1).optional(),
+});
+
 const platformSchema = z.strictObject({
   enabled: z.boolean().optional(),
   threshold: positiveInt,
@@ -132,6 +140,7 @@ const configSchema = z.strictObject({
   reputation: reputationSchema.optional(),
   loadAdaptive: loadSchema.optional(),
   platform: platformSchema.optional(),
+  failure: failureSchema.optional(),
 });
 
 export type StoreConfig = z.infer<typeof storeSchema>;
@@ -171,6 +180,13 @@ export interface SluiceConfig {
   loadAdaptive: { threshold: number; minFactor: number };
   /** Seed 002's platform circuit breaker: sheds the lowest-priority tiers first above `threshold` rps. */
   platform?: { threshold: number; syncIntervalMs: number; resetTimeoutMs: number };
+  /** When the store cannot decide: time budget, circuit breaker, and this instance's share in `local` mode. */
+  failure: {
+    budgetMs: number;
+    circuitThreshold: number;
+    circuitResetTimeoutMs: number;
+    localShare: { instances?: number; fraction?: number };
+  };
 }
 
 /** Seed 003's tier table: the default, fully replaceable by `tiers`. */
@@ -325,8 +341,23 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
         }
       : undefined;
 
+  const failure: SluiceConfig['failure'] = {
+    budgetMs: durationOr('failure.budget', doc.failure?.budget, 50),
+    circuitThreshold: doc.failure?.circuitThreshold ?? 5,
+    circuitResetTimeoutMs: durationOr(
+      'failure.circuitResetTimeout',
+      doc.failure?.circuitResetTimeout,
+      30_000,
+    ),
+    localShare: {
+      ...(doc.failure?.localInstances !== undefined ? { instances: doc.failure.localInstances } : {}),
+      ...(doc.failure?.localFraction !== undefined ? { fraction: doc.failure.localFraction } : {}),
+    },
+  };
+
   if (issues.length > 0) throw new ConfigError(issues, source);
   return {
+    failure,
     prefix,
     mode: doc.mode ?? 'enforce',
     failureMode: doc.failureMode ?? 'closed',

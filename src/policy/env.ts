@@ -77,6 +77,17 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
     doc.store = { type: 'memory' };
   }
 
+  // Seed 003's circuit breaker settings (the reset timeout in seconds).
+  const threshold = int('AURUM_API_RATE_LIMIT_CIRCUIT_THRESHOLD') ?? int('RATE_LIMIT_CIRCUIT_THRESHOLD');
+  const reset = int('AURUM_API_RATE_LIMIT_CIRCUIT_RESET_TIMEOUT') ?? int('RATE_LIMIT_CIRCUIT_RESET_TIMEOUT');
+  if (threshold !== undefined || reset !== undefined) {
+    doc.failure = {
+      ...((doc.failure as Doc | undefined) ?? {}),
+      ...(threshold !== undefined ? { circuitThreshold: threshold } : {}),
+      ...(reset !== undefined ? { circuitResetTimeout: `${reset}s` } : {}),
+    };
+  }
+
   const tiers = { ...((doc.tiers as Doc | undefined) ?? DEFAULT_TIER_DOC) } as Record<string, Doc>;
   for (const tier of Object.keys(tiers)) {
     const upper = tier.toUpperCase();

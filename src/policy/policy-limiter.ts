@@ -12,7 +12,14 @@ import { loadConfigFile } from './load.js';
 import { PlatformGuard } from './platform.js';
 import { type AppliedPolicy, PolicySet } from './resolve.js';
 import { parseOverrides, type RuntimeOverrides } from './runtime.js';
-import type { Mode, PolicyDecision, PolicyOutcome, RequestContext, TenantOverride } from './types.js';
+import type {
+  FailureMode,
+  Mode,
+  PolicyDecision,
+  PolicyOutcome,
+  RequestContext,
+  TenantOverride,
+} from './types.js';
 
 export interface PolicyLimiterOptions {
   /** The configuration: a validated SluiceConfig, or a raw document (parsed from YAML/JSON) to validate. */
@@ -68,7 +75,20 @@ export class PolicyLimiter {
   constructor(options: PolicyLimiterOptions) {
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
     this.store = options.store ?? storeFromConfig(config);
-    this.engine = new Limiter({ store: this.store, prefix: config.prefix });
+    this.engine = new Limiter({
+      store: this.store,
+      prefix: config.prefix,
+      guard: {
+        budgetMs: config.failure.budgetMs,
+        breaker: {
+          threshold: config.failure.circuitThreshold,
+          resetTimeoutMs: config.failure.circuitResetTimeoutMs,
+        },
+        ...(options.clock ? { clock: options.clock } : {}),
+      },
+      localShare: config.failure.localShare,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     this.tierResolver = options.tierResolver;
     this.onConfigError = options.onConfigError;
     this.documentKey = `${config.prefix}:{~runtime}:overrides`;
@@ -124,7 +144,10 @@ export class PolicyLimiter {
       ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : undefined;
     const epoch = set.runtime.reputationEpoch ?? 0;
     const reputationOn = set.config.reputation.enabled && identity !== undefined;
-    const standing = reputationOn ? await this.reputation.standing(ctx.tenant, identity, epoch) : undefined;
+    // Reputation is advisory: when the store cannot answer, the decision goes on without it.
+    const standing = reputationOn
+      ? await this.reputation.standing(ctx.tenant, identity, epoch).catch(() => undefined)
+      : undefined;
     const violations = standing?.violations ?? 0;
     const byReputation = standing ? this.reputation.factor(standing) : 1;
     const byLoad = this.loadSignal ? loadFactor(this.loadSignal(), set.config.loadAdaptive) : 1;
@@ -138,25 +161,35 @@ export class PolicyLimiter {
     const enforced = applied.filter((a) => a.policy.mode === 'enforce');
     const shadow = applied.filter((a) => a.policy.mode === 'shadow');
     const blockedBy = identity === undefined ? [] : [identity];
-    const enforcedRequest = enforced.length > 0 ? this.request(ctx, enforced, blockedBy) : undefined;
+    const enforcedRequest =
+      enforced.length > 0
+        ? this.request(ctx, enforced, blockedBy, strictestFailureMode(enforced))
+        : undefined;
     // Good requests (for the reputation boost) are counted inside the same decision: no extra trip.
     const goodCheck =
       reputationOn && enforcedRequest ? this.reputation.goodCheck(identity, epoch) : undefined;
     if (goodCheck) enforcedRequest?.checks.push(goodCheck);
     const [decision, shadowDecision, compared] = await Promise.all([
       enforcedRequest ? this.engine.decide(enforcedRequest) : undefined,
-      shadow.length > 0 ? this.engine.decide(this.request(ctx, shadow, blockedBy)) : undefined,
+      // Shadow policies never block: not even when their store fails.
+      shadow.length > 0
+        ? this.engine.decide(this.request(ctx, shadow, blockedBy, 'open')).catch(() => undefined)
+        : undefined,
       enforcedRequest && this.comparison
         ? this.comparison.decide(enforcedRequest).catch(() => undefined)
         : undefined,
     ]);
 
     let violationCount = violations;
-    if (reputationOn && decision?.reason === 'rate_limited') {
-      violationCount = await this.reputation.record(ctx.tenant, identity, epoch);
-      const block = set.config.reputation.block;
-      if (block && violationCount >= block.after) {
-        await this.engine.block({ tenant: ctx.tenant, key: identity }, block.durationMs);
+    if (reputationOn && decision?.reason === 'rate_limited' && decision.path === 'store') {
+      try {
+        violationCount = await this.reputation.record(ctx.tenant, identity, epoch);
+        const block = set.config.reputation.block;
+        if (block && violationCount >= block.after) {
+          await this.engine.block({ tenant: ctx.tenant, key: identity }, block.durationMs);
+        }
+      } catch {
+        // Counting a violation is best effort: the rejection itself already stands.
       }
     }
 
@@ -327,7 +360,12 @@ export class PolicyLimiter {
     this.timer.unref();
   }
 
-  private request(ctx: RequestContext, applied: AppliedPolicy[], blockedBy: string[]) {
+  private request(
+    ctx: RequestContext,
+    applied: AppliedPolicy[],
+    blockedBy: string[],
+    failureMode: FailureMode,
+  ) {
     const checks = applied.flatMap((a) =>
       a.limits.map((limit) => (a.key === undefined ? { limit } : { limit, key: a.key })),
     );
@@ -337,6 +375,7 @@ export class PolicyLimiter {
       cost: ctx.cost ?? 1,
       checks,
       blockedBy,
+      failureMode,
       ...(key === undefined ? {} : { key }),
     };
   }
@@ -452,5 +491,14 @@ function unlimited(ctx: RequestContext): Decision {
     resetAt: 0,
     retryAfterMs: 0,
     backend: 'none',
+    path: 'store',
   };
+}
+
+/** Several policies in one decision: the strictest failure mode wins (closed, then local, then open). */
+function strictestFailureMode(applied: AppliedPolicy[]): FailureMode {
+  const modes = new Set(applied.map((a) => a.policy.failureMode));
+  if (modes.has('closed')) return 'closed';
+  if (modes.has('local')) return 'local';
+  return 'open';
 }

@@ -8,9 +8,9 @@ export type Scope = (typeof SCOPES)[number];
 export const MODES = ['enforce', 'shadow', 'disabled'] as const;
 export type Mode = (typeof MODES)[number];
 
-/** What a policy does when its store cannot decide (behaviour: see the failure-handling layer). */
-export const FAILURE_MODES = ['closed', 'open', 'local'] as const;
-export type FailureMode = (typeof FAILURE_MODES)[number];
+import { FAILURE_MODES, type FailureMode } from '../core/types.js';
+
+export { FAILURE_MODES, type FailureMode };
 
 /** Which identity a policy's limits count: one counter per value of it. */
 export const COUNT_BY = [

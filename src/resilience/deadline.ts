@@ -1,0 +1,73 @@
+import { StoreError } from '../core/errors.js';
+
+/**
+ * Time budgets for store calls without a timer per call: calls are queued in deadline order (one
+ * budget, so arrival order), and one interval — running only while calls are pending — rejects the
+ * overdue ones. A call that misses its budget is abandoned, never re-sent: if its script still runs,
+ * it runs once.
+ */
+export class Deadlines {
+  private readonly queue: Array<{ at: number; settled: boolean; reject: (error: Error) => void }> = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly tickMs: number;
+
+  constructor(
+    readonly budgetMs: number,
+    private readonly backend: string,
+  ) {
+    this.tickMs = Math.max(1, Math.min(10, Math.floor(budgetMs / 5)));
+  }
+
+  /** Resolves as `work` does, or rejects with StoreError `ERR_SLUICE_STORE_TIMEOUT` past the budget. */
+  run<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = { at: Date.now() + this.budgetMs, settled: false, reject };
+      this.queue.push(entry);
+      this.arm();
+      work.then(
+        (value) => {
+          entry.settled = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          entry.settled = true;
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private arm(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    while (this.head < this.queue.length) {
+      const entry = this.queue[this.head] as (typeof this.queue)[number];
+      if (!entry.settled && entry.at > now) break;
+      if (!entry.settled) {
+        entry.settled = true;
+        entry.reject(
+          new StoreError(this.backend, `no answer within the ${this.budgetMs} ms budget`, {
+            code: 'ERR_SLUICE_STORE_TIMEOUT',
+          }),
+        );
+      }
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.head >= this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import { type Clock, systemClock } from '../core/clock.js';
+import { StoreError } from '../core/errors.js';
+import type { DecisionPlan, RawDecision, ReturnPlan, Store, StoredDocument } from '../stores/store.js';
+import { type BreakerOptions, CircuitBreaker } from './breaker.js';
+import { Deadlines } from './deadline.js';
+
+export interface GuardOptions {
+  /** Time budget of one store call in ms (default 50): past it, the call is abandoned. */
+  budgetMs?: number;
+  breaker?: BreakerOptions;
+  clock?: Clock;
+}
+
+/**
+ * A store behind a time budget and a circuit breaker. Every failure (error or missed budget) counts
+ * towards opening the circuit; while it is open, calls fail at once with `ERR_SLUICE_CIRCUIT_OPEN`, so
+ * no request waits on a store that is down. Failures are thrown as StoreError: the limiter's failure
+ * mode turns them into decisions.
+ */
+export class GuardedStore implements Store {
+  readonly backend: string;
+  readonly breaker: CircuitBreaker;
+  private readonly deadlines: Deadlines;
+  /** Latency of the last successful call, ms (for health reports). */
+  lastLatencyMs: number | undefined;
+  lastError: StoreError | undefined;
+
+  constructor(
+    readonly inner: Store,
+    options: GuardOptions = {},
+  ) {
+    this.backend = inner.backend;
+    this.breaker = new CircuitBreaker(options.breaker ?? {}, options.clock ?? systemClock);
+    this.deadlines = new Deadlines(options.budgetMs ?? 50, inner.backend);
+  }
+
+  get budgetMs(): number {
+    return this.deadlines.budgetMs;
+  }
+
+  decide(plan: DecisionPlan): Promise<RawDecision> {
+    return this.guard(() => this.inner.decide(plan));
+  }
+
+  refund(plan: ReturnPlan): Promise<void> {
+    return this.guard(() => this.inner.refund(plan));
+  }
+
+  release(plan: ReturnPlan & { leaseId: string }): Promise<void> {
+    return this.guard(() => this.inner.release(plan));
+  }
+
+  deleteKeys(tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {
+    return this.guard(() => this.inner.deleteKeys(tenant, metaKey, keys));
+  }
+
+  resetTenant(tenant: string, metaKey: string, retainMs: number): Promise<void> {
+    return this.guard(() => this.inner.resetTenant(tenant, metaKey, retainMs));
+  }
+
+  block(tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
+    return this.guard(() => this.inner.block(tenant, metaKey, blockKey, durationMs));
+  }
+
+  unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
+    return this.guard(() => this.inner.unblock(tenant, metaKey, blockKey));
+  }
+
+  // Configuration documents are read by a background poller: they neither wait on the budget nor
+  // move the breaker (an operator must be able to write them while decisions fail over).
+  readDocument(key: string): Promise<StoredDocument | null> {
+    return this.inner.readDocument(key);
+  }
+
+  writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null> {
+    return this.inner.writeDocument(key, body, expectedVersion);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async guard<T>(call: () => Promise<T>): Promise<T> {
+    if (!this.breaker.allows()) {
+      throw new StoreError(this.backend, 'circuit open: not calling the store', {
+        code: 'ERR_SLUICE_CIRCUIT_OPEN',
+      });
+    }
+    const started = Date.now();
+    try {
+      const result = await this.deadlines.run(call());
+      this.lastLatencyMs = Date.now() - started;
+      this.breaker.success();
+      return result;
+    } catch (error) {
+      const failure =
+        error instanceof StoreError
+          ? error
+          : new StoreError(this.backend, String((error as Error)?.message ?? error), { cause: error });
+      this.lastError = failure;
+      this.breaker.failure();
+      throw failure;
+    }
+  }
+}
