@@ -3,6 +3,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { SluiceError, ValidationError } from '../core/errors.js';
 import type { Decision, Lease, LimitResult } from '../core/types.js';
 import { Limiter } from '../limiter.js';
+import type { CircuitBreaker } from '../resilience/breaker.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { RedisStore } from '../stores/redis/redis-store.js';
 import type { Store } from '../stores/store.js';
@@ -40,6 +41,33 @@ export interface PolicyLimiterOptions {
   onDisagreement?: (event: { ctx: RequestContext; primary: boolean; secondary: boolean }) => void;
   /** Clock of the in-process parts (reputation cache, platform breaker). Default Date.now. */
   clock?: Clock;
+  /**
+   * Where audit events go (operator changes: modes, overrides, forced circuit or platform state, and
+   * configuration errors). A pino logger fits; default: none.
+   */
+  logger?: AuditLogger;
+  /** Who is making operator changes through this instance, for the audit log. */
+  actor?: string;
+}
+
+/** The part of a logger (pino, console...) the audit log uses. */
+export interface AuditLogger {
+  info(object: Record<string, unknown>, message: string): void;
+  warn(object: Record<string, unknown>, message: string): void;
+}
+
+/** What `health()` reports. */
+export interface HealthReport {
+  /** ok: the store decides; degraded: failure modes decide (or it is slow), requests still get answers; down: requests are denied because the store cannot decide. */
+  status: 'ok' | 'degraded' | 'down';
+  store: { backend: string; reachable: boolean; latencyMs: number | null; error: string | null };
+  circuit: ReturnType<CircuitBreaker['snapshot']> | null;
+  failureModes: Record<string, FailureMode>;
+  mode: Mode;
+  configVersion: number;
+  configError: string | null;
+  platform: { state: string; shedLevel: number; rate: number; forced: string | null } | null;
+  load: number | null;
 }
 
 /**
@@ -71,6 +99,8 @@ export class PolicyLimiter {
   private readonly loadSignal: PolicyLimiterOptions['loadSignal'];
   private readonly comparison: Limiter | undefined;
   private readonly onDisagreement: PolicyLimiterOptions['onDisagreement'];
+  private readonly logger: AuditLogger | undefined;
+  private readonly actor: string;
 
   constructor(options: PolicyLimiterOptions) {
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
@@ -78,14 +108,18 @@ export class PolicyLimiter {
     this.engine = new Limiter({
       store: this.store,
       prefix: config.prefix,
-      guard: {
-        budgetMs: config.failure.budgetMs,
-        breaker: {
-          threshold: config.failure.circuitThreshold,
-          resetTimeoutMs: config.failure.circuitResetTimeoutMs,
-        },
-        ...(options.clock ? { clock: options.clock } : {}),
-      },
+      // The in-process store cannot be slow or down; any other gets the budget and the breaker.
+      guard:
+        this.store.backend === 'memory'
+          ? false
+          : {
+              budgetMs: config.failure.budgetMs,
+              breaker: {
+                threshold: config.failure.circuitThreshold,
+                resetTimeoutMs: config.failure.circuitResetTimeoutMs,
+              },
+              ...(options.clock ? { clock: options.clock } : {}),
+            },
       localShare: config.failure.localShare,
       ...(options.clock ? { clock: options.clock } : {}),
     });
@@ -103,6 +137,8 @@ export class PolicyLimiter {
       ? new Limiter({ store: options.compareWith, prefix: config.prefix })
       : undefined;
     this.onDisagreement = options.onDisagreement;
+    this.logger = options.logger;
+    this.actor = options.actor ?? 'unknown';
   }
 
   /** Creates a limiter, loads the runtime overrides once, and keeps polling them. */
@@ -242,6 +278,62 @@ export class PolicyLimiter {
       o.reputationEpoch = epoch + 1;
     });
     this.reputation.clearCache();
+  }
+
+  /** Forces the store circuit breaker open (failure modes decide) or closed, on every instance; null releases it. */
+  async forceCircuit(state: 'open' | 'closed' | null): Promise<number> {
+    return this.updateOverrides((o) => {
+      if (state === null) delete o.circuit;
+      else o.circuit = state;
+    });
+  }
+
+  /**
+   * Health (seed 001): the store's reachability and latency (one PING-like read), the circuit, the
+   * failure modes in force, the configuration version and errors, platform protection and load.
+   */
+  async health(): Promise<HealthReport> {
+    const started = Date.now();
+    let reachable = true;
+    let error: string | null = null;
+    try {
+      await this.store.readDocument(this.documentKey);
+    } catch (e) {
+      reachable = false;
+      error = (e as Error).message;
+    }
+    const latencyMs = reachable ? Date.now() - started : null;
+    const breaker = this.engine.guard?.breaker;
+    const circuit = breaker?.snapshot() ?? null;
+    const config = this.set.config;
+    const failureModes: Record<string, FailureMode> = {};
+    for (const p of config.policies) failureModes[p.name] = p.failureMode ?? config.failureMode;
+    if (config.tierPolicy.enabled) failureModes.tier = config.tierPolicy.failureMode ?? config.failureMode;
+    const storeDeciding = reachable && circuit?.state !== 'open';
+    const anyClosed =
+      Object.values(failureModes).includes('closed') || Object.keys(failureModes).length === 0;
+    const budget = this.engine.guard?.budgetMs ?? Number.POSITIVE_INFINITY;
+    let status: HealthReport['status'] = 'ok';
+    if (!storeDeciding) status = anyClosed ? 'down' : 'degraded';
+    else if ((latencyMs ?? 0) > budget || circuit?.state === 'half-open') status = 'degraded';
+    return {
+      status,
+      store: { backend: this.store.backend, reachable, latencyMs, error },
+      circuit,
+      failureModes,
+      mode: this.set.runtime.mode ?? config.mode,
+      configVersion: this.runtimeVersion,
+      configError: this.lastConfigError?.message ?? null,
+      platform: this.platform
+        ? {
+            state: this.platform.state,
+            shedLevel: this.platform.shedLevel,
+            rate: this.platform.lastRate,
+            forced: this.platform.forced ?? null,
+          }
+        : null,
+      load: this.loadSignal ? this.loadSignal() : null,
+    };
   }
 
   /** Forces platform protection open or closed for every instance; null gives control back to it. */
@@ -407,6 +499,10 @@ export class PolicyLimiter {
         doc?.version ?? 0,
       );
       if (version !== null) {
+        this.logger?.warn(
+          { event: 'sluice.audit', actor: this.actor, version, before: current, after: next },
+          'operator changed the runtime overrides',
+        );
         this.apply(next, version);
         return version;
       }
@@ -436,13 +532,25 @@ export class PolicyLimiter {
   }
 
   private apply(overrides: RuntimeOverrides, version: number): void {
+    const before = this.set.runtime;
     this.set = new PolicySet(this.set.config, overrides);
     this.runtimeVersion = version;
     if (this.platform) this.platform.forced = overrides.platform;
+    this.engine.guard?.breaker.force(overrides.circuit ?? null);
+    if (JSON.stringify(before) !== JSON.stringify(overrides)) {
+      this.logger?.info(
+        { event: 'sluice.overrides', version, before, after: overrides },
+        'runtime overrides applied',
+      );
+    }
   }
 
   private reportConfigError(error: Error): void {
     this.lastConfigError = error;
+    this.logger?.warn(
+      { event: 'sluice.config_error', error: error.message },
+      'configuration rejected; the last good one stays',
+    );
     this.onConfigError?.(error);
   }
 }

@@ -11,6 +11,8 @@ export interface RuntimeOverrides {
   mode?: Mode;
   /** Operator's hand on platform protection: forced open (shed all but the top tier) or closed. */
   platform?: 'open' | 'closed';
+  /** Operator's hand on the store circuit breaker: forced open (failure modes decide) or closed. */
+  circuit?: 'open' | 'closed';
   /** Bumped to forget every identity's reputation at once (no key scan). */
   reputationEpoch?: number;
   policyModes?: Record<string, Mode>;
@@ -20,6 +22,7 @@ export interface RuntimeOverrides {
 const overridesSchema = z.strictObject({
   mode: z.enum(MODES).optional(),
   platform: z.enum(['open', 'closed']).optional(),
+  circuit: z.enum(['open', 'closed']).optional(),
   reputationEpoch: z.number().int().nonnegative().optional(),
   policyModes: z.record(z.string(), z.enum(MODES)).optional(),
   tenants: z
