@@ -11,6 +11,8 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import {
   createLimiter,
   type LimitDefinition,
+  type Limiter,
+  type LimiterOptions,
   MemoryStore,
   PolicyLimiter,
   RedisStore,
@@ -39,6 +41,8 @@ export async function createContenders(redisUrl: string): Promise<Contender[]> {
     await rawEvalsha(redisUrl),
     sluiceMemory(),
     sluiceRedisOne(redisUrl, 'sluice-redis-1', 'fixed-window', '1m'),
+    sluiceUnguarded(redisUrl),
+    sluiceCircuitOpen(redisUrl),
     sluiceRedisOne(redisUrl, 'sluice-redis-1-sliding-log', 'sliding-log', '1s'),
     sluiceRedisOne(redisUrl, 'sluice-redis-1-token-bucket', 'token-bucket', '1d'),
     sluiceRedisFour(redisUrl),
@@ -152,8 +156,46 @@ function sluiceRedisFour(redisUrl: string): Contender {
 }
 
 /** A Sluice limiter deciding `limit({ tenant, key })` on one key; its prefix is the contender's name. */
-function sluice(name: string, what: string, store: Store, limits: LimitDefinition[]): Contender {
-  const limiter = createLimiter({ limits, store, prefix: `${KEY_ROOT}:${name}` });
+/**
+ * sluice-redis-1-no-guard: sluice-redis-1 without the time budget and circuit breaker (`guard: false`),
+ * to measure what they cost on the healthy path (target: <= 3 %).
+ */
+function sluiceUnguarded(redisUrl: string): Contender {
+  return sluice(
+    'sluice-redis-1-no-guard',
+    'sluice-redis-1 without its time budget and circuit breaker (guard: false)',
+    new RedisStore({ url: redisUrl }),
+    [{ algorithm: 'fixed-window', limit: HUGE, window: '1m' }],
+    { guard: false },
+  );
+}
+
+/**
+ * sluice-circuit-open: the circuit forced open (as after an outage), failure mode `local`: every decision
+ * is made in process without waiting on Redis (target: near memory speed).
+ */
+function sluiceCircuitOpen(redisUrl: string): Contender {
+  const contender = sluice(
+    'sluice-circuit-open',
+    'Sluice, RedisStore with the circuit forced open, failure mode local (decided in process)',
+    new RedisStore({ url: redisUrl }),
+    [{ algorithm: 'sliding-log', limit: HUGE, window: '1s' }],
+    { failureMode: 'local' },
+    (limiter) => limiter.guard?.breaker.force('open'),
+  );
+  return contender;
+}
+
+function sluice(
+  name: string,
+  what: string,
+  store: Store,
+  limits: LimitDefinition[],
+  options: Partial<LimiterOptions> = {},
+  setup?: (limiter: Limiter) => void,
+): Contender {
+  const limiter = createLimiter({ limits, store, prefix: `${KEY_ROOT}:${name}`, ...options });
+  setup?.(limiter);
   const request = { tenant: TENANT, key: KEY };
   return {
     name,

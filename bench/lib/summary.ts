@@ -97,6 +97,11 @@ export function checkTargets(summaries: ContenderSummary[]): TargetCheck[] {
   const four = get('sluice-redis-4');
   const rlf = get('rlf-redis');
   const policy = get('sluice-policy');
+  const unguarded = get('sluice-redis-1-no-guard');
+  const open = get('sluice-circuit-open');
+  const memory = get('sluice-memory');
+  const guardCost = 1 - one.median.decisionsPerSec / unguarded.median.decisionsPerSec;
+  const openVsMemory = open.median.decisionsPerSec / memory.median.decisionsPerSec;
   const vsRlf = one.median.decisionsPerSec / rlf.median.decisionsPerSec;
   const policyVsOne = policy.median.decisionsPerSec / one.median.decisionsPerSec;
   return [
@@ -111,6 +116,18 @@ export function checkTargets(summaries: ContenderSummary[]): TargetCheck[] {
       target: '>= 0.80x raw',
       met: four.ratioToRaw >= 0.8,
       actual: `${four.ratioToRaw.toFixed(2)}x raw`,
+    },
+    {
+      contender: unguarded.name,
+      target: 'guard (budget + breaker) costs <= 3 % of sluice-redis-1',
+      met: guardCost <= 0.03,
+      actual: `guard costs ${(guardCost * 100).toFixed(1)} %`,
+    },
+    {
+      contender: open.name,
+      target: 'near memory speed',
+      met: openVsMemory >= 0.7,
+      actual: `${openVsMemory.toFixed(2)}x sluice-memory`,
     },
     {
       contender: policy.name,
