@@ -1,0 +1,92 @@
+import { isIP } from 'node:net';
+
+/**
+ * Client addresses as rate-limit keys. IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is read as IPv4, and IPv6
+ * addresses are grouped by prefix (default /56, what one subscriber usually gets), so rotating
+ * through addresses of one allocation does not buy a fresh bucket each time.
+ */
+export function ipKey(address: string, ipv6Prefix = 56): string | undefined {
+  let ip = address.trim();
+  if (ip.startsWith('[') && ip.includes(']')) ip = ip.slice(1, ip.indexOf(']'));
+  const zone = ip.indexOf('%');
+  if (zone >= 0) ip = ip.slice(0, zone);
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) ip = mapped[1] as string;
+  const version = isIP(ip);
+  if (version === 4) return ip;
+  if (version !== 6) return undefined;
+  return `${prefixOf(expand(ip), ipv6Prefix)}/${ipv6Prefix}`;
+}
+
+/** Eight 16-bit groups of an IPv6 address (with an embedded IPv4 tail converted). */
+function expand(ip: string): number[] {
+  let text = ip;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const parts = (v4[1] as string).split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((parts[0] << 8) | parts[1]).toString(16)}:${((parts[2] << 8) | parts[3]).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const middle = tail === undefined ? [] : Array(8 - left.length - right.length).fill('0');
+  return [...left, ...middle, ...right].map((g) => Number.parseInt(g || '0', 16));
+}
+
+function prefixOf(groups: number[], bits: number): string {
+  const out = groups.map((g, i) => {
+    const start = i * 16;
+    if (start >= bits) return 0;
+    if (start + 16 <= bits) return g;
+    const keep = bits - start;
+    return g & (0xffff << (16 - keep)) & 0xffff;
+  });
+  return out.map((g) => g.toString(16)).join(':');
+}
+
+/** Whether `ip` is inside `cidr` ("10.0.0.0/8", "2001:db8::/32", or a single address). */
+export function inCidr(ip: string, cidr: string): boolean {
+  const [base, bitsText] = cidr.split('/') as [string, string | undefined];
+  const a = ipKey(ip, 128);
+  const b = ipKey(base, 128);
+  if (!a || !b) return false;
+  const v4 = !a.includes(':');
+  if (v4 !== !b.includes(':')) return false;
+  if (v4) {
+    const bits = bitsText === undefined ? 32 : Number(bitsText);
+    const toInt = (s: string) => s.split('.').reduce((n, p) => (n << 8) | Number(p), 0) >>> 0;
+    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+    return (toInt(a) & mask) === (toInt(b) & mask);
+  }
+  const bits = bitsText === undefined ? 128 : Number(bitsText);
+  return ipKey(ip, bits) === ipKey(base, bits);
+}
+
+/** Trusted proxies: false (default: ignore X-Forwarded-For), a hop count, or a list of addresses/CIDRs. */
+export type TrustProxy = boolean | number | string[];
+
+/**
+ * The client's address: the socket's, unless the peer is a trusted proxy, in which case the
+ * right-most untrusted entry of X-Forwarded-For (entries added by trusted proxies are skipped).
+ */
+export function clientAddress(
+  remote: string | undefined,
+  forwardedFor: string | undefined,
+  trust: TrustProxy,
+): string | undefined {
+  if (trust === false || trust === 0 || !forwardedFor) return remote;
+  const chain = [
+    ...forwardedFor
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
+  if (remote) chain.push(remote);
+  if (trust === true) return chain[0];
+  if (typeof trust === 'number') return chain[Math.max(0, chain.length - 1 - trust)];
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const hop = chain[i] as string;
+    if (!trust.some((cidr) => inCidr(hop, cidr))) return hop;
+  }
+  return chain[0];
+}
