@@ -67,6 +67,7 @@ export class PolicySet {
   private readonly tierLimitCache = new Map<string, NormalizedLimit[]>();
   private readonly cache = new Map<string, Array<{ policy: CompiledPolicy; limits: NormalizedLimit[] }>>();
   private readonly needsUser: boolean;
+  private readonly routePolicies = new WeakMap<PolicyLimit[], CompiledPolicy>();
   private readonly needsIp: boolean;
 
   constructor(config: SluiceConfig, runtime: RuntimeOverrides = {}) {
@@ -126,6 +127,16 @@ export class PolicySet {
     };
   }
 
+  /** The additive policy of a route's own limits (validated once per limits array). */
+  routePolicy(endpoint: string, limits: PolicyLimit[]): AppliedPolicy['policy'] {
+    let compiled = this.routePolicies.get(limits);
+    if (!compiled) {
+      compiled = this.compile({ name: `route:${endpoint}`, scope: 'endpoint', additive: true, limits });
+      this.routePolicies.set(limits, compiled);
+    }
+    return compiled;
+  }
+
   /** Policies that apply to a request, most specific first: the winner plus every additive match. */
   resolve(ctx: RequestContext, tier: string): AppliedPolicy[] {
     const cacheKey = [
@@ -142,7 +153,12 @@ export class PolicySet {
       if (this.cache.size >= 10_000) this.cache.clear();
       this.cache.set(cacheKey, chosen);
     }
-    return chosen.map(({ policy, limits }) => ({ policy, limits, key: keyFor(policy, ctx) }));
+    const applied = chosen.map(({ policy, limits }) => ({ policy, limits, key: keyFor(policy, ctx) }));
+    if (ctx.routeLimits && ctx.routeLimits.length > 0) {
+      const policy = this.routePolicy(ctx.endpoint ?? '*', ctx.routeLimits);
+      if (policy.mode !== 'disabled') applied.unshift({ policy, limits: policy.limits.get('*') ?? [], key: keyFor(policy, ctx) });
+    }
+    return applied;
   }
 
   private choose(ctx: RequestContext, tier: string) {

@@ -82,6 +82,11 @@ export interface RequestContext {
   tier?: string;
   /** Units this request costs (default 1). */
   cost?: number;
+  /**
+   * Limits declared on the route itself (a per-route decorator, seed 004): checked as an additive
+   * policy `route:<endpoint>` counted per endpoint and identity, in the same decision.
+   */
+  routeLimits?: PolicyLimit[];
 }
 
 /** How one matched policy fared. */

@@ -1,0 +1,160 @@
+import type { Lease } from '../core/types.js';
+import type { PolicyLimiter } from '../policy/policy-limiter.js';
+import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
+import { type BodyFormat, rejectionBody } from './bodies.js';
+import { type HeaderOptions, rateLimitHeaders } from './headers.js';
+import { clientAddress, ipKey, type TrustProxy } from './ip.js';
+
+/** What the shared core needs of a request, whatever the framework. */
+export interface RequestView {
+  method: string;
+  /** The route pattern ("/users/:id"), never the raw URL; undefined when no route matched. */
+  route: string | undefined;
+  header(name: string): string | undefined;
+  /** The socket's peer address. */
+  remoteAddress: string | undefined;
+}
+
+/** Options shared by the Express, Fastify and Hono adapters. */
+export interface HttpLimiterOptions<Req> {
+  /** The limiter that decides (policies, tiers, overrides...). */
+  limiter: PolicyLimiter;
+  /**
+   * The tenant from the authenticated context (seed 002: from verified claims, never from a header a
+   * client could forge). Tried first.
+   */
+  tenant?: (req: Req) => string | undefined;
+  /** Headers to read the tenant from when the context has none (seed 003). Default: none. */
+  tenantHeaders?: string[];
+  /** Accepted tenant ids from headers (default /^[A-Za-z0-9._:-]{1,128}$/): others count as missing. */
+  tenantPattern?: RegExp;
+  /** A request without a tenant: rejected (400), or decided as a default tenant (seed 000's warning). */
+  missingTenant?: 'reject' | { tenant: string };
+  /** The authenticated user and roles, from the context. */
+  user?: (req: Req) => string | undefined;
+  roles?: (req: Req) => string[] | undefined;
+  /** Trust X-Forwarded-For: false (default), a hop count, or trusted proxy addresses/CIDRs. */
+  trustProxy?: TrustProxy;
+  /** IPv6 addresses are grouped by this prefix (default 56). */
+  ipv6Prefix?: number;
+  /** Requests to leave alone (health checks, internal callers...). */
+  skip?: (req: Req) => boolean;
+  /** Units a request costs (default 1). */
+  cost?: (req: Req) => number;
+  headers?: HeaderOptions;
+  /** Rejection body: seed 004's JSON (default), RFC 9457 problem details, or a function. */
+  body?: BodyFormat;
+  /** Told about anomalies worth a log line or a counter (missing tenant, proxy misconfiguration). */
+  onWarning?: (warning: HttpWarning) => void;
+}
+
+export type HttpWarning =
+  | { kind: 'missing-tenant'; defaultTenant: string }
+  | { kind: 'untrusted-forwarded-for'; message: string };
+
+/** The outcome the adapters act on. */
+export type Verdict =
+  | { action: 'skip' }
+  | { action: 'continue'; headers: Record<string, string>; decision: PolicyDecision; lease?: Lease }
+  | {
+      action: 'reject';
+      status: number;
+      headers: Record<string, string>;
+      contentType: string;
+      body: string;
+      decision?: PolicyDecision;
+    };
+
+const DEFAULT_TENANT_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Counts of anomalies, per core (one per middleware instance). Seed 000's "tenant_id missing or
+ * default" warning becomes `missingTenant`.
+ */
+export interface HttpCounters {
+  missingTenant: number;
+  forwardedForIgnored: number;
+}
+
+/**
+ * The framework-independent half of the middleware: identity extraction, the decision, headers and
+ * the rejection. Adapters translate their request into a RequestView and act on the Verdict.
+ */
+export class HttpLimiterCore<Req> {
+  readonly counters: HttpCounters = { missingTenant: 0, forwardedForIgnored: 0 };
+  private warnedProxy = false;
+
+  constructor(readonly options: HttpLimiterOptions<Req>) {}
+
+  async evaluate(req: Req, view: RequestView, routeLimits?: PolicyLimit[]): Promise<Verdict> {
+    const o = this.options;
+    if (o.skip?.(req)) return { action: 'skip' };
+    const tenant = this.tenantOf(req, view);
+    if (tenant === undefined) {
+      const body = JSON.stringify({
+        error: { code: 'TENANT_REQUIRED', message: 'A tenant is required for this request' },
+      });
+      return { action: 'reject', status: 400, headers: {}, contentType: 'application/json', body };
+    }
+    const ctx: RequestContext = { tenant, endpoint: view.route ?? '*' };
+    const user = o.user?.(req);
+    if (user !== undefined) ctx.user = user;
+    const roles = o.roles?.(req);
+    if (roles !== undefined) ctx.roles = roles;
+    const ip = this.ipOf(view);
+    if (ip !== undefined) ctx.ip = ip;
+    const cost = o.cost?.(req);
+    if (cost !== undefined) ctx.cost = cost;
+    if (routeLimits) ctx.routeLimits = routeLimits;
+
+    const decision = await o.limiter.check(ctx);
+    const headers = rateLimitHeaders(decision, Date.now(), o.headers);
+    if (decision.allowed) {
+      return decision.lease
+        ? { action: 'continue', headers, decision, lease: decision.lease }
+        : { action: 'continue', headers, decision };
+    }
+    const rejection = rejectionBody(decision, o.body);
+    return { action: 'reject', headers, decision, ...rejection };
+  }
+
+  /** Frees a request's concurrency lease (adapters call it when the response is done). */
+  async release(lease: Lease | undefined): Promise<void> {
+    if (lease) await this.options.limiter.release(lease).catch(() => undefined);
+  }
+
+  private tenantOf(req: Req, view: RequestView): string | undefined {
+    const o = this.options;
+    const fromContext = o.tenant?.(req);
+    if (fromContext) return fromContext;
+    const pattern = o.tenantPattern ?? DEFAULT_TENANT_PATTERN;
+    for (const name of o.tenantHeaders ?? []) {
+      const value = view.header(name)?.trim();
+      if (value && pattern.test(value)) return value;
+    }
+    const missing = o.missingTenant ?? 'reject';
+    if (missing === 'reject') return undefined;
+    this.counters.missingTenant++;
+    o.onWarning?.({ kind: 'missing-tenant', defaultTenant: missing.tenant });
+    return missing.tenant;
+  }
+
+  private ipOf(view: RequestView): string | undefined {
+    const o = this.options;
+    const forwarded = view.header('x-forwarded-for');
+    const trust = o.trustProxy ?? false;
+    if (forwarded && trust === false) {
+      this.counters.forwardedForIgnored++;
+      if (!this.warnedProxy) {
+        this.warnedProxy = true;
+        o.onWarning?.({
+          kind: 'untrusted-forwarded-for',
+          message:
+            "X-Forwarded-For is present but trustProxy is off: limiting by the socket address. Behind a proxy, set trustProxy to its address or hop count, or every client shares the proxy's bucket.",
+        });
+      }
+    }
+    const address = clientAddress(view.remoteAddress, forwarded, trust);
+    return address === undefined ? undefined : ipKey(address, o.ipv6Prefix ?? 56);
+  }
+}
