@@ -81,6 +81,8 @@ export interface LimitResult {
   key?: string;
   /** Capacity: the limit, or the burst of a token bucket. */
   limit: number;
+  /** Token buckets: tokens refilled per `windowMs` (the sustained rate; `limit` is the burst). */
+  refill?: number;
   /** Window (or lease TTL, or token-bucket refill period) in ms. */
   windowMs: number;
   /** Whether this limit had room for the cost. */

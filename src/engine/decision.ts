@@ -23,6 +23,7 @@ export function buildDecision(
     };
     const key = subject.keys[i];
     if (key !== undefined) result.key = key;
+    if (planned.limit.algorithm === 'token-bucket') result.refill = planned.limit.limit;
     return result;
   });
 

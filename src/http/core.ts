@@ -90,12 +90,7 @@ export class HttpLimiterCore<Req> {
     const o = this.options;
     if (o.skip?.(req)) return { action: 'skip' };
     const tenant = this.tenantOf(req, view);
-    if (tenant === undefined) {
-      const body = JSON.stringify({
-        error: { code: 'TENANT_REQUIRED', message: 'A tenant is required for this request' },
-      });
-      return { action: 'reject', status: 400, headers: {}, contentType: 'application/json', body };
-    }
+    if (tenant === undefined) return missingTenantAnswer(o.body);
     const ctx: RequestContext = { tenant, endpoint: view.route ?? '*' };
     const user = o.user?.(req);
     if (user !== undefined) ctx.user = user;
@@ -157,4 +152,21 @@ export class HttpLimiterCore<Req> {
     const address = clientAddress(view.remoteAddress, forwarded, trust);
     return address === undefined ? undefined : ipKey(address, o.ipv6Prefix ?? 56);
   }
+}
+
+/** 400 for a request without a tenant, in the configured body format (custom formats get seed 004's JSON). */
+function missingTenantAnswer(format: BodyFormat | undefined): Verdict {
+  if (format === 'problem') {
+    const body = JSON.stringify({
+      type: 'about:blank',
+      title: 'Tenant required',
+      status: 400,
+      detail: 'A tenant is required for this request',
+    });
+    return { action: 'reject', status: 400, headers: {}, contentType: 'application/problem+json', body };
+  }
+  const body = JSON.stringify({
+    error: { code: 'TENANT_REQUIRED', message: 'A tenant is required for this request' },
+  });
+  return { action: 'reject', status: 400, headers: {}, contentType: 'application/json', body };
 }

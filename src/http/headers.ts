@@ -27,18 +27,21 @@ export function rateLimitHeaders(
   options: HeaderOptions = {},
 ): Record<string, string> {
   const headers: Record<string, string> = {};
-  const limited = Number.isFinite(d.binding.limit);
+  // On a failure path nothing was counted: quota headers would be made up, so only Retry-After is sent.
+  const counted = d.path === 'store' || d.path === 'local';
+  const limited = counted && Number.isFinite(d.binding.limit);
   if (options.legacy !== false && limited) {
     headers['X-RateLimit-Limit'] = String(d.binding.limit);
     headers['X-RateLimit-Remaining'] = String(Math.max(0, d.remaining));
     headers['X-RateLimit-Reset'] = String(Math.ceil(d.resetAt / 1000));
     headers['X-RateLimit-Type'] = d.binding.name;
   }
-  if (options.ietf !== false && d.limits.length > 0) {
+  if (options.ietf !== false && counted && d.limits.length > 0) {
     headers['RateLimit-Policy'] = d.limits
       .map((l) => {
         const unit = l.algorithm === 'concurrency' ? ';qu="concurrent-requests"' : '';
-        return `${sfString(l.name)};q=${l.limit};w=${Math.max(1, Math.ceil(l.windowMs / 1000))}${unit}`;
+        // A token bucket's quota is its sustained rate (refill per window), not its burst.
+        return `${sfString(l.name)};q=${l.refill ?? l.limit};w=${Math.max(1, Math.ceil(l.windowMs / 1000))}${unit}`;
       })
       .join(', ');
     headers.RateLimit = d.limits

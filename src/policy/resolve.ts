@@ -67,7 +67,7 @@ export class PolicySet {
   private readonly tierLimitCache = new Map<string, NormalizedLimit[]>();
   private readonly cache = new Map<string, Array<{ policy: CompiledPolicy; limits: NormalizedLimit[] }>>();
   private readonly needsUser: boolean;
-  private readonly routePolicies = new WeakMap<PolicyLimit[], CompiledPolicy>();
+  private readonly routePolicies = new WeakMap<PolicyLimit[], Map<string, CompiledPolicy>>();
   private readonly needsIp: boolean;
 
   constructor(config: SluiceConfig, runtime: RuntimeOverrides = {}) {
@@ -129,10 +129,15 @@ export class PolicySet {
 
   /** The additive policy of a route's own limits (validated once per limits array). */
   routePolicy(endpoint: string, limits: PolicyLimit[]): AppliedPolicy['policy'] {
-    let compiled = this.routePolicies.get(limits);
+    let byEndpoint = this.routePolicies.get(limits);
+    if (!byEndpoint) {
+      byEndpoint = new Map();
+      this.routePolicies.set(limits, byEndpoint);
+    }
+    let compiled = byEndpoint.get(endpoint);
     if (!compiled) {
       compiled = this.compile({ name: `route:${endpoint}`, scope: 'endpoint', additive: true, limits });
-      this.routePolicies.set(limits, compiled);
+      byEndpoint.set(endpoint, compiled);
     }
     return compiled;
   }
@@ -156,7 +161,8 @@ export class PolicySet {
     const applied = chosen.map(({ policy, limits }) => ({ policy, limits, key: keyFor(policy, ctx) }));
     if (ctx.routeLimits && ctx.routeLimits.length > 0) {
       const policy = this.routePolicy(ctx.endpoint ?? '*', ctx.routeLimits);
-      if (policy.mode !== 'disabled') applied.unshift({ policy, limits: policy.limits.get('*') ?? [], key: keyFor(policy, ctx) });
+      if (policy.mode !== 'disabled')
+        applied.unshift({ policy, limits: policy.limits.get('*') ?? [], key: keyFor(policy, ctx) });
     }
     return applied;
   }

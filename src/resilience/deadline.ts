@@ -40,7 +40,9 @@ export class Deadlines {
 
   private arm(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.tick(), this.tickMs);
+    // Expiry runs in the check phase (setImmediate), after the poll phase has read the sockets: after an
+    // event-loop stall, replies that arrived in time are delivered before anything is declared late.
+    this.timer = setInterval(() => setImmediate(() => this.tick()), this.tickMs);
     this.timer.unref();
   }
 

@@ -192,6 +192,40 @@ console.log(JSON.stringify({
     expect(runScript('package-json.mjs')).toEqual(expected);
   });
 
+  it('exposes the HTTP adapters as sluice/express, sluice/fastify, sluice/hono without their frameworks installed', () => {
+    // The frameworks are optional peer dependencies: the adapters import their types only.
+    expect(existsSync(join(app, 'node_modules', 'express'))).toBe(false);
+    writeFileSync(
+      join(app, 'adapters.mjs'),
+      `import { sluice as express } from 'sluice/express';
+import fastify from 'sluice/fastify';
+import { sluice as hono } from 'sluice/hono';
+console.log(JSON.stringify({
+  express: typeof express,
+  fastify: typeof fastify,
+  skipOverride: fastify[Symbol.for('skip-override')],
+  hono: typeof hono,
+}));
+`,
+    );
+    writeFileSync(
+      join(app, 'adapters.cjs'),
+      `const express = require('sluice/express').sluice;
+const fastify = require('sluice/fastify').default;
+const hono = require('sluice/hono').sluice;
+console.log(JSON.stringify({
+  express: typeof express,
+  fastify: typeof fastify,
+  skipOverride: fastify[Symbol.for('skip-override')],
+  hono: typeof hono,
+}));
+`,
+    );
+    const expected = { express: 'function', fastify: 'function', skipOverride: true, hono: 'function' };
+    expect(runScript('adapters.mjs')).toEqual(expected);
+    expect(runScript('adapters.cjs')).toEqual(expected);
+  });
+
   it('works from ESM (import)', () => {
     writeFileSync(
       join(app, 'decisions.mjs'),
@@ -304,7 +338,14 @@ export const wrong: LimitDefinition = { limit: 1, window: '1s', algorithm: 'nope
         .split('\n')
         .map((line) => line.trim())
         .filter((line) => line.includes('/node_modules/sluice/'));
-      expect(sluiceDeclarations).toEqual([join(dir, '..', 'node_modules', 'sluice', 'dist', declarations)]);
+      // The entry's declarations, plus the chunks it shares with the subpath entries (sluice/express...,
+      // so that their PolicyLimiter is the same declaration), all of the same module system.
+      const dist = join(dir, '..', 'node_modules', 'sluice', 'dist');
+      expect(sluiceDeclarations).toContain(join(dist, declarations));
+      const extension = declarations.endsWith('.d.cts') ? '.d.cts' : '.d.ts';
+      expect(
+        sluiceDeclarations.filter((file) => !file.startsWith(`${dist}/`) || !file.endsWith(extension)),
+      ).toEqual([]);
     });
   });
 });

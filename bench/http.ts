@@ -1,0 +1,321 @@
+/**
+ * What the Sluice HTTP middleware costs a real server, next to the framework's incumbent Redis-backed
+ * limiter: for Express, Fastify and Hono (on @hono/node-server), hello-world servers without a limiter,
+ * with Sluice and with the incumbent, each in its own process, all on one throwaway redis-server (or
+ * BENCH_REDIS_URL), loaded by autocannon from this process. Prints the tables and writes
+ * bench/results/http.md and http.json.
+ *
+ *   npm run bench:http
+ *   BENCH_HTTP_SECONDS=5 BENCH_HTTP_WARMUP_SECONDS=1 BENCH_HTTP_ROUNDS=2 BENCH_HTTP_CONNECTIONS=64 npm run bench:http
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import {
+  FRAMEWORKS,
+  type Framework,
+  INCUMBENTS,
+  KEY_ROOT,
+  SLUICE_WHAT,
+  TENANT,
+  TENANT_HEADER,
+  type Variant,
+  variantLabel,
+  variantsOf,
+} from './http/config.js';
+import { type LoadResult, runLoad } from './http/load.js';
+import {
+  addStatuses,
+  checkTargets,
+  type HttpBenchResults,
+  printResults,
+  type RunInfo,
+  summarize,
+  type VariantRuns,
+  type VariantSummary,
+  writeResults,
+} from './http/report.js';
+import { sluiceBudget } from './http/sluice.js';
+import { type ServerProcess, startServer } from './http/spawn.js';
+import { provideRedis } from './lib/redis-server.js';
+import { deleteMatching, readCounters, redisVersion, subtract } from './lib/redis-stats.js';
+
+const RESULTS_JSON = fileURLToPath(new URL('./results/http.json', import.meta.url));
+const RESULTS_MD = fileURLToPath(new URL('./results/http.md', import.meta.url));
+const NPM_SCRIPT = 'bench:http';
+
+const config = {
+  seconds: envNumber('BENCH_HTTP_SECONDS', 5),
+  warmupSeconds: envNumber('BENCH_HTTP_WARMUP_SECONDS', 1),
+  /** Once per server before the first round. */
+  primeSeconds: envNumber('BENCH_HTTP_PRIME_SECONDS', 2),
+  rounds: envNumber('BENCH_HTTP_ROUNDS', 2, true),
+  connections: envNumber('BENCH_HTTP_CONNECTIONS', 64, true),
+  pipelining: 1 as const,
+  sluiceBudget: sluiceBudget(),
+};
+
+const NONE_WHAT = 'hello-world route (GET / answers "hello world" as text/plain), no limiter';
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  const loadAtStart = os.loadavg();
+  const redis = await provideRedis();
+  const admin = new Redis(redis.url);
+  try {
+    const servers = FRAMEWORKS.reduce((n, f) => n + variantsOf(f).length, 0);
+    const loadSeconds =
+      servers * (config.primeSeconds + config.rounds * (config.warmupSeconds + config.seconds));
+    console.log(
+      `Redis ${redis.external ? maskPassword(redis.url) : redis.url}; ${FRAMEWORKS.length} frameworks, ` +
+        `${servers} servers, ${config.rounds} rounds of ${config.warmupSeconds} s warm-up + ${config.seconds} s ` +
+        `(${Math.round(loadSeconds)} s of load in all), ${config.connections} connections`,
+    );
+    if (INCUMBENTS.hono === null) {
+      console.log('hono: no incumbent Redis limiter among the dev dependencies (hono-rate-limiter): skipped');
+    }
+    const measured: VariantRuns[] = [];
+    for (const framework of FRAMEWORKS) measured.push(...(await benchFramework(framework, redis.url, admin)));
+
+    const variants = summarize(measured);
+    const allAdmitted = variants.every((v) => v.non2xx + v.errors + v.timeouts === 0);
+    const results: HttpBenchResults = {
+      info: await runInfo(
+        admin,
+        redis.external ? maskPassword(redis.url) : 'throwaway redis-server',
+        startedAt,
+        loadAtStart,
+      ),
+      variants,
+      targets: checkTargets(variants),
+      allAdmitted,
+      notes: notes(variants),
+    };
+    printResults(results);
+    await writeResults(results, RESULTS_JSON, RESULTS_MD);
+    console.log(
+      `\nWritten: ${relative(process.cwd(), RESULTS_JSON)}, ${relative(process.cwd(), RESULTS_MD)}`,
+    );
+    if (!allAdmitted) process.exitCode = 1;
+  } finally {
+    if (redis.external) await deleteMatching(admin, `${KEY_ROOT}*`);
+    await admin.quit();
+    await redis.stop();
+  }
+}
+
+/**
+ * One framework: its servers (one process per variant) start together, then every round loads every
+ * variant once, warm-up then a measured run; the starting variant rotates each round.
+ */
+async function benchFramework(framework: Framework, redisUrl: string, admin: Redis): Promise<VariantRuns[]> {
+  const variants = variantsOf(framework);
+  const started = await Promise.allSettled(variants.map((v) => startServer(framework, v, redisUrl)));
+  const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  try {
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const runs = new Map<Variant, VariantRuns>();
+    for (const server of servers) {
+      runs.set(server.variant, {
+        framework,
+        variant: server.variant,
+        label: variantLabel(framework, server.variant),
+        what: whatOf(framework, server.variant),
+        limitHeaders: await probe(server),
+        rounds: [],
+        warmup: { non2xx: 0, errors: 0, timeouts: 0, non2xxStatuses: {} },
+      });
+    }
+    // Once per server, before any round: JIT, connection pools and Redis scripts warm up here.
+    for (const server of servers) {
+      const prime = await runLoad({
+        url: server.url,
+        connections: config.connections,
+        seconds: config.primeSeconds,
+      });
+      addWarmup(runs.get(server.variant) as VariantRuns, prime);
+    }
+    for (let round = 1; round <= config.rounds; round++) {
+      for (const server of rotate(servers, round - 1)) {
+        const run = runs.get(server.variant) as VariantRuns;
+        const warm = await runLoad({
+          url: server.url,
+          connections: config.connections,
+          seconds: config.warmupSeconds,
+        });
+        addWarmup(run, warm);
+        const statsBefore = await server.stats();
+        const before = await readCounters(admin);
+        const load = await runLoad({
+          url: server.url,
+          connections: config.connections,
+          seconds: config.seconds,
+        });
+        const redisDelta = subtract(await readCounters(admin), before);
+        const statsAfter = await server.stats();
+        const circuitOpened =
+          statsAfter.circuitOpened === null
+            ? null
+            : statsAfter.circuitOpened - (statsBefore.circuitOpened ?? 0);
+        run.rounds.push({
+          round,
+          ...load,
+          serverCpuUs: statsAfter.cpuUs - statsBefore.cpuUs,
+          circuitOpened,
+          redis: redisDelta,
+        });
+        console.log(
+          `round ${round}  ${framework.padEnd(8)} ${run.label.padEnd(20)} ${Math.round(load.requestsPerSec).toLocaleString('en-US').padStart(7)} req/s` +
+            `  p50 ${(load.p50Us / 1000).toFixed(2)} ms  p99 ${(load.p99Us / 1000).toFixed(2)} ms` +
+            `  non-2xx ${load.non2xx}${statusText(load.non2xxStatuses)}` +
+            `${load.errors + load.timeouts > 0 ? `  errors ${load.errors} timeouts ${load.timeouts}` : ''}` +
+            `${circuitOpened ? `  circuit opened ${circuitOpened}x` : ''}`,
+        );
+      }
+    }
+    return variants.map((v) => runs.get(v) as VariantRuns);
+  } finally {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+  }
+}
+
+/**
+ * One request before the load: the server must answer 200, and a limited variant must send rate-limit
+ * headers (proof the limiter is in the path). Returns the names of those headers.
+ */
+async function probe(server: ServerProcess): Promise<string[]> {
+  const response = await fetch(server.url, { headers: { [TENANT_HEADER]: TENANT } });
+  await response.text();
+  const names = [...response.headers.keys()].filter((name) => /rate-?limit/i.test(name));
+  if (response.status !== 200) {
+    throw new Error(`${server.framework}/${server.variant}: probe answered ${response.status}`);
+  }
+  if (server.variant !== 'none' && names.length === 0) {
+    throw new Error(
+      `${server.framework}/${server.variant}: no rate-limit header: is the limiter in the path?`,
+    );
+  }
+  return names;
+}
+
+function addWarmup(run: VariantRuns, warm: LoadResult): void {
+  run.warmup.non2xx += warm.non2xx;
+  run.warmup.errors += warm.errors;
+  run.warmup.timeouts += warm.timeouts;
+  addStatuses(run.warmup.non2xxStatuses, warm.non2xxStatuses);
+}
+
+function statusText(statuses: Record<string, number> | undefined): string {
+  if (!statuses) return '';
+  return ` (${Object.entries(statuses)
+    .map(([status, count]) => `${status}: ${count}`)
+    .join(', ')})`;
+}
+
+function whatOf(framework: Framework, variant: Variant): string {
+  if (variant === 'none') return NONE_WHAT;
+  if (variant === 'sluice') {
+    const budget = config.sluiceBudget === 'default' ? "Sluice's default 50 ms" : config.sluiceBudget;
+    return `${SLUICE_WHAT}; store-call budget ${budget}`;
+  }
+  return INCUMBENTS[framework]?.what ?? '';
+}
+
+function notes(variants: VariantSummary[]): string[] {
+  const opened = variants.reduce((n, v) => n + (v.circuitOpened ?? 0), 0);
+  const budget =
+    config.sluiceBudget === 'default'
+      ? 'Sluice runs with its default store-call budget (failure.budget 50 ms): under saturation an event-loop stall of 50 ms makes every call in flight miss it, the circuit opens and the default failure mode `closed` answers 503 until it closes (30 s); any such 503 shows in the non-2xx column.'
+      : `Sluice runs with failure.budget = ${config.sluiceBudget} (BENCH_HTTP_SLUICE_BUDGET; \`default\` for Sluice's 50 ms). With 50 ms, a saturated server on a small, shared machine misses the budget whenever its event loop stalls that long (the budget timer fires before the Redis reply is read), the circuit opens after 5 misses and the default failure mode \`closed\` answers 503 for 30 s (trial runs of this bench on a busy 2-CPU machine saw up to 37,280 of them in one framework's runs; not every run does), which is not the admitting path this bench measures. ${opened === 0 ? 'In this run the circuit never opened (circuit-opened column).' : `**In this run the circuit opened ${opened} times** (circuit-opened column).`}`;
+  return [budget, ...NOTES];
+}
+
+const NOTES = [
+  'hono: no incumbent measured. hono-rate-limiter (npm 0.5.x, the usual Hono limiter, Redis through a store package) is not among the dev dependencies and was not installed for this run.',
+  'Sluice decides two windows (sliding-window 1 s + fixed-window 1 min) in one Redis script call per request; each incumbent decides one fixed window. Each variant sends its default response headers.',
+  "Sluice's PolicyLimiter also polls its runtime-overrides document once per second (one GET), negligible against the load.",
+  'Servers run under `node --import tsx` with NODE_ENV=production; tsx transpiles at load time only.',
+  'Ratios compare variants of one framework in the same run; absolute req/s depend on the machine (load generator, server and Redis share its CPUs).',
+];
+
+function rotate<T>(items: T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+async function runInfo(
+  admin: Redis,
+  redisServer: string,
+  startedAt: number,
+  loadAtStart: number[],
+): Promise<RunInfo> {
+  // Read from node_modules: some packages (hono) do not export their package.json.
+  const version = (name: string) =>
+    (
+      JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+  const command = exactCommand();
+  const viaNpm = process.env['npm_lifecycle_event'] === NPM_SCRIPT;
+  return {
+    date: new Date().toISOString(),
+    command,
+    ...(viaNpm
+      ? {}
+      : { startedAs: `npx tsx ${relative(process.cwd(), process.argv[1] ?? 'bench/http.ts')}` }),
+    node: process.version,
+    redis: await redisVersion(admin),
+    redisServer,
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    versions: Object.fromEntries(
+      [
+        'express',
+        'fastify',
+        'hono',
+        '@hono/node-server',
+        'express-rate-limit',
+        'rate-limit-redis',
+        '@fastify/rate-limit',
+        'ioredis',
+        'autocannon',
+      ].map((name) => [name, version(name)]),
+    ),
+    config,
+    durationSeconds: (Date.now() - startedAt) / 1000,
+    loadAverage: { start: loadAtStart, end: os.loadavg() },
+  };
+}
+
+/** How to repeat this run: `npm run bench:http`, with the BENCH_* settings in effect. */
+function exactCommand(): string {
+  const settings = Object.keys(process.env)
+    .filter((k) => k.startsWith('BENCH_HTTP_') || k === 'BENCH_REDIS_URL')
+    .sort()
+    .map((k) => `${k}=${k === 'BENCH_REDIS_URL' ? maskPassword(process.env[k] ?? '') : process.env[k]}`);
+  return [...settings, `npm run ${NPM_SCRIPT}`].join(' ');
+}
+
+function maskPassword(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+function envNumber(name: string, fallback: number, whole = false): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || (whole && !Number.isInteger(value))) {
+    throw new Error(`${name}=${raw}: expected a positive ${whole ? 'whole ' : ''}number`);
+  }
+  return value;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,57 @@
+/**
+ * What the HTTP bench compares: per framework, a hello-world server with no limiter (`none`), with the
+ * Sluice middleware (`sluice`) and with the framework's usual Redis-backed limiter (`incumbent`), all on
+ * the bench's own Redis. Every limit is 1e9 per window, so no request is ever rejected and the admitting
+ * path is what is measured.
+ */
+
+export const FRAMEWORKS = ['express', 'fastify', 'hono'] as const;
+export type Framework = (typeof FRAMEWORKS)[number];
+
+export const VARIANTS = ['none', 'sluice', 'incumbent'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** Every Redis key the bench writes starts with this (found and deleted by SCAN on an external Redis). */
+export const KEY_ROOT = 'sluice-bench-http';
+/** Never reached: every request is admitted. */
+export const HUGE = 1_000_000_000;
+/** The tenant header the load generator sends and the limiters key by. */
+export const TENANT_HEADER = 'X-Tenant-ID';
+export const TENANT = 'bench';
+export const BODY = 'hello world';
+export const HOST = '127.0.0.1';
+
+/** The framework's incumbent Redis-backed limiter; null when our dev dependencies have none. */
+export const INCUMBENTS: Record<Framework, { name: string; what: string } | null> = {
+  express: {
+    name: 'express-rate-limit',
+    what: 'express-rate-limit + rate-limit-redis (ioredis `call` as sendCommand), 1e9 per 1 min fixed window, keyed by X-Tenant-ID, default headers',
+  },
+  fastify: {
+    name: '@fastify/rate-limit',
+    what: '@fastify/rate-limit with `redis` (an ioredis client), 1e9 per 1 min fixed window, keyed by X-Tenant-ID, default headers',
+  },
+  // hono-rate-limiter (npm, 0.5.x) would be the incumbent, with a Redis store; it is not a dependency.
+  hono: null,
+};
+
+export const SLUICE_WHAT =
+  'Sluice middleware over PolicyLimiter.create: Redis store, one tenant policy of two windows (sliding-window 1e9 / 1s + fixed-window 1e9 / 1m) in one decision, tier policy disabled, tenant from the X-Tenant-ID header, default headers';
+
+/** Label of a variant in the report: the incumbent is named by its package. */
+export function variantLabel(framework: Framework, variant: Variant): string {
+  if (variant === 'incumbent') return INCUMBENTS[framework]?.name ?? 'incumbent';
+  return variant;
+}
+
+export function variantsOf(framework: Framework): Variant[] {
+  return VARIANTS.filter((v) => v !== 'incumbent' || INCUMBENTS[framework] !== null);
+}
+
+export function isFramework(value: string | undefined): value is Framework {
+  return (FRAMEWORKS as readonly string[]).includes(value ?? '');
+}
+
+export function isVariant(value: string | undefined): value is Variant {
+  return (VARIANTS as readonly string[]).includes(value ?? '');
+}

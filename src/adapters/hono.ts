@@ -1,0 +1,231 @@
+/**
+ * Hono middleware (Hono 4) over HttpLimiterCore, on Web-standard Request/Response.
+ *
+ * ```ts
+ * import { sluice } from 'sluice/hono';
+ *
+ * const limiter = sluice({ limiter: policyLimiter, tenant: (c) => c.get('auth')?.tenant });
+ * app.use(limiter);                                                    // endpoint: the matched route
+ * app.post('/reports', limiter.route([{ limit: 3, window: '1m' }]), handler); // + the route's own limit
+ * const d = await limiter.check({ tenant: 'acme', endpoint: 'llm:openai' });  // manual rate limiting
+ * ```
+ *
+ * **Route patterns.** Hono routes a request before any middleware runs, so even an app-wide middleware
+ * knows the pattern: the endpoint is the path of the matched handler route (the last of
+ * `c.req.matchedRoutes` whose handler is not a middleware, e.g. `/posts/:id`; never the raw URL), or
+ * `'*'` when no handler matched (404). `endpoint` overrides it (e.g. `(c) => routePath(c, -1)` from
+ * `hono/route`).
+ *
+ * **Per-route limits.** `limiter.route(limits)` on a route adds the route's own limits. With an
+ * app-wide `limiter` in front, the app-wide middleware finds the route's limits among the matched
+ * routes and decides once with them; the route middleware then lets the request through. Without one,
+ * the route middleware decides. One `route(limits)` per route (when several match, the one nearest to
+ * the handler applies and the others report `already-decided`).
+ *
+ * **Client address.** `c.env.incoming.socket.remoteAddress` (@hono/node-server); on other runtimes pass
+ * `remoteAddress` (e.g. `(c) => getConnInfo(c).remote.address`). X-Forwarded-For only per `trustProxy`.
+ *
+ * Admitted requests carry their decision in `c.get('sluice')`; the rate-limit headers are set on the
+ * response after the handler ran, and a concurrency lease is released then (`await next()` returning:
+ * for a streamed body, before the stream ends).
+ *
+ * Hono is an optional peer dependency: this module imports its types only.
+ */
+import type { Context, MiddlewareHandler, Next } from 'hono';
+import type { Lease } from '../core/types.js';
+import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
+import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
+import { type AdapterOptions, errorVerdict, ownLimits, sendableHeaders } from './shared.js';
+
+export type { AdapterWarning } from './shared.js';
+
+export interface HonoSluiceOptions extends AdapterOptions<Context> {
+  /** The client's socket address. Default: @hono/node-server's `c.env.incoming.socket.remoteAddress`. */
+  remoteAddress?: (c: Context) => string | undefined;
+  /** The endpoint (route pattern). Default: the matched handler route's path; undefined (`'*'`) on 404. */
+  endpoint?: (c: Context) => string | undefined;
+}
+
+/** Variables the middleware sets: `c.get('sluice')`, the decision that admitted the request. */
+export interface SluiceHonoEnv {
+  Variables: { sluice: PolicyDecision };
+}
+
+export type SluiceHonoHandler = MiddlewareHandler<SluiceHonoEnv>;
+
+export interface SluiceHonoMiddleware extends SluiceHonoHandler {
+  /** A middleware for one route, with the route's own limits (the additive policy `route:<pattern>`). */
+  route(limits: readonly PolicyLimit[]): SluiceHonoHandler;
+  /**
+   * Manual rate limiting (seed 003) for code outside a route (jobs, websockets, a costly branch of a
+   * handler): the same decision as the middleware, for a context you build. Release `lease` if any.
+   */
+  check(ctx: RequestContext): Promise<PolicyDecision>;
+  /** Frees a concurrency lease returned by `check`. */
+  release(lease: Lease): Promise<void>;
+  /** The shared core (its `counters`: missing tenants, ignored X-Forwarded-For). */
+  readonly core: HttpLimiterCore<Context>;
+}
+
+/** What Hono tells about a matched route (RouterRoute). */
+interface MatchedRoute {
+  path: string;
+  method: string;
+  handler: (...args: never[]) => unknown;
+}
+
+/** Hono middleware deciding each request through a PolicyLimiter. */
+export function sluice(options: HonoSluiceOptions): SluiceHonoMiddleware {
+  const core = new HttpLimiterCore<Context>(options);
+  /** Requests decided by this limiter, with the route limits they were decided with. */
+  const decided = new WeakMap<Context, PolicyLimit[] | null>();
+  /** This limiter's route middlewares and their limits. */
+  const routeHandlers = new WeakMap<object, PolicyLimit[]>();
+
+  const report = (error: unknown, c: Context): void => {
+    try {
+      options.onError?.(error, c);
+    } catch {
+      // A reporting callback must not change the answer.
+    }
+  };
+  const failed = (error: unknown, c: Context): Verdict => {
+    report(error, c);
+    return errorVerdict(options.body);
+  };
+
+  const handle = async (c: Context, next: Next, own?: PolicyLimit[]): Promise<Response | undefined> => {
+    if (decided.has(c)) {
+      if (own && decided.get(c) !== own) {
+        try {
+          options.onWarning?.({
+            kind: 'already-decided',
+            message: `${c.req.method} ${endpointOf(c, routeHandlers) ?? '*'}: already decided by another middleware of this limiter; these route limits were not checked`,
+          });
+        } catch {
+          // A reporting callback must not change the answer.
+        }
+      }
+      await next();
+      return undefined;
+    }
+    let verdict: Verdict;
+    let limits: PolicyLimit[] | undefined = own;
+    try {
+      const routes = matchedRoutes(c);
+      if (!limits && routes) limits = nearestRouteLimits(routes, routeHandlers);
+      decided.set(c, limits ?? null);
+      const view: RequestView = {
+        method: c.req.method,
+        route: options.endpoint ? options.endpoint(c) : endpointOf(c, routeHandlers),
+        header: (name) => c.req.header(name),
+        remoteAddress: options.remoteAddress ? options.remoteAddress(c) : nodeRemoteAddress(c),
+      };
+      verdict = await core.evaluate(c, view, limits);
+    } catch (error) {
+      decided.set(c, limits ?? null);
+      verdict = failed(error, c);
+    }
+    if (verdict.action === 'skip') {
+      await next();
+      return undefined;
+    }
+    if (verdict.action === 'reject') return reject(c, verdict, options.onWarning);
+    c.set('sluice', verdict.decision);
+    try {
+      await next();
+    } finally {
+      if (verdict.lease) void core.release(verdict.lease);
+      try {
+        for (const [name, value] of Object.entries(sendableHeaders(verdict.headers, options.onWarning))) {
+          c.header(name, value);
+        }
+      } catch (error) {
+        // Headers Hono cannot set (an immutable response whose body was read): the answer stands.
+        report(error, c);
+      }
+    }
+    return undefined;
+  };
+
+  const middleware = (async (c: Context, next: Next) => handle(c, next)) as SluiceHonoMiddleware;
+  Object.defineProperty(middleware, 'core', { value: core, enumerable: true });
+  middleware.route = (limits) => {
+    const own = ownLimits(limits);
+    const routeMiddleware: SluiceHonoHandler = async (c, next) => handle(c, next, own);
+    routeHandlers.set(routeMiddleware, own);
+    return routeMiddleware;
+  };
+  middleware.check = (ctx) => options.limiter.check(ctx);
+  middleware.release = (lease) => options.limiter.release(lease);
+  return middleware;
+}
+
+function reject(
+  c: Context,
+  verdict: Extract<Verdict, { action: 'reject' }>,
+  warn: HonoSluiceOptions['onWarning'],
+): Response {
+  const headers: Record<string, string> = {
+    ...sendableHeaders(verdict.headers, warn),
+    'Content-Type': verdict.contentType,
+  };
+  // The core answers 400, 429 or 503 (a custom body function keeps the status).
+  const status = verdict.status as 400 | 429 | 503;
+  try {
+    return c.body(verdict.body, { status, headers });
+  } catch {
+    // A header value the Headers class refuses: answer without the rate-limit headers.
+    return c.body(verdict.body, {
+      status,
+      headers: { 'Content-Type': verdict.contentType },
+    });
+  }
+}
+
+function matchedRoutes(c: Context): MatchedRoute[] | undefined {
+  return (c.req as unknown as { matchedRoutes?: MatchedRoute[] }).matchedRoutes;
+}
+
+/**
+ * The matched handler route's path: the last matched route whose handler is not a middleware (takes
+ * fewer than two arguments, Hono's own convention), else the last method-specific route that is not
+ * one of ours; undefined when nothing but middleware matched (404).
+ */
+function endpointOf(c: Context, ours: WeakMap<object, PolicyLimit[]>): string | undefined {
+  const routes = matchedRoutes(c);
+  if (!routes) return undefined;
+  let fallback: string | undefined;
+  for (let i = routes.length - 1; i >= 0; i--) {
+    const route = routes[i] as MatchedRoute;
+    if (ours.has(route.handler)) {
+      fallback ??= route.path;
+      continue;
+    }
+    if (route.handler.length < 2) return route.path;
+    if (fallback === undefined && route.method !== 'ALL') fallback = route.path;
+  }
+  return fallback;
+}
+
+/** Limits of the matched route middleware of this limiter nearest to the handler. */
+function nearestRouteLimits(
+  routes: MatchedRoute[],
+  ours: WeakMap<object, PolicyLimit[]>,
+): PolicyLimit[] | undefined {
+  for (let i = routes.length - 1; i >= 0; i--) {
+    const limits = ours.get((routes[i] as MatchedRoute).handler);
+    if (limits) return limits;
+  }
+  return undefined;
+}
+
+/** @hono/node-server passes `{ incoming, outgoing }` (or `{ server: { incoming } }`) as the env. */
+function nodeRemoteAddress(c: Context): string | undefined {
+  type Bindings = { incoming?: { socket?: { remoteAddress?: string } }; server?: Bindings };
+  const env = c.env as Bindings | undefined;
+  const bindings = env?.server ?? env;
+  return bindings?.incoming?.socket?.remoteAddress;
+}
+
+export default sluice;

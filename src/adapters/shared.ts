@@ -1,0 +1,138 @@
+/**
+ * What the Express, Fastify and Hono adapters share beyond HttpLimiterCore: the options every adapter
+ * takes, and the answer when deciding throws. Framework-free (bundled into each adapter entry).
+ */
+import type { Decision } from '../core/types.js';
+import { rejectionBody } from '../http/bodies.js';
+import type { HttpLimiterOptions, HttpWarning, Verdict } from '../http/core.js';
+import type { PolicyLimit } from '../policy/types.js';
+
+/** Anomalies the adapters report beside the core's. */
+export type AdapterWarning =
+  | HttpWarning
+  | {
+      /**
+       * A per-route middleware met a request its limiter had already decided (an app-wide middleware
+       * of the same limiter ran first): the request is not decided twice, so the route's own limits
+       * were not checked. Use one of the two per request.
+       */
+      kind: 'already-decided';
+      message: string;
+    }
+  | {
+      /**
+       * A header left out because its value cannot be sent in HTTP (e.g. X-RateLimit-Tenant for a
+       * tenant id from the context with characters beyond Latin-1, or a newline). The decision stands.
+       */
+      kind: 'invalid-header';
+      header: string;
+      message: string;
+    };
+
+/** Options of every adapter: the core's, plus error reporting. */
+export interface AdapterOptions<Req> extends Omit<HttpLimiterOptions<Req>, 'onWarning'> {
+  /** Told about anomalies worth a log line or a counter (missing tenant, proxy misconfiguration...). */
+  onWarning?: (warning: AdapterWarning) => void;
+  /**
+   * Told when deciding a request threw (a callback that throws, an invalid identifier or cost, a bug).
+   * The request has been answered 503 with `RATE_5003` and `Retry-After: 1`: never a 500, and never
+   * admitted unchecked.
+   */
+  onError?: (error: unknown, req: Req) => void;
+}
+
+/** Seconds a client is asked to wait when deciding failed with an exception. */
+export const ERROR_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * The verdict when `evaluate` throws: 503 with the configured body format (seed 004's JSON: code
+ * `RATE_5003`, `limit: null`, `window_seconds: 0`) and `Retry-After: 1`.
+ */
+export function errorVerdict(format: HttpLimiterOptions<unknown>['body'], now = Date.now()): Verdict {
+  const retryAfterMs = ERROR_RETRY_AFTER_SECONDS * 1000;
+  const binding = {
+    name: 'unavailable',
+    algorithm: 'fixed-window' as const,
+    limit: Number.POSITIVE_INFINITY,
+    windowMs: 0,
+    allowed: false,
+    remaining: 0,
+    resetAt: now + retryAfterMs,
+    retryAfterMs,
+  };
+  const decision: Decision = {
+    allowed: false,
+    reason: 'store_unavailable',
+    tenant: '',
+    cost: 0,
+    binding,
+    limits: [],
+    remaining: 0,
+    resetAt: binding.resetAt,
+    retryAfterMs,
+    backend: 'none',
+    path: 'fail-closed',
+  };
+  let rejection: { status: number; contentType: string; body: string };
+  try {
+    rejection = rejectionBody(decision, format);
+  } catch {
+    // A custom body function that throws must not turn this into a 500 either.
+    rejection = rejectionBody(decision, 'json');
+  }
+  return {
+    action: 'reject',
+    ...rejection,
+    status: 503,
+    headers: { 'Retry-After': String(ERROR_RETRY_AFTER_SECONDS) },
+  };
+}
+
+/** What Node and the Fetch API's Headers accept in a header value (bytes 0x80-0xff as Latin-1). */
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * The verdict's headers without those whose value cannot be sent (reported to `warn`), so that a
+ * decision is never turned into an error by a header that only reflects it.
+ */
+export function sendableHeaders(
+  headers: Record<string, string>,
+  warn: ((warning: AdapterWarning) => void) | undefined,
+): Record<string, string> {
+  let out = headers;
+  for (const [name, value] of Object.entries(headers)) {
+    if (!INVALID_HEADER_VALUE.test(value)) continue;
+    if (out === headers) out = { ...headers };
+    delete out[name];
+    try {
+      warn?.({ kind: 'invalid-header', header: name, message: `${name} left out: its value cannot be sent` });
+    } catch {
+      // A reporting callback must not change the answer.
+    }
+  }
+  return out;
+}
+
+/** A header's value as one string (repeated headers joined the way Node joins them). */
+export function headerString(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/**
+ * A route's own copy of its limits. The policy layer caches the compiled route policy per limits
+ * array and names it after the first endpoint it saw, so two routes sharing one array would share a
+ * name; a copy per route keeps `route:<pattern>` right.
+ */
+export function ownLimits(limits: readonly PolicyLimit[]): PolicyLimit[] {
+  return limits.map((l) => ({ ...l }));
+}
+
+/** Calls a once-only function at most once (lease release from several response events). */
+export function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
