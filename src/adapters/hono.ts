@@ -25,9 +25,9 @@
  * **Client address.** `c.env.incoming.socket.remoteAddress` (@hono/node-server); on other runtimes pass
  * `remoteAddress` (e.g. `(c) => getConnInfo(c).remote.address`). X-Forwarded-For only per `trustProxy`.
  *
- * Admitted requests carry their decision in `c.get('sluice')`; the rate-limit headers are set on the
- * response after the handler ran, and a concurrency lease is released then (`await next()` returning:
- * for a streamed body, before the stream ends).
+ * Admitted requests carry their decision in `c.get('sluice')`; the rate-limit headers are set before the
+ * handler runs (and again on a raw Response it returns), and a concurrency lease is released when
+ * `await next()` returns (for a streamed body, before the stream ends).
  *
  * Hono is an optional peer dependency: this module imports its types only.
  */
@@ -132,17 +132,23 @@ export function sluice(options: HonoSluiceOptions): SluiceHonoMiddleware {
     }
     if (verdict.action === 'reject') return reject(c, verdict, options.onWarning);
     c.set('sluice', verdict.decision);
+    const headers = Object.entries(sendableHeaders(verdict.headers, options.onWarning));
+    // Set before the handler runs: responses built with c.json()/c.text()/c.body() take them as they are
+    // created, which costs far less than rewriting a finished response's headers afterwards.
+    for (const [name, value] of headers) c.header(name, value);
     try {
       await next();
     } finally {
       if (verdict.lease) void core.release(verdict.lease);
-      try {
-        for (const [name, value] of Object.entries(sendableHeaders(verdict.headers, options.onWarning))) {
-          c.header(name, value);
+      const first = headers[0];
+      // A handler that returned its own Response replaced them: set them on that response.
+      if (first && c.res.headers.get(first[0]) === null) {
+        try {
+          for (const [name, value] of headers) c.header(name, value);
+        } catch (error) {
+          // Headers Hono cannot set (an immutable response whose body was read): the answer stands.
+          report(error, c);
         }
-      } catch (error) {
-        // Headers Hono cannot set (an immutable response whose body was read): the answer stands.
-        report(error, c);
       }
     }
     return undefined;
