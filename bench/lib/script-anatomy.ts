@@ -1,11 +1,11 @@
 /**
  * What a Sluice decide script costs before it does any work: EVALSHA of an empty script (the fixed cost
- * of any script call) and of the decide script's prelude alone (the algorithm tables and closures built
- * on every call, TIME), each measured in Redis with INFO commandstats. Read beside the contenders'
- * full-script figures, it splits Sluice's script time into call overhead, prelude and the limits' work.
+ * of any script call) and of the decide script's prelude alone (TIME and the helpers the script
+ * defines), each measured in Redis with INFO commandstats. Read beside the contenders' full-script
+ * figures, it splits Sluice's script time into call overhead, prelude and the limits' work.
  */
 import type { Redis } from 'ioredis';
-import { decideSource, shapeOf } from '../../src/stores/redis/scripts.js';
+import { decideSource } from '../../src/stores/redis/scripts.js';
 import { readCounters, scriptStat, subtract } from './redis-stats.js';
 
 export interface AnatomyRow {
@@ -17,11 +17,11 @@ export interface AnatomyRow {
 const CALLS = 20_000;
 const IN_FLIGHT = 64;
 /** The first line of the decide script's body, right after the shared prelude. */
-const BODY_MARKER = 'local cost, penalty';
+const BODY_MARKER = 'local cost = ';
 
 export async function measureScriptAnatomy(admin: Redis): Promise<AnatomyRow[]> {
-  // The prelude of a single fixed-window decision: the shape sluice-redis-1 runs.
-  const decide = decideSource(shapeOf(['fw']));
+  // The prelude of a single fixed-window decision: the layout sluice-redis-1 runs.
+  const decide = decideSource({ codes: ['fw'], blockKeys: 1, penalty: false });
   const bodyAt = decide.indexOf(BODY_MARKER);
   return [
     {
@@ -35,7 +35,7 @@ export async function measureScriptAnatomy(admin: Redis): Promise<AnatomyRow[]> 
       note:
         bodyAt < 0
           ? `not measured: "${BODY_MARKER}" not found in the decide script`
-          : 'the fixed-window fragment and helpers instantiated, TIME; then return',
+          : 'TIME and the helpers the fixed-window script defines; then return',
     },
   ];
 }

@@ -26,10 +26,11 @@ class PinnedClockRedisStore extends RedisStore {
     );
     // Key TTLs still run on real time, which here is unrelated to the pinned instants: lengthen them by
     // an hour so no state expires behind the test's back (TTLs are checked in the Redis store tests).
-    expect(pinnedClock).toContain("'PX', ");
-    const longTtls = pinnedClock
-      .replaceAll("'PX', ", "'PX', 3600000 + ")
-      .replaceAll("'PEXPIRE', key, ", "'PEXPIRE', key, 3600000 + ");
+    // Every TTL is written as `'PX', <ms>` or `'PEXPIRE', KEYS[<i>], <ms>`: all writes but KEEPTTL ones.
+    const ttlSites = /'PX', |'PEXPIRE', KEYS\[\d+\], /g;
+    const count = (pattern: RegExp) => pinnedClock.match(pattern)?.length ?? 0;
+    expect(count(ttlSites)).toBe(count(/redis\.call\('(SET|PEXPIRE)'/g) - count(/'KEEPTTL'/g));
+    const longTtls = pinnedClock.replace(ttlSites, (site) => `${site}3600000 + `);
     return script(name, longTtls);
   }
 }

@@ -5,13 +5,7 @@ import type { LimitDefinition } from '../../src/core/types.js';
 import { createLimiter } from '../../src/limiter.js';
 import { redisAclRules } from '../../src/stores/redis/acl.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
-import {
-  ADMIN_SOURCE,
-  ALL_SHAPES,
-  decideSource,
-  returnSource,
-  script,
-} from '../../src/stores/redis/scripts.js';
+import { ADMIN_SOURCE, decideSource, returnSource, script } from '../../src/stores/redis/scripts.js';
 import { createAclUser, keySlot, type RedisServer, startRedis } from '../support/redis-servers.js';
 
 const ALL_ALGORITHMS: LimitDefinition[] = [
@@ -55,12 +49,23 @@ describe('Redis store', () => {
     await server?.stop();
   });
 
-  it('script hashes computed at load time are the ones Redis computes, for every shape', async () => {
+  it('script hashes computed at load time are the ones Redis computes, for every layout of up to two limits', async () => {
+    const codes = ['fw', 'sw', 'sl', 'cc', 'tb'];
+    const layouts = [[], ...codes.map((c) => [c]), ...codes.flatMap((a) => codes.map((b) => [a, b]))];
+    // A long layout too: its limits' variables live in a table, its MGET takes a table of keys.
+    const long = Array.from({ length: 60 }, (_, i) => codes[i % codes.length] as string);
     const sources = [
       ADMIN_SOURCE,
-      ...ALL_SHAPES.flatMap((shape) => [decideSource(shape), returnSource(shape)]),
+      ...[...layouts.slice(1), long].flatMap((layout) =>
+        [0, 1, 2].flatMap((blockKeys) =>
+          [false, true].map((penalty) => decideSource({ codes: layout, blockKeys, penalty })),
+        ),
+      ),
+      decideSource({ codes: ['fw'], blockKeys: 80, penalty: false }),
+      ...[...layouts, long].map((layout) => returnSource('refund', layout)),
+      ...[[], ['cc'], ['cc', 'cc']].map((layout) => returnSource('release', layout)),
     ];
-    expect(sources.length).toBe(63);
+    expect(sources.length).toBe(1 + 31 * 6 + 1 + 32 + 3);
     for (const source of sources) {
       expect(await admin.script('LOAD', source)).toBe(script('x', source).sha);
     }
@@ -144,9 +149,13 @@ describe('Redis store', () => {
     const denied = new RedisStore({ url: `redis://no-evalsha:pw@127.0.0.1:${server.port}` });
     const l = createLimiter({ limits: [{ limit: 10, window: '1m' }], store: denied, prefix: 'noperm' });
     const evalsBefore = await commandCalls(admin, 'eval');
-    const error = await l.limit({ tenant: 't', key: 'k' }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StoreError);
-    expect((error as StoreError).message).toContain('NOPERM');
+    const d = await l.limit({ tenant: 't', key: 'k' });
+    expect([d.allowed, d.reason, d.storeError?.code]).toEqual([
+      false,
+      'store_unavailable',
+      'ERR_SLUICE_STORE',
+    ]);
+    expect(d.storeError?.message).toContain('NOPERM');
     expect(await commandCalls(admin, 'eval')).toBe(evalsBefore);
     expect(await keysOf(admin, 'noperm:*')).toEqual([]);
     await denied.close();
@@ -177,7 +186,8 @@ describe('Redis store', () => {
       store: confined,
       prefix: 'other',
     });
-    await expect(otherPrefix.limit({ tenant: 't', key: 'k' })).rejects.toBeInstanceOf(StoreError);
+    expect((await otherPrefix.limit({ tenant: 't', key: 'k' })).storeError?.message).toContain('NOPERM');
+    await expect(otherPrefix.reset({ tenant: 't', key: 'k' })).rejects.toBeInstanceOf(StoreError);
     await confined.close();
   });
 
@@ -197,15 +207,21 @@ describe('Redis store', () => {
     expect(() => new RedisStore({ url: 'http://localhost:1' })).toThrow(/redis\.url/);
   });
 
-  it('reports an unreachable server as a StoreError, never as a rejection', async () => {
+  it('reports an unreachable server as a store failure, never as a rate-limit rejection', async () => {
     const dead = await startRedis();
     const doomed = new RedisStore({ url: dead.url, redisOptions: { retryStrategy: () => null } });
     const l = createLimiter({ limits: [{ limit: 1, window: '1s' }], store: doomed, prefix: 'dead' });
     expect((await l.limit({ tenant: 't', key: 'k' })).allowed).toBe(true);
     await dead.kill();
-    const error = await l.limit({ tenant: 't', key: 'k' }).catch((e: unknown) => e);
+    const d = await l.limit({ tenant: 't', key: 'k' });
+    expect([d.allowed, d.reason, d.path, d.storeError?.code]).toEqual([
+      false,
+      'store_unavailable',
+      'fail-closed',
+      'ERR_SLUICE_STORE',
+    ]);
+    const error = await l.refund({ tenant: 't', key: 'k', cost: 1 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
-    expect((error as StoreError).code).toBe('ERR_SLUICE_STORE');
     expect((error as StoreError).backend).toBe('redis');
     await doomed.close();
     await dead.stop();

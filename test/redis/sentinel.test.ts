@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StoreError } from '../../src/core/errors.js';
 import type { Decision } from '../../src/core/types.js';
 import { createLimiter, type Limiter } from '../../src/limiter.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
@@ -111,8 +110,10 @@ describe('Redis store through Sentinel', () => {
     }
 
     await master!.kill();
-    // While the sentinel still names the dead master, a decision is a StoreError, never a rejection.
-    await expect(limiter.limit({ tenant: 'acme', key: 'user-1' })).rejects.toBeInstanceOf(StoreError);
+    // While the sentinel still names the dead master, the failure mode decides (closed: 503-style
+    // store_unavailable), never a rate-limit rejection.
+    const during = await limiter.limit({ tenant: 'acme', key: 'user-1' });
+    expect([during.allowed, during.reason, during.path]).toEqual([false, 'store_unavailable', 'fail-closed']);
 
     const replicaPort = replica!.port;
     await waitFor('sentinel promotes the replica', 20_000, async () => {
@@ -120,17 +121,14 @@ describe('Redis store through Sentinel', () => {
       return addr[0] === HOST && addr[1] === String(replicaPort) ? true : undefined;
     });
 
-    // Until the client has reconnected to the new master, decisions fail as StoreError, never as rejections.
-    const errors: unknown[] = [];
+    // Until the client has reconnected to the new master, the failure mode decides; then the store again.
+    const paths = new Set<string>();
     const resumed = await waitFor('decisions resume', 10_000, async () => {
-      try {
-        return await limiter.limit({ tenant: 'acme', key: 'user-1' });
-      } catch (err) {
-        errors.push(err);
-        throw err;
-      }
+      const d = await limiter.limit({ tenant: 'acme', key: 'user-1' });
+      paths.add(d.path);
+      return d.path === 'store' ? d : undefined;
     });
-    for (const err of errors) expect(err).toBeInstanceOf(StoreError);
+    for (const path of paths) expect(['store', 'fail-closed']).toContain(path);
 
     // The replica had the counter: user-1 is still exhausted (a rejection consumes nothing, so retries are safe).
     expect(resumed.allowed).toBe(false);

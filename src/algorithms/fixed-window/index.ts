@@ -60,7 +60,7 @@ count@ = count@ + cost
 --- refundable
 count@ ~= 0
 --- refund
-count@ = math.max(0, count@ - cost)
+count@ = max(0, count@ - cost)
 --- remaining
 L@ - count@
 --- expires
@@ -68,5 +68,6 @@ count@ > 0 and start@ + W@ or now
 --- encode
 (s@ or int(start@)) .. '|' .. int(count@) .. '|' .. Rs
 --- keep
-s@ -- same window as stored: the key's TTL (the window's end) does not change
+-- Same window as stored: the key's TTL (the window's end) does not change.
+s@
 `;

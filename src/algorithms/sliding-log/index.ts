@@ -75,58 +75,60 @@ export function createLogAlgorithm(name: 'sliding-log' | 'concurrency', code: st
 export const slidingLog = createLogAlgorithm('sliding-log', 'sl');
 
 /**
- * Lua half, for code `code`. Sorted-set kind: member "<decision id>:<n>", score = time; the fragment
- * calls Redis itself (trim, count, add). Shared by sliding-log and concurrency.
+ * Lua half, for code `code`: a template in sections that the Redis store inlines for every log limit of
+ * a script (see stores/redis/scripts.ts). Sorted-set kind: member "<decision id>:<n>", score = time;
+ * the sections call Redis themselves (trim, count, add). Shared by sliding-log and concurrency; only
+ * lease-based algorithms (concurrency) are ever released.
  */
 export function logLua(code: string): string {
   return `
-ALG.${code} = {
-  kind = 'z',
-  load = function(key, now, L, W, X, R)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - W)
-    if R > now - W then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. R) end
-    return { count = redis.call('ZCARD', key) }
-  end,
-  fits = function(st, key, now, L, W, X, cost)
-    if cost > L then return false, -1 end
-    if st.count + cost <= L then return true, 0 end
-    local k = st.count + cost - L
-    local r = redis.call('ZRANGE', key, k - 1, k - 1, 'WITHSCORES')
-    return false, tonumber(r[2]) + W - now
-  end,
-  commit = function(st, key, now, L, W, X, cost, id)
-    local score = now
-    local args = {}
-    for i = 1, cost do
-      args[#args + 1] = score
-      args[#args + 1] = id .. ':' .. i
-      if #args >= 1000 or i == cost then
-        redis.call('ZADD', key, unpack(args))
-        args = {}
-      end
+-- ${code}: a log of entries in a sorted set
+--- state: count, newest
+--- load
+redis.call('ZREMRANGEBYSCORE', KEY@, '-inf', int(now - W@))
+if R > now - W@ then redis.call('ZREMRANGEBYSCORE', KEY@, '-inf', '(' .. Rs) end
+count@ = redis.call('ZCARD', KEY@)
+--- fits
+if cost > L@ then w@ = -1
+elseif count@ + cost > L@ then
+  -- The (count + cost - limit) oldest entries must leave the window first.
+  local k = count@ + cost - L@
+  w@ = tonumber(redis.call('ZRANGE', KEY@, k - 1, k - 1, 'WITHSCORES')[2]) + W@ - now
+end
+--- commit
+if cost == 1 then redis.call('ZADD', KEY@, int(now), id .. ':1')
+else
+  local score, args = int(now), {}
+  for i = 1, cost do
+    args[#args + 1] = score
+    args[#args + 1] = id .. ':' .. i
+    if #args >= 1000 or i == cost then
+      redis.call('ZADD', KEY@, unpack(args))
+      args = {}
     end
-    st.count = st.count + cost
-    st.newest = now
-  end,
-  refund = function(st, key, now, L, W, X, cost)
-    local n = math.min(cost, st.count)
-    if n == 0 then return false end
-    redis.call('ZPOPMAX', key, n)
-    st.count = st.count - n
-    st.newest = nil
-    return true
-  end,
-  view = function(st, key, now, L, W, X)
-    return L - st.count, ALG.${code}.expires(st, key, now, L, W, X)
-  end,
-  expires = function(st, key, now, L, W, X)
-    if st.count == 0 then return now end
-    if st.newest == nil then
-      local r = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-      st.newest = tonumber(r[2])
-    end
-    return st.newest + W
-  end,
-}
+  end
+end
+count@ = count@ + cost
+newest@ = now
+--- refundable
+min(cost, count@) ~= 0
+--- refund
+local n = min(cost, count@)
+redis.call('ZPOPMAX', KEY@, n)
+count@ = count@ - n
+newest@ = nil
+--- release
+local members = {}
+for k = 1, cost do
+  members[#members + 1] = id .. ':' .. k
+  if #members >= 1000 or k == cost then
+    redis.call('ZREM', KEY@, unpack(members))
+    members = {}
+  end
+end
+--- remaining
+L@ - count@
+--- expires
+count@ == 0 and now or (newest@ or tonumber(redis.call('ZRANGE', KEY@, -1, -1, 'WITHSCORES')[2])) + W@
 `;
 }

@@ -80,7 +80,8 @@ if V@ then
     -- are costly); within one window, once it has a count, the TTL (two windows past its start)
     -- does not change either.
     if stored == start@ then
-      cur@, prev@, s@, p@, keep@ = tonumber(c), tonumber(p), s, p, tonumber(c) > 0
+      cur@, prev@ = tonumber(c), tonumber(p)
+      s@, p@, keep@ = s, p, cur@ > 0
     elseif stored == start@ - W@ then
       prev@, p@ = tonumber(c), c
     end
@@ -94,7 +95,7 @@ elseif prev@ * (W@ - (now - start@)) / W@ + cur@ + cost > L@ then
     w@ = (W@ - (L@ - cur@ - cost) * W@ / prev@) - (now - start@)
   else
     -- Wait for the next window, where this window's count becomes the decaying previous one.
-    w@ = start@ + W@ - now + math.max(0, W@ - (L@ - cost) * W@ / cur@)
+    w@ = start@ + W@ - now + max(0, W@ - (L@ - cost) * W@ / cur@)
   end
 end
 --- commit
@@ -102,7 +103,7 @@ cur@ = cur@ + cost
 --- refundable
 cur@ ~= 0
 --- refund
-cur@ = math.max(0, cur@ - cost)
+cur@ = max(0, cur@ - cost)
 --- remaining
 L@ - (prev@ * (W@ - (now - start@)) / W@ + cur@)
 --- expires

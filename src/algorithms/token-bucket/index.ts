@@ -41,46 +41,36 @@ export const tokenBucket: Algorithm<TokenBucketState> = {
   expiresAt: (state) => state.tat,
 };
 
-/** Lua half. String kind: "tat|reset marker". X = burst (capacity). */
+/**
+ * Lua half: a template in sections that the Redis store inlines for every token-bucket limit of a
+ * script (see stores/redis/scripts.ts). String kind: "tat|reset marker". X@ = burst (capacity). The
+ * TAT is fractional, so it is written with all 17 digits (num).
+ */
 export const tokenBucketLua = `
-ALG.tb = {
-  kind = 's',
-  parse = function(v, now, L, W, X, R)
-    local st = { tat = now }
-    if v then
-      local t, g = string.match(v, '^(.-)|(.*)$')
-      if tonumber(g) >= R then st.tat = math.max(tonumber(t), now) end
-    end
-    return st
-  end,
-  encode = function(st, Rs)
-    return num(st.tat) .. '|' .. Rs
-  end,
-  keep_ttl = function(st)
-    return false
-  end,
-  fits = function(st, key, now, L, W, X, cost)
-    if cost > X then return false, -1 end
-    local interval = W / L
-    local wait = st.tat + cost * interval - now - X * interval
-    if wait <= 1e-6 then return true, 0 end
-    return false, wait
-  end,
-  commit = function(st, key, now, L, W, X, cost, id)
-    st.tat = st.tat + cost * W / L
-  end,
-  refund = function(st, key, now, L, W, X, cost)
-    if st.tat <= now then return false end
-    st.tat = math.max(now, st.tat - cost * W / L)
-    return true
-  end,
-  view = function(st, key, now, L, W, X)
-    local interval = W / L
-    local remaining = math.floor((X * interval - (st.tat - now)) / interval + 1e-6)
-    return math.min(X, math.max(0, remaining)), st.tat
-  end,
-  expires = function(st, key, now, L, W, X)
-    return st.tat
-  end,
-}
+--- state: tat
+--- parse
+tat@ = now
+if V@ then
+  local t, g = string.match(V@, '^([^|]*)|(.*)$')
+  if g == Rs or tonumber(g) >= R then tat@ = max(tonumber(t), now) end
+end
+--- fits
+if cost > X@ then w@ = -1
+else
+  local interval = W@ / L@
+  local wait = tat@ + cost * interval - now - X@ * interval
+  if not (wait <= 1e-6) then w@ = wait end
+end
+--- commit
+tat@ = tat@ + cost * W@ / L@
+--- refundable
+tat@ > now
+--- refund
+tat@ = max(now, tat@ - cost * W@ / L@)
+--- remaining
+min(X@, max(0, floor((X@ * (W@ / L@) - (tat@ - now)) / (W@ / L@) + 1e-6)))
+--- expires
+tat@
+--- encode
+num(tat@) .. '|' .. Rs
 `;

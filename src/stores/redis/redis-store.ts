@@ -5,10 +5,11 @@ import {
   ADMIN_SOURCE,
   DOCUMENT_SOURCE,
   decideSource,
+  decideTakesId,
+  limitArgs,
   returnSource,
   type Script,
   script,
-  shapeOf,
 } from './scripts.js';
 
 /** Anything that can run scripts: an ioredis client (single node or Sentinel) or an ioredis Cluster. */
@@ -42,11 +43,15 @@ export class RedisStore implements Store {
   readonly backend = 'redis';
   readonly client: RedisClient;
   private readonly owned: boolean;
+  /** The same client, typed for the reply-as-is variants of EVALSHA / EVAL (see BufferScripting). */
+  private readonly scripting: BufferScripting;
   private documentScript: Script | undefined;
-  /** Scripts by operation and shape (bit mask of algorithm codes), built and hashed once each. */
+  /** Scripts by operation and layout (see scripts.ts), each generated and hashed once. */
   private readonly scripts = new Map<string, Script>();
+  /** Decide scripts of the layouts met so far (see decideScript). */
+  private readonly layouts: LayoutNode = { next: new Map(), scripts: new Map() };
   /** Each limit's script arguments, stringified once. */
-  private readonly limitArgs = new WeakMap<object, string[]>();
+  private readonly limitArgs = new WeakMap<object, readonly string[]>();
 
   constructor(options: RedisStoreOptions) {
     const given = (['client', 'url', 'cluster', 'sentinel'] as const).filter((k) => options[k] !== undefined);
@@ -84,6 +89,7 @@ export class RedisStore implements Store {
         name: sentinel.name,
       });
     }
+    this.scripting = this.client as unknown as BufferScripting;
     // Connection errors also reach each pending call as a StoreError; without a listener ioredis
     // would print every reconnection failure as an unhandled error event.
     if (this.owned)
@@ -96,23 +102,31 @@ export class RedisStore implements Store {
   lastConnectionError: Error | undefined;
 
   async decide(plan: DecisionPlan): Promise<RawDecision> {
-    const keys: string[] = [plan.metaKey, ...plan.blockKeys];
-    const args: Array<string | number> = [plan.cost, plan.penalty ? 1 : 0, plan.blockKeys.length, plan.id];
-    for (const p of plan.limits) {
-      keys.push(p.key);
-      args.push(...this.argsOf(p));
-    }
-    const reply = (await this.run(this.scriptFor('decide', plan.limits), keys, args)) as number[];
-    const limits: Array<RawDecision['limits'][number]> = [];
-    for (let i = 3; i < reply.length; i += 4) {
-      limits.push({
-        fits: reply[i] === 1,
+    const { limits, blockKeys } = plan;
+    const { script, numKeys, takesId } = this.decideScript(plan);
+    // KEYS then ARGV (see decideSource), in one array that ioredis flattens into the command.
+    const keysAndArgs: string[] = [plan.metaKey];
+    for (const key of blockKeys) keysAndArgs.push(key);
+    for (const p of limits) keysAndArgs.push(p.key);
+    keysAndArgs.push(String(plan.cost));
+    if (takesId) keysAndArgs.push(plan.id);
+    for (const p of limits) for (const arg of this.argsOf(p)) keysAndArgs.push(arg);
+    const reply = (await this.run(script, numKeys, keysAndArgs)) as number[];
+    // blocked-until, now, then per limit: retry-after (0 exactly when it fits), remaining, reset-at.
+    const blockedUntil = reply[0] as number;
+    let admitted = blockedUntil === 0;
+    const results: Array<RawDecision['limits'][number]> = [];
+    for (let i = 2; i < reply.length; i += 3) {
+      const retryAfterMs = reply[i] as number;
+      if (retryAfterMs !== 0) admitted = false;
+      results.push({
+        fits: retryAfterMs === 0,
         remaining: reply[i + 1] as number,
         resetAt: reply[i + 2] as number,
-        retryAfterMs: reply[i + 3] as number,
+        retryAfterMs,
       });
     }
-    return { admitted: reply[0] === 1, blockedUntil: reply[1] as number, now: reply[2] as number, limits };
+    return { admitted, blockedUntil, now: reply[1] as number, limits: results };
   }
 
   async refund(plan: ReturnPlan): Promise<void> {
@@ -125,22 +139,21 @@ export class RedisStore implements Store {
 
   async deleteKeys(_tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.run(this.scriptFor('admin', []), [metaKey, ...keys], ['delete']);
+    await this.run(this.adminScript(), 1 + keys.length, [metaKey, ...keys, 'delete']);
   }
 
   async resetTenant(_tenant: string, metaKey: string, retainMs: number): Promise<void> {
-    await this.run(this.scriptFor('admin', []), [metaKey], ['reset-tenant', retainMs]);
+    await this.run(this.adminScript(), 1, [metaKey, 'reset-tenant', String(retainMs)]);
   }
 
   async block(_tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
-    await this.run(this.scriptFor('admin', []), blockKey ? [metaKey, blockKey] : [metaKey], [
-      'block',
-      durationMs,
-    ]);
+    const keys = blockKey ? [metaKey, blockKey] : [metaKey];
+    await this.run(this.adminScript(), keys.length, [...keys, 'block', String(durationMs)]);
   }
 
   async unblock(_tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
-    await this.run(this.scriptFor('admin', []), blockKey ? [metaKey, blockKey] : [metaKey], ['unblock']);
+    const keys = blockKey ? [metaKey, blockKey] : [metaKey];
+    await this.run(this.adminScript(), keys.length, [...keys, 'unblock']);
   }
 
   /** Runtime configuration document: "<version>\n<body>", no TTL (operator state, not counters). */
@@ -158,7 +171,7 @@ export class RedisStore implements Store {
 
   async writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null> {
     if (!this.documentScript) this.documentScript = this.compile('document', DOCUMENT_SOURCE);
-    const version = (await this.run(this.documentScript, [key], [expectedVersion, body])) as number;
+    const version = (await this.run(this.documentScript, 1, [key, String(expectedVersion), body])) as number;
     return version < 0 ? null : version;
   }
 
@@ -167,13 +180,13 @@ export class RedisStore implements Store {
   }
 
   private async returnUnits(op: 'refund' | 'release', plan: ReturnPlan, leaseId: string): Promise<void> {
-    const keys = [plan.metaKey];
-    const args: Array<string | number> = [op, plan.cost, leaseId];
-    for (const p of plan.limits) {
-      keys.push(p.key);
-      args.push(...this.argsOf(p));
-    }
-    await this.run(this.scriptFor('return', plan.limits), keys, args);
+    // Refunds skip lease-based limits (freed by releases), releases only touch those.
+    const limits = plan.limits.filter((p) => p.algorithm.leases === (op === 'release'));
+    const codes = limits.map((p) => p.algorithm.code);
+    const script = this.cached(`${op}:${codes.join(',')}`, () => returnSource(op, codes));
+    const keysAndArgs = [plan.metaKey, ...limits.map((p) => p.key), String(plan.cost), leaseId];
+    for (const p of limits) keysAndArgs.push(...this.argsOf(p));
+    await this.run(script, 1 + limits.length, keysAndArgs);
   }
 
   /**
@@ -184,46 +197,116 @@ export class RedisStore implements Store {
     return script(name, source);
   }
 
-  private scriptFor(op: 'decide' | 'return' | 'admin', limits: readonly PlannedLimit[]): Script {
-    const shape = op === 'admin' ? 0 : shapeOf(limits.map((p) => p.algorithm.code));
-    const id = `${op}:${shape}`;
-    let found = this.scripts.get(id);
+  /**
+   * The decide script of the plan's layout: its limits' algorithm codes in order, its block markers,
+   * its penalty mode. Found by walking a trie of the codes, so the hot path builds no lookup key.
+   */
+  private decideScript(plan: DecisionPlan): DecideScript {
+    let node = this.layouts;
+    for (const p of plan.limits) {
+      let next = node.next.get(p.algorithm.code);
+      if (!next) {
+        next = { next: new Map(), scripts: new Map() };
+        node.next.set(p.algorithm.code, next);
+      }
+      node = next;
+    }
+    const variant = plan.blockKeys.length * 2 + (plan.penalty ? 1 : 0);
+    let found = node.scripts.get(variant);
     if (!found) {
-      const source =
-        op === 'decide' ? decideSource(shape) : op === 'return' ? returnSource(shape) : ADMIN_SOURCE;
-      found = this.compile(id, source);
-      this.scripts.set(id, found);
+      const codes = plan.limits.map((p) => p.algorithm.code);
+      const layout = { codes, blockKeys: plan.blockKeys.length, penalty: plan.penalty };
+      const name = `decide ${codes.join(',')} blocks=${layout.blockKeys}${plan.penalty ? ' penalty' : ''}`;
+      found = {
+        script: this.compile(name, decideSource(layout)),
+        numKeys: String(1 + layout.blockKeys + codes.length),
+        takesId: decideTakesId(codes),
+      };
+      node.scripts.set(variant, found);
     }
     return found;
   }
 
-  private argsOf(p: PlannedLimit): string[] {
+  private adminScript(): Script {
+    return this.cached('admin', () => ADMIN_SOURCE);
+  }
+
+  private cached(name: string, source: () => string): Script {
+    let found = this.scripts.get(name);
+    if (!found) {
+      found = this.compile(name, source());
+      this.scripts.set(name, found);
+    }
+    return found;
+  }
+
+  private argsOf(p: PlannedLimit): readonly string[] {
     let args = this.limitArgs.get(p.limit);
     if (!args) {
-      args = [p.algorithm.code, String(p.limit.limit), String(p.limit.windowMs), String(p.limit.capacity)];
+      args = limitArgs(p.algorithm.code, p.limit);
       this.limitArgs.set(p.limit, args);
     }
     return args;
   }
 
-  /** EVALSHA; on NOSCRIPT (and only then) EVAL, which also caches the script on that node again. */
-  private async run(script: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
+  /**
+   * EVALSHA; on NOSCRIPT (and only then) EVAL, which also caches the script on that node again.
+   * `keysAndArgs`: the `numKeys` keys, then the arguments. Promise chains rather than async/await, and
+   * no closure but the error handler: this is every decision's path.
+   */
+  private run(script: Script, numKeys: number | string, keysAndArgs: string[]): Promise<unknown> {
     try {
-      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
+      return this.scripting
+        .evalshaBuffer(script.sha, numKeys, keysAndArgs)
+        .then(undefined, (error: unknown) => this.evalOnNoScript(script, numKeys, keysAndArgs, error));
     } catch (error) {
-      if (!isNoScript(error)) throw this.wrap(script, error);
+      return Promise.reject(this.wrap(script, error));
     }
-    try {
-      return await this.client.eval(script.source, keys.length, ...keys, ...args);
-    } catch (error) {
-      throw this.wrap(script, error);
-    }
+  }
+
+  private evalOnNoScript(
+    script: Script,
+    numKeys: number | string,
+    keysAndArgs: string[],
+    error: unknown,
+  ): Promise<unknown> {
+    if (!isNoScript(error)) throw this.wrap(script, error);
+    return this.scripting
+      .evalBuffer(script.source, numKeys, keysAndArgs)
+      .then(undefined, (retry: unknown) => {
+        throw this.wrap(script, retry);
+      });
   }
 
   private wrap(script: Script, error: unknown): StoreError {
     const message = error instanceof Error ? error.message : String(error);
     return new StoreError('redis', `${script.name} script failed: ${message}`, { cause: error });
   }
+}
+
+/**
+ * ioredis' `<command>Buffer` variants of EVALSHA and EVAL, on every client and Cluster but missing from
+ * its type declarations. They hand the reply over as is instead of converting each element to a string
+ * (a measurable share of a decision's client CPU); every Sluice script replies with integers only.
+ */
+interface BufferScripting {
+  evalshaBuffer(sha: string, numKeys: number | string, keysAndArgs: string[]): Promise<unknown>;
+  evalBuffer(source: string, numKeys: number | string, keysAndArgs: string[]): Promise<unknown>;
+}
+
+/** A node of the trie of decide layouts: one level per limit, keyed by algorithm code. */
+interface LayoutNode {
+  readonly next: Map<string, LayoutNode>;
+  /** The scripts of the layouts ending here, by block-marker count * 2 + penalty (0 or 1). */
+  readonly scripts: Map<number, DecideScript>;
+}
+
+interface DecideScript {
+  readonly script: Script;
+  /** KEYS count, as sent. */
+  readonly numKeys: string;
+  /** Whether ARGV carries the decision id (see decideSource). */
+  readonly takesId: boolean;
 }
 
 function isNoScript(error: unknown): boolean {

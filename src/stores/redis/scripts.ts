@@ -1,14 +1,43 @@
 import { createHash } from 'node:crypto';
 import { LUA_FRAGMENTS } from '../../algorithms/index.js';
+import type { NormalizedLimit } from '../../core/types.js';
 
 /**
  * The Lua scripts. Each operation is one script covering every limit of the call, so a decision is one
  * round trip and atomic. Time comes only from the Redis server's TIME, in whole milliseconds.
  *
- * Decisions and refunds are built per *shape* (the set of algorithms a call uses), from the fragments
- * of algorithms/: Redis then only instantiates the Lua it needs. Fragments define `ALG[code]` with
- * `kind` 's' (the state is one string: read by the script's single MGET, written with SET PX) or 'z'
- * (a sorted set the fragment reads and writes itself).
+ * Decisions, refunds and releases are generated per *layout*: the ordered algorithm codes of the call's
+ * limits (and, for decisions, the number of block markers and the penalty mode). Each script is
+ * straight-line Lua: every limit's part is its algorithm's fragment inlined with that limit's own
+ * variables, so a call builds no tables or closures per limit and dispatches on nothing; only the
+ * numbers that vary per call or per limit (cost, limit, window, capacity) travel as arguments. That is
+ * most of the speed of a hand-written script for one algorithm, and Redis compiles each layout once.
+ *
+ * Fragments (src/algorithms/<name>/, beside the TypeScript half they mirror) are Lua in sections,
+ * each opened by a line "--- <name>":
+ *
+ *   state: a, b      the limit's state variables (declared by the script, initially nil)
+ *   parse            string states: the state from V@, the stored string (false when absent)
+ *   load             sorted-set states: trim and read the state from the key itself
+ *   fits             leave w@ false if `cost` fits now; else set it to the wait in ms (-1: never)
+ *   commit           consume `cost`
+ *   refundable       expression: a refund of `cost` would change something
+ *   refund           give back `cost`
+ *   release          (lease algorithms) remove the entries of lease `id`
+ *   remaining        expression: units left (the script rounds down)
+ *   expires          expression: the instant the state is empty again: the key's TTL, and the
+ *                    limit's reset instant (back to full capacity), which is the same instant
+ *   encode           string states, expression: the string to store
+ *   keep             string states, optional expression: the key's TTL is unchanged by this write
+ *                    (SET KEEPTTL, which saves a number-to-string conversion)
+ *
+ * A fragment with `parse` is a string state (read by the script's one MGET, written with SET, its TTL
+ * with PX); one with `load` is a sorted set (TTL with PEXPIRE). In fragments, `name@` is the limit's
+ * own variable `name` (a state variable, L@ limit, W@ window ms, X@ capacity, w@ wait); KEY@ is its key.
+ * Also in scope: now, cost, id (decision or lease id), R / Rs (the tenant's reset marker as a number /
+ * as stored), int(x) (a whole number as a string: much cheaper than `..` or %.17g), num(x) (any
+ * number, 17 digits), and floor, ceil, max, min (math's, as locals: cheaper than math.max). Expression
+ * sections may be preceded by comment lines.
  *
  * Tenant meta key: the string "r|b": r = reset marker (ms; string states written before it are void,
  * log entries older than it are dropped), b = tenant blocked until (ms). Block keys hold "until".
@@ -17,145 +46,368 @@ import { LUA_FRAGMENTS } from '../../algorithms/index.js';
 
 /** The only clock: replaced by a pinned instant in the differential tests, so it is one exported line. */
 export const SERVER_CLOCK_LUA =
-  "local clock = redis.call('TIME')\nlocal now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)";
+  "local clock = redis.call('TIME')\nlocal now = clock[1] * 1000 + (clock[2] - clock[2] % 1000) / 1000";
 
-const COMMON = `
-local function num(x) return string.format('%.17g', x) end
-${SERVER_CLOCK_LUA}
--- Meta "r|b": returns r, b as numbers and r as the string it was (written back into states as is).
-local function parse_meta(v)
-  if not v then return 0, 0, '0' end
-  local r, b = string.match(v, '^(.-)|(.*)$')
-  return tonumber(r), tonumber(b), r
+/** Meta "r|b": the reset marker R, the tenant's block `blocked`, and Rs, r as stored (written back as is). */
+const PARSE_META = `local R, blocked, Rs = 0, 0, '0'
+if meta then
+  local r, b = string.match(meta, '^([^|]*)|(.*)$')
+  R, blocked, Rs = tonumber(r), tonumber(b), r
 end
 `;
 
-const STATE_HELPERS = `
--- Writes a string state with its TTL (the instant it would be empty again), or drops it if empty.
-local function save(alg, st, key, L, W, X, Rs, keep)
-  local exp = alg.expires(st, key, now, L, W, X)
-  if exp <= now then redis.call('DEL', key)
-  elseif alg.kind == 'z' then redis.call('PEXPIRE', key, math.ceil(exp - now))
-  elseif keep and alg.keep_ttl(st) then redis.call('SET', key, alg.encode(st, Rs), 'KEEPTTL')
-  else redis.call('SET', key, alg.encode(st, Rs), 'PX', math.ceil(exp - now)) end
-end
--- A key that lost its TTL (PERSIST, a restore...) gets one back when it is next read.
-local function heal(alg, st, key, L, W, X, Rs)
-  if redis.call('PTTL', key) == -1 then save(alg, st, key, L, W, X, Rs, false) end
-end
-`;
+// ---------------------------------------------------------------------------------------------------
+// Fragments
 
-/** The algorithms in a fixed order; a shape is a bit mask over it. */
-const CODES = ['fw', 'sw', 'sl', 'cc', 'tb'] as const;
-const CODE_BIT: Readonly<Record<string, number>> = Object.fromEntries(CODES.map((c, i) => [c, 1 << i]));
-
-/** Bit mask of the algorithm codes in a list of limits. */
-export function shapeOf(codes: Iterable<string>): number {
-  let mask = 0;
-  for (const code of codes) mask |= CODE_BIT[code] as number;
-  return mask;
+interface Fragment {
+  readonly code: string;
+  /** 'string': one string, read by the MGET and written with SET; 'zset': a sorted set. */
+  readonly kind: 'string' | 'zset';
+  readonly state: readonly string[];
+  /** Whether the fragment uses X@ (capacity): only then is it passed (elsewhere capacity = limit). */
+  readonly usesCapacity: boolean;
+  readonly sections: ReadonlyMap<string, string>;
 }
 
-function fragments(shape: number): string {
-  return `local ALG = {}\n${CODES.filter((c) => shape & (CODE_BIT[c] as number))
-    .map((c) => LUA_FRAGMENTS[c])
-    .join('')}`;
+const SECTION_LINE = /^--- (\w+)(?::(.*))?$/;
+const EXPRESSIONS = new Set(['refundable', 'remaining', 'expires', 'encode', 'keep']);
+const REQUIRED = ['fits', 'commit', 'refundable', 'refund', 'remaining', 'expires'];
+/** Per-limit variables every fragment may use besides its state: parameters and the wait. */
+const LIMIT_VARIABLES = ['L', 'W', 'X', 'w'];
+const PLACEHOLDER = /\b([A-Za-z_]\w*)@/g;
+
+function parseFragment(code: string, text: string): Fragment {
+  const sections = new Map<string, string[]>();
+  let state: string[] = [];
+  let lines: string[] | undefined;
+  for (const line of text.split('\n')) {
+    const header = SECTION_LINE.exec(line);
+    if (!header) lines?.push(line);
+    else if (header[1] === 'state') {
+      state = (header[2] ?? '').split(',').map((name) => name.trim());
+      lines = undefined;
+    } else {
+      lines = [];
+      sections.set(header[1] as string, lines);
+    }
+  }
+  const fail = (why: string) => new Error(`Lua fragment ${code}: ${why}`);
+  const kind = sections.has('parse') ? 'string' : 'zset';
+  const needed = [...REQUIRED, ...(kind === 'string' ? ['encode'] : ['load'])];
+  for (const name of needed) if (!sections.has(name)) throw fail(`no "--- ${name}" section`);
+  const known = new Set([...state, ...LIMIT_VARIABLES, 'KEY', ...(kind === 'string' ? ['V'] : [])]);
+  const texts = new Map<string, string>();
+  for (const [name, body] of sections) {
+    for (const [, variable] of body.join('\n').matchAll(PLACEHOLDER)) {
+      if (!known.has(variable as string)) throw fail(`${name} uses ${variable}@, not a declared variable`);
+    }
+    if (!EXPRESSIONS.has(name)) {
+      texts.set(name, body.join('\n').trim());
+      continue;
+    }
+    // An expression: its comment lines dropped, so that it can be inlined anywhere.
+    const expression = body
+      .filter((line) => !line.trim().startsWith('--'))
+      .join(' ')
+      .trim();
+    if (expression.includes('--')) throw fail(`expression ${name} has a trailing comment`);
+    texts.set(name, expression);
+  }
+  return { code, kind, state, usesCapacity: /\bX@/.test(text), sections: texts };
+}
+
+const FRAGMENTS: ReadonlyMap<string, Fragment> = new Map(
+  Object.entries(LUA_FRAGMENTS).map(([code, text]) => [code, parseFragment(code, text)]),
+);
+
+function fragment(code: string): Fragment {
+  const found = FRAGMENTS.get(code);
+  if (!found) throw new Error(`no Lua fragment for algorithm code ${code}`);
+  return found;
+}
+
+/** One limit's script arguments: limit and window ms, then capacity if its algorithm uses it. */
+export function limitArgs(code: string, limit: NormalizedLimit): string[] {
+  const args = [String(limit.limit), String(limit.windowMs)];
+  if (fragment(code).usesCapacity) args.push(String(limit.capacity));
+  return args;
+}
+
+/** Whether a decide script takes the decision id (ARGV[2]): sorted-set states name entries by it. */
+export function decideTakesId(codes: readonly string[]): boolean {
+  return codes.some((code) => fragment(code).kind === 'zset');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Generation
+
+/**
+ * Lua allows 200 local variables per function. Layouts whose limits would need more than this many
+ * (leaving room for the script's own) keep each limit's variables in a table (`lim[i].count`) instead
+ * of locals (`count_i`): a little slower, the same Lua otherwise.
+ */
+const MAX_LIMIT_LOCALS = 120;
+/** Above this many keys, the MGET takes them from a table (a call's arguments take one register each). */
+const MAX_MGET_ARGS = 50;
+
+/** One limit of a layout, as the generator places it. */
+interface Slot {
+  /** 1-based position in the layout (and in the reply). */
+  readonly i: number;
+  readonly fragment: Fragment;
+  /** Its key's index in KEYS. */
+  readonly key: number;
+  /** Lua expression of its stored string (string states). */
+  value: string;
+  /** Index in ARGV of its first parameter. */
+  readonly arg: number;
+}
+
+class Generator {
+  private readonly slots: Slot[];
+  /** Whether the limits' variables live in a table rather than in locals (see MAX_LIMIT_LOCALS). */
+  private readonly inTable: boolean;
+
+  constructor(codes: readonly string[], firstKey: number, firstArg: number) {
+    let arg = firstArg;
+    this.slots = codes.map((code, index) => {
+      const slot = { i: index + 1, fragment: fragment(code), key: firstKey + index, value: '', arg };
+      arg += slot.fragment.usesCapacity ? 3 : 2;
+      return slot;
+    });
+    const locals = this.slots.reduce((n, s) => n + s.fragment.state.length + 4, 0);
+    this.inTable = locals > MAX_LIMIT_LOCALS;
+  }
+
+  get limits(): readonly Slot[] {
+    return this.slots;
+  }
+
+  /** The limit's variable `name`. */
+  variable(slot: Slot, name: string): string {
+    return this.inTable ? `lim[${slot.i}].${name}` : `${name}_${slot.i}`;
+  }
+
+  /** A section of the limit's fragment with its placeholders filled in. */
+  section(slot: Slot, name: string): string {
+    const text = slot.fragment.sections.get(name);
+    if (text === undefined)
+      throw new Error(`Lua fragment ${slot.fragment.code} has no "--- ${name}" section`);
+    return text.replace(PLACEHOLDER, (_, variable: string) =>
+      variable === 'KEY'
+        ? `KEYS[${slot.key}]`
+        : variable === 'V'
+          ? slot.value
+          : this.variable(slot, variable),
+    );
+  }
+
+  /** Declares the limit's parameters (from ARGV), its wait and its state variables. */
+  declare(slot: Slot): string {
+    const params = slot.fragment.usesCapacity ? ['L', 'W', 'X'] : ['L', 'W'];
+    const values = params.map((_, k) => `tonumber(ARGV[${slot.arg + k}])`);
+    const names = [...params, 'w', ...slot.fragment.state];
+    if (this.inTable) {
+      const fields = params.map((p, k) => `${p} = ${values[k]}`).join(', ');
+      return `lim[${slot.i}] = { ${fields}, w = false }`;
+    }
+    return `local ${names.map((n) => this.variable(slot, n)).join(', ')} = ${values.join(', ')}, false`;
+  }
+
+  /**
+   * The prelude of every script: the clock, then the helpers the body uses (locals: a global lookup
+   * per use costs more than defining them), and the table of limit variables if needed.
+   */
+  prelude(body: string): string {
+    const lines = [SERVER_CLOCK_LUA];
+    const math = ['floor', 'ceil', 'max', 'min'].filter((f) => new RegExp(`\\b${f}\\(`).test(body));
+    const names = ['tonumber', ...math];
+    lines.push(`local ${names.join(', ')} = tonumber${math.map((f) => `, math.${f}`).join('')}`);
+    if (/\b(int|num)\(/.test(body)) lines.push('local fmt = string.format');
+    if (/\bint\(/.test(body)) lines.push("local function int(x) return fmt('%d', x) end");
+    if (/\bnum\(/.test(body)) lines.push("local function num(x) return fmt('%.17g', x) end");
+    if (this.inTable) lines.push('local lim = {}');
+    return lines.join('\n');
+  }
+
+  /**
+   * Writes the state back with its TTL (the instant it is empty again), or deletes it if it is empty.
+   * `keep`: the write may keep the key's current TTL when the fragment says it is unchanged.
+   */
+  save(slot: Slot, keep: boolean): string {
+    const key = `KEYS[${slot.key}]`;
+    const ttl = 'int(ceil(exp - now))';
+    const lines = [
+      `local exp = ${this.section(slot, 'expires')}`,
+      `if exp <= now then redis.call('DEL', ${key})`,
+    ];
+    if (slot.fragment.kind === 'zset') {
+      lines.push(`else redis.call('PEXPIRE', ${key}, ${ttl}) end`);
+    } else {
+      const encoded = this.section(slot, 'encode');
+      if (keep && slot.fragment.sections.has('keep')) {
+        lines.push(
+          `elseif ${this.section(slot, 'keep')} then redis.call('SET', ${key}, ${encoded}, 'KEEPTTL')`,
+        );
+      }
+      lines.push(`else redis.call('SET', ${key}, ${encoded}, 'PX', ${ttl}) end`);
+    }
+    return block(lines.join('\n'));
+  }
+
+  /** Reads the limit's state: from its stored string, or from its sorted set. */
+  read(slot: Slot): string {
+    return block(this.section(slot, slot.fragment.kind === 'string' ? 'parse' : 'load'));
+  }
+}
+
+/** A `do ... end` block: the section's own locals end with it. */
+function block(lua: string): string {
+  return `do\n${indent(lua)}\nend`;
+}
+
+function indent(lua: string): string {
+  return lua.replace(/^(?=.)/gm, '  ');
+}
+
+/** `redis.call('MGET', ...)` of these KEYS indexes. */
+function mget(keys: readonly number[]): string {
+  const list = keys.map((k) => `KEYS[${k}]`).join(', ');
+  return keys.length <= MAX_MGET_ARGS
+    ? `redis.call('MGET', ${list})`
+    : `redis.call('MGET', unpack({ ${list} }))`;
+}
+
+export interface DecideLayout {
+  /** The limits' algorithm codes, in the plan's order. */
+  readonly codes: readonly string[];
+  /** How many block markers the decision honours. */
+  readonly blockKeys: number;
+  /** Penalty mode: limits with room are charged even when the decision is rejected. */
+  readonly penalty: boolean;
 }
 
 /**
- * KEYS: meta, block keys (nb of them), one state key per limit.
- * ARGV: cost, penalty (0/1), nb, decision id, then per limit: algorithm code, limit, window ms, capacity.
- * Returns: admitted, blocked-until, now, then per limit: fits, remaining, reset-at, retry-after (-1 never).
+ * The decide script of a layout.
+ * KEYS: meta, the block markers, then one state key per limit.
+ * ARGV: cost, the decision id (only if a limit has a sorted-set state), then per limit: limit, window
+ * ms, and capacity for the algorithms that use it.
+ * Returns: blocked-until (0: not blocked), now, then per limit: retry-after (0: fits, -1: never),
+ * remaining, reset-at. The decision is admitted when it is not blocked and every limit fits.
  */
-export function decideSource(shape: number): string {
-  return `${COMMON}${fragments(shape)}${STATE_HELPERS}
-local cost, penalty, nb, id = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3]), ARGV[4]
-local n = (#ARGV - 4) / 4
--- One MGET reads the meta key, the block markers and every string state.
-local reads, slot = { KEYS[1] }, {}
-for j = 1, nb do reads[j + 1] = KEYS[1 + j] end
-for i = 1, n do
-  if ALG[ARGV[4 * i + 1]].kind == 's' then
-    reads[#reads + 1] = KEYS[1 + nb + i]
-    slot[i] = #reads
-  end
-end
-local values = redis.call('MGET', unpack(reads))
-local R, blocked, Rs = parse_meta(values[1])
-if blocked <= now then blocked = 0 end
-for j = 1, nb do
-  local until_ms = tonumber(values[1 + j])
+export function decideSource({ codes, blockKeys, penalty }: DecideLayout): string {
+  const withId = decideTakesId(codes);
+  const g = new Generator(codes, 2 + blockKeys, withId ? 3 : 2);
+  const reads = [1];
+  for (let j = 0; j < blockKeys; j++) reads.push(2 + j);
+  for (const slot of g.limits) {
+    if (slot.fragment.kind !== 'string') continue;
+    reads.push(slot.key);
+    slot.value = `values[${reads.length}]`;
+  }
+
+  const body: string[] = [
+    `local cost = tonumber(ARGV[1])${withId ? '\nlocal id = ARGV[2]' : ''}`,
+    '-- One MGET reads the meta key, the block markers and every string state.',
+    `local values = ${mget(reads)}`,
+    'local meta = values[1]',
+    PARSE_META + 'if blocked <= now then blocked = 0 end',
+  ];
+  if (blockKeys > 0) {
+    body.push(`for j = 2, ${1 + blockKeys} do
+  local until_ms = tonumber(values[j])
   if until_ms and until_ms > now and until_ms > blocked then blocked = until_ms end
-end
-local algs, sts, fit, wait, P = {}, {}, {}, {}, {}
-local admitted = blocked == 0
-for i = 1, n do
-  local a = 4 * i
-  local alg, key = ALG[ARGV[a + 1]], KEYS[1 + nb + i]
-  local L, W, X = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local st
-  if alg.kind == 's' then st = alg.parse(values[slot[i]], now, L, W, X, R) else st = alg.load(key, now, L, W, X, R) end
-  local ok, w = alg.fits(st, key, now, L, W, X, cost)
-  algs[i], sts[i], fit[i], wait[i], P[i] = alg, st, ok, w, { L, W, X }
-  if not ok then admitted = false end
-end
-local charge = cost > 0 and (admitted or (penalty and blocked == 0))
-local out = { admitted and 1 or 0, math.ceil(blocked), now }
-for i = 1, n do
-  local alg, st, key, p = algs[i], sts[i], KEYS[1 + nb + i], P[i]
-  local L, W, X = p[1], p[2], p[3]
-  if charge and fit[i] then
-    alg.commit(st, key, now, L, W, X, cost, id)
-    save(alg, st, key, L, W, X, Rs, true)
-  elseif alg.kind == 'z' or values[slot[i]] then
-    heal(alg, st, key, L, W, X, Rs)
-  end
-  local remaining, reset_at = alg.view(st, key, now, L, W, X)
-  local w = 0
-  if not fit[i] then
-    if wait[i] == -1 then w = -1 else w = math.max(1, math.ceil(wait[i])) end
-  end
-  out[#out + 1] = fit[i] and 1 or 0
-  out[#out + 1] = math.max(0, math.floor(remaining))
-  out[#out + 1] = math.ceil(reset_at)
-  out[#out + 1] = w
-end
-return out
-`;
+end`);
+  }
+  body.push('local admitted = blocked == 0');
+  for (const slot of g.limits) {
+    body.push(
+      `-- ${slot.i}: ${slot.fragment.code}`,
+      g.declare(slot),
+      g.read(slot),
+      block(g.section(slot, 'fits')),
+      `if ${g.variable(slot, 'w')} then admitted = false end`,
+    );
+  }
+  body.push(
+    penalty
+      ? '-- Penalty mode: unless blocked, the limits with room are charged even if the decision is rejected.\nlocal charge = cost > 0 and blocked == 0'
+      : 'local charge = cost > 0 and admitted',
+  );
+  const reply = ['ceil(blocked)', 'now'];
+  for (const slot of g.limits) {
+    const w = g.variable(slot, 'w');
+    // A key that lost its TTL (PERSIST, a restore...) gets one back when a decision reads it.
+    const heal = slot.fragment.kind === 'string' ? `elseif ${slot.value} then` : 'else';
+    body.push(
+      `-- ${slot.i}: ${slot.fragment.code}`,
+      `if charge and not ${w} then`,
+      indent(block(g.section(slot, 'commit'))),
+      indent(g.save(slot, true)),
+      heal,
+      `  if redis.call('PTTL', KEYS[${slot.key}]) == -1 then`,
+      indent(indent(g.save(slot, false))),
+      '  end',
+      'end',
+    );
+    reply.push(
+      `${w} and (${w} == -1 and -1 or max(1, ceil(${w}))) or 0`,
+      `max(0, floor(${g.section(slot, 'remaining')}))`,
+      `ceil(${g.section(slot, 'expires')})`,
+    );
+  }
+  body.push(`return {\n${indent(reply.join(',\n'))}\n}`);
+  return assemble(
+    `decide ${describe(codes)}, ${blockKeys} block key(s), penalty ${penalty ? 'on' : 'off'}`,
+    g,
+    body,
+  );
 }
 
 /**
- * KEYS: meta, one state key per limit. ARGV: op ("refund" | "release"), cost, lease id, then per
- * limit: algorithm code, limit, window ms, capacity. Refunds skip lease-based limits (concurrency);
- * releases only touch those.
+ * The refund or release script of a layout (only the limits the operation applies to: refunds skip
+ * lease-based limits, releases only touch those).
+ * KEYS: meta, then one state key per limit. ARGV: cost, lease id (releases), then per limit: limit,
+ * window ms, and capacity for the algorithms that use it. Limits are handled one after the other, each
+ * reading its state when its turn comes.
  */
-export function returnSource(shape: number): string {
-  return `${COMMON}${fragments(shape)}${STATE_HELPERS}
-local op, cost, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local R, _, Rs = parse_meta(redis.call('GET', KEYS[1]))
-local n = (#ARGV - 3) / 4
-for i = 1, n do
-  local a = 3 + (i - 1) * 4
-  local code, L, W, X = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local alg, key = ALG[code], KEYS[1 + i]
-  if op == 'release' and code == 'cc' then
-    local members = {}
-    for k = 1, cost do
-      members[#members + 1] = id .. ':' .. k
-      if #members >= 1000 or k == cost then
-        redis.call('ZREM', key, unpack(members))
-        members = {}
-      end
-    end
-    save(alg, alg.load(key, now, L, W, X, R), key, L, W, X, Rs, false)
-  elseif op == 'refund' and code ~= 'cc' then
-    local st
-    if alg.kind == 's' then st = alg.parse(redis.call('GET', key), now, L, W, X, R) else st = alg.load(key, now, L, W, X, R) end
-    if alg.refund(st, key, now, L, W, X, cost) then save(alg, st, key, L, W, X, Rs, false) end
-  end
-end
-return n
-`;
+export function returnSource(op: 'refund' | 'release', codes: readonly string[]): string {
+  const g = new Generator(codes, 2, 3);
+  const body: string[] = [
+    'local cost, id = tonumber(ARGV[1]), ARGV[2]',
+    "local meta = redis.call('GET', KEYS[1])",
+    PARSE_META.trimEnd(),
+  ];
+  for (const slot of g.limits) {
+    slot.value = 'value';
+    const read =
+      slot.fragment.kind === 'string'
+        ? block(`local value = redis.call('GET', KEYS[${slot.key}])\n${g.section(slot, 'parse')}`)
+        : g.read(slot);
+    body.push(`-- ${slot.i}: ${slot.fragment.code}`, g.declare(slot));
+    if (op === 'release') {
+      body.push(block(g.section(slot, 'release')), read, g.save(slot, false));
+    } else {
+      body.push(
+        read,
+        `if ${g.section(slot, 'refundable')} then`,
+        indent(block(g.section(slot, 'refund'))),
+        indent(g.save(slot, false)),
+        'end',
+      );
+    }
+  }
+  body.push(`return ${codes.length}`);
+  return assemble(`${op} ${describe(codes)}`, g, body);
+}
+
+function describe(codes: readonly string[]): string {
+  return codes.length === 0 ? 'no limits' : codes.join(', ');
+}
+
+function assemble(title: string, g: Generator, body: string[]): string {
+  const text = body.join('\n');
+  return `-- Sluice ${title}. Generated by src/stores/redis/scripts.ts.\n${g.prelude(text)}\n${text}\n`;
 }
 
 /**
@@ -163,7 +415,12 @@ return n
  * ARGV[1]: "delete" (DEL KEYS[2..]), "reset-tenant" (ARGV[2] = how long the marker must live),
  * "block" (ARGV[2] = duration; KEYS[2] = block key, or none for the whole tenant), "unblock".
  */
-export const ADMIN_SOURCE = `${COMMON}
+export const ADMIN_SOURCE = `${SERVER_CLOCK_LUA}
+local function parse_meta(v)
+  if not v then return 0, 0 end
+  local r, b = string.match(v, '^(.-)|(.*)$')
+  return tonumber(r), tonumber(b)
+end
 local op = ARGV[1]
 local r, b = parse_meta(redis.call('GET', KEYS[1]))
 local function write_meta(keep_ms)
@@ -220,6 +477,3 @@ export interface Script {
 export function script(name: string, source: string): Script {
   return { name, source, sha: createHash('sha1').update(source).digest('hex') };
 }
-
-/** Every shape (non-empty set of algorithms), for tests and for preloading. */
-export const ALL_SHAPES: readonly number[] = Array.from({ length: (1 << CODES.length) - 1 }, (_, i) => i + 1);
