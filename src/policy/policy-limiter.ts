@@ -144,6 +144,9 @@ export class PolicyLimiter {
   /** Creates a limiter, loads the runtime overrides once, and keeps polling them. */
   static async create(options: PolicyLimiterOptions): Promise<PolicyLimiter> {
     const limiter = new PolicyLimiter(options);
+    // Connect first, so the first decisions do not spend their budget on the connection; a store that
+    // is down is not an error here: the failure modes answer until it comes back.
+    await limiter.store.ready?.().catch(() => undefined);
     await limiter.refresh();
     limiter.startPolling();
     limiter.platform?.start();
@@ -297,7 +300,14 @@ export class PolicyLimiter {
     let reachable = true;
     let error: string | null = null;
     try {
-      await this.store.readDocument(this.documentKey);
+      const budget = this.engine.guard?.budgetMs ?? 1000;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${budget} ms`)), budget);
+      });
+      await Promise.race([this.store.readDocument(this.documentKey), late]).finally(() =>
+        clearTimeout(timer),
+      );
     } catch (e) {
       reachable = false;
       error = (e as Error).message;

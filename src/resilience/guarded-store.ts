@@ -80,6 +80,10 @@ export class GuardedStore implements Store {
     return this.inner.close();
   }
 
+  async ready(timeoutMs?: number): Promise<void> {
+    await this.inner.ready?.(timeoutMs);
+  }
+
   private async guard<T>(call: () => Promise<T>): Promise<T> {
     if (!this.breaker.allows()) {
       throw new StoreError(this.backend, 'circuit open: not calling the store', {

@@ -76,6 +76,8 @@ export interface Store {
   unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void>;
   /** Releases connections and timers. */
   close(): Promise<void>;
+  /** Resolves once the store can take calls (a network store has connected). */
+  ready?(timeoutMs?: number): Promise<void>;
   /** Reads a small versioned document (the runtime configuration); null when there is none. */
   readDocument(key: string): Promise<StoredDocument | null>;
   /**

@@ -35,6 +35,23 @@ export interface RedisStoreOptions {
 const SAFE_CLIENT_OPTIONS: RedisOptions = { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1 };
 
 /**
+ * Cluster clients must not retry a command after a failover or CLUSTERDOWN either: by then its caller
+ * has had its failure-mode answer, and a late run would count a decision that was never made.
+ */
+const SAFE_CLUSTER_OPTIONS: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 };
+
+/**
+ * After the first connection, calls made while disconnected fail at once instead of waiting in the
+ * offline queue: a queued decision would run on reconnect, long after its caller got the failure mode's
+ * answer. (Before the first connection the queue is kept, so a new store's first calls wait for it.)
+ */
+function noOfflineQueueOnceReady(client: Redis): void {
+  client.once('ready', () => {
+    client.options.enableOfflineQueue = false;
+  });
+}
+
+/**
  * Executes plans with one Lua script call each: EVALSHA with the hash computed at load time, and EVAL
  * only when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH). Any other error is reported
  * as a StoreError and the script is never re-sent: a script that may have run must not run twice.
@@ -73,21 +90,26 @@ export class RedisStore implements Store {
           'must start with redis:// or rediss://',
         );
       }
-      this.client = new Redis(options.url, { ...SAFE_CLIENT_OPTIONS, ...options.redisOptions });
+      const client = new Redis(options.url, { ...SAFE_CLIENT_OPTIONS, ...options.redisOptions });
+      noOfflineQueueOnceReady(client);
+      this.client = client;
     } else if (options.cluster) {
       this.client = new Cluster(options.cluster.nodes, {
+        ...SAFE_CLUSTER_OPTIONS,
         ...options.cluster.options,
         redisOptions: { ...SAFE_CLIENT_OPTIONS, ...options.cluster.options?.redisOptions },
       });
     } else {
       const sentinel = options.sentinel as NonNullable<RedisStoreOptions['sentinel']>;
-      this.client = new Redis({
+      const client = new Redis({
         ...SAFE_CLIENT_OPTIONS,
         ...options.redisOptions,
         ...sentinel.options,
         sentinels: sentinel.sentinels,
         name: sentinel.name,
       });
+      noOfflineQueueOnceReady(client);
+      this.client = client;
     }
     this.scripting = this.client as unknown as BufferScripting;
     // Connection errors also reach each pending call as a StoreError; without a listener ioredis
@@ -100,6 +122,23 @@ export class RedisStore implements Store {
 
   /** The last connection error the client reported (errors of calls are thrown to their callers). */
   lastConnectionError: Error | undefined;
+
+  /** Resolves once the client is connected (or rejects after `timeoutMs`): call it before serving. */
+  async ready(timeoutMs = 5000): Promise<void> {
+    const client = this.client as Redis;
+    if (client.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        reject(new StoreError('redis', `not connected after ${timeoutMs} ms (status ${client.status})`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', onReady);
+    });
+  }
 
   async decide(plan: DecisionPlan): Promise<RawDecision> {
     const { limits, blockKeys } = plan;
