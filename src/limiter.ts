@@ -77,6 +77,10 @@ export interface DecideRequest {
 }
 
 const DEFAULT_RETENTION_MS = 31 * 86_400_000;
+const CIRCUIT_OPEN = Object.freeze({
+  code: 'ERR_SLUICE_CIRCUIT_OPEN',
+  message: 'circuit open: not calling the store',
+});
 const LEASE_SLOT = /^([A-Za-z0-9._~%-]+):cc(\d+)$/;
 
 /**
@@ -278,6 +282,10 @@ export class Limiter {
     failureMode?: FailureMode,
   ): Promise<Decision> {
     const cost = validateCost(rawCost);
+    const mode = failureMode ?? this.failureMode;
+    // Circuit open and a local fallback: decide in process at once, without laying out the store's plan.
+    if (mode === 'local' && this.guard?.breaker.refusing())
+      return this.decideLocally(request, checks, cost, undefined);
     const subject = resolveSubject(this.prefix, request.tenant, checks, blockedBy);
     const plan = planDecision(subject, cost, this.penalty);
     let raw: RawDecision;
@@ -285,7 +293,7 @@ export class Limiter {
       raw = await this.store.decide(plan);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      return this.failOver(error, request, checks, subject, cost, failureMode ?? this.failureMode);
+      return this.failOver(error, request, checks, subject, cost, mode);
     }
     return buildDecision(raw, subject, { key: request.key, cost, id: plan.id }, this.store.backend);
   }
@@ -300,19 +308,7 @@ export class Limiter {
     mode: FailureMode,
   ): Promise<Decision> {
     const cause = { code: error.code, message: error.message };
-    if (mode === 'local') {
-      if (!this.local) {
-        this.local = new Limiter({
-          store: new MemoryStore({ clock: this.clock }),
-          prefix: this.prefix,
-          penalty: this.penalty,
-          guard: false,
-        });
-      }
-      const share = checks.map((c) => ({ limit: scaleLimit(c.limit, this.localFraction), key: c.key }));
-      const decision = await this.local.run(request, share, cost);
-      return { ...decision, path: 'local', storeError: cause };
-    }
+    if (mode === 'local') return this.decideLocally(request, checks, cost, cause);
     const breaker = this.guard?.breaker;
     const retryAfterMs =
       breaker && breaker.state === 'open'
@@ -327,6 +323,31 @@ export class Limiter {
       Date.now(),
       retryAfterMs,
     );
+  }
+
+  /** The `local` failure mode: this instance's share of each limit, decided in process. */
+  private async decideLocally(
+    request: { tenant: string; key?: string },
+    checks: Check[],
+    cost: number,
+    cause: Decision['storeError'],
+  ): Promise<Decision> {
+    if (!this.local) {
+      this.local = new Limiter({
+        store: new MemoryStore({ clock: this.clock }),
+        prefix: this.prefix,
+        penalty: this.penalty,
+        guard: false,
+      });
+    }
+    const share =
+      this.localFraction === 1
+        ? checks
+        : checks.map((c) => ({ limit: scaleLimit(c.limit, this.localFraction), key: c.key }));
+    const decision = await this.local.run(request, share, cost);
+    decision.path = 'local';
+    decision.storeError = cause ?? CIRCUIT_OPEN;
+    return decision;
   }
 
   private configuredChecks(request: { key?: string } | undefined): Check[] {

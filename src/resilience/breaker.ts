@@ -46,6 +46,12 @@ export class CircuitBreaker {
     return true;
   }
 
+  /** Whether calls are being refused right now, without moving the breaker (no probe is claimed). */
+  refusing(): boolean {
+    if (this.forced) return this.forced === 'open';
+    return this.state === 'open' && this.clock() - this.openedAt < this.resetTimeoutMs;
+  }
+
   success(): void {
     this.consecutiveFailures = 0;
     this.probing = false;

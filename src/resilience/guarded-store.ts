@@ -24,6 +24,7 @@ export class GuardedStore implements Store {
   /** Latency of the last successful call, ms (for health reports). */
   lastLatencyMs: number | undefined;
   lastError: StoreError | undefined;
+  private readonly circuitOpen: StoreError;
 
   constructor(
     readonly inner: Store,
@@ -32,6 +33,9 @@ export class GuardedStore implements Store {
     this.backend = inner.backend;
     this.breaker = new CircuitBreaker(options.breaker ?? {}, options.clock ?? systemClock);
     this.deadlines = new Deadlines(options.budgetMs ?? 50, inner.backend);
+    this.circuitOpen = new StoreError(inner.backend, 'circuit open: not calling the store', {
+      code: 'ERR_SLUICE_CIRCUIT_OPEN',
+    });
   }
 
   get budgetMs(): number {
@@ -85,11 +89,9 @@ export class GuardedStore implements Store {
   }
 
   private async guard<T>(call: () => Promise<T>): Promise<T> {
-    if (!this.breaker.allows()) {
-      throw new StoreError(this.backend, 'circuit open: not calling the store', {
-        code: 'ERR_SLUICE_CIRCUIT_OPEN',
-      });
-    }
+    // One error object for every call refused while open: building an Error (its stack) per call
+    // would cost more than the failure-mode decision it leads to.
+    if (!this.breaker.allows()) throw this.circuitOpen;
     const started = Date.now();
     try {
       const result = await this.deadlines.run(call());
