@@ -14,6 +14,7 @@ import {
   type Limiter,
   type LimiterOptions,
   MemoryStore,
+  normalizeLimit,
   PolicyLimiter,
   RedisStore,
   type Store,
@@ -47,8 +48,55 @@ export async function createContenders(redisUrl: string): Promise<Contender[]> {
     sluiceRedisOne(redisUrl, 'sluice-redis-1-token-bucket', 'token-bucket', '1d'),
     sluiceRedisFour(redisUrl),
     sluicePolicy(redisUrl),
+    sluicePolicyLimitsDirect(redisUrl),
     rlfRedis(redisUrl),
   ];
+}
+
+/**
+ * sluice-redis-5: the same five windows (and keys) as sluice-policy, decided through Limiter.decide
+ * without policy resolution: the difference between the two is what resolution costs.
+ */
+function sluicePolicyLimitsDirect(redisUrl: string): Contender {
+  const limiter = createLimiter({
+    store: new RedisStore({ url: redisUrl }),
+    prefix: `${KEY_ROOT}:sluice-redis-5`,
+  });
+  const w = (
+    name: string,
+    algorithm: LimitDefinition['algorithm'],
+    window: string,
+    scope: 'key' | 'tenant' = 'key',
+  ) =>
+    normalizeLimit(
+      {
+        name,
+        algorithm,
+        limit: HUGE,
+        window,
+        scope,
+        ...(algorithm === 'token-bucket' ? { burst: HUGE } : {}),
+      },
+      name,
+    );
+  const request = {
+    tenant: TENANT,
+    key: 'u1',
+    checks: [
+      { limit: w('search.a', 'sliding-window', '1m'), key: 'e=/search|u=u1' },
+      { limit: w('search.b', 'fixed-window', '1h'), key: 'e=/search|u=u1' },
+      { limit: w('tier.rps', 'token-bucket', '1s', 'tenant') },
+      { limit: w('per-ip.a', 'sliding-window', '1s'), key: 'ip=203.0.113.7' },
+      { limit: w('per-ip.b', 'sliding-window', '1h'), key: 'ip=203.0.113.7' },
+    ],
+    blockedBy: ['u=u1'],
+  };
+  return {
+    name: 'sluice-redis-5',
+    what: 'the five windows of sluice-policy through Limiter.decide, without policy resolution',
+    decide: async () => (await limiter.decide(request)).allowed,
+    close: () => limiter.close(),
+  };
 }
 
 /**

@@ -104,6 +104,8 @@ export function checkTargets(summaries: ContenderSummary[]): TargetCheck[] {
   const openVsMemory = open.median.decisionsPerSec / memory.median.decisionsPerSec;
   const vsRlf = one.median.decisionsPerSec / rlf.median.decisionsPerSec;
   const policyVsOne = policy.median.decisionsPerSec / one.median.decisionsPerSec;
+  const five = get('sluice-redis-5');
+  const policyVsFive = policy.median.decisionsPerSec / five.median.decisionsPerSec;
   return [
     {
       contender: one.name,
@@ -133,7 +135,7 @@ export function checkTargets(summaries: ContenderSummary[]): TargetCheck[] {
       contender: policy.name,
       target: '>= 0.80x sluice-redis-1',
       met: policyVsOne >= 0.8,
-      actual: `${policyVsOne.toFixed(2)}x sluice-redis-1`,
+      actual: `${policyVsOne.toFixed(2)}x sluice-redis-1; ${policyVsFive.toFixed(2)}x the same 5 windows without resolution (sluice-redis-5)`,
     },
   ];
 }
