@@ -20,8 +20,8 @@ export const ALGORITHMS: Readonly<Record<AlgorithmName, Algorithm>> = {
 export const ALGORITHM_NAMES = Object.keys(ALGORITHMS) as AlgorithmName[];
 
 /**
- * The Lua half of every algorithm, by code: a fragment defining `ALG[code]`. The Redis store builds
- * one script per set of codes a decision uses, so Redis only runs the fragments it needs.
+ * The Lua half of every algorithm, by code: a fragment in sections (see src/stores/redis/scripts.ts)
+ * that the Redis store inlines, per limit, into one straight-line script per decision layout.
  */
 export const LUA_FRAGMENTS: Readonly<Record<string, string>> = {
   fw: fixedWindowLua,
