@@ -7,7 +7,7 @@ import { StoreError } from '../core/errors.js';
  * it runs once.
  */
 export class Deadlines {
-  private readonly queue: Array<{ at: number; settled: boolean; reject: (error: Error) => void }> = [];
+  private readonly queue: Pending[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly tickMs: number;
@@ -22,19 +22,10 @@ export class Deadlines {
   /** Resolves as `work` does, or rejects with StoreError `ERR_SLUICE_STORE_TIMEOUT` past the budget. */
   run<T>(work: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry = { at: Date.now() + this.budgetMs, settled: false, reject };
+      const entry = new Pending(Date.now() + this.budgetMs, resolve as (value: unknown) => void, reject);
       this.queue.push(entry);
       this.arm();
-      work.then(
-        (value) => {
-          entry.settled = true;
-          resolve(value);
-        },
-        (error: unknown) => {
-          entry.settled = true;
-          reject(error);
-        },
-      );
+      work.then(entry.resolve, entry.reject);
     });
   }
 
@@ -49,10 +40,9 @@ export class Deadlines {
   private tick(): void {
     const now = Date.now();
     while (this.head < this.queue.length) {
-      const entry = this.queue[this.head] as (typeof this.queue)[number];
+      const entry = this.queue[this.head] as Pending;
       if (!entry.settled && entry.at > now) break;
       if (!entry.settled) {
-        entry.settled = true;
         entry.reject(
           new StoreError(this.backend, `no answer within the ${this.budgetMs} ms budget`, {
             code: 'ERR_SLUICE_STORE_TIMEOUT',
@@ -72,4 +62,26 @@ export class Deadlines {
       this.timer = undefined;
     }
   }
+}
+
+/** A call waiting for its answer or its deadline, whichever comes first (the other is then ignored). */
+class Pending {
+  settled = false;
+  constructor(
+    readonly at: number,
+    private readonly onValue: (value: unknown) => void,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  readonly resolve = (value: unknown): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.onValue(value);
+  };
+
+  readonly reject = (error: Error): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.onError(error);
+  };
 }

@@ -21,8 +21,6 @@ export class GuardedStore implements Store {
   readonly backend: string;
   readonly breaker: CircuitBreaker;
   private readonly deadlines: Deadlines;
-  /** Latency of the last successful call, ms (for health reports). */
-  lastLatencyMs: number | undefined;
   lastError: StoreError | undefined;
   private readonly circuitOpen: StoreError;
 
@@ -88,24 +86,26 @@ export class GuardedStore implements Store {
     await this.inner.ready?.(timeoutMs);
   }
 
-  private async guard<T>(call: () => Promise<T>): Promise<T> {
+  // One promise chain per call, with handlers bound once: this wrapper sits on every decision's path.
+  private guard<T>(call: () => Promise<T>): Promise<T> {
     // One error object for every call refused while open: building an Error (its stack) per call
     // would cost more than the failure-mode decision it leads to.
-    if (!this.breaker.allows()) throw this.circuitOpen;
-    const started = Date.now();
-    try {
-      const result = await this.deadlines.run(call());
-      this.lastLatencyMs = Date.now() - started;
-      this.breaker.success();
-      return result;
-    } catch (error) {
-      const failure =
-        error instanceof StoreError
-          ? error
-          : new StoreError(this.backend, String((error as Error)?.message ?? error), { cause: error });
-      this.lastError = failure;
-      this.breaker.failure();
-      throw failure;
-    }
+    if (!this.breaker.allows()) return Promise.reject(this.circuitOpen);
+    return this.deadlines.run(call()).then(this.succeeded as (value: T) => T, this.failed);
   }
+
+  private readonly succeeded = (value: unknown): unknown => {
+    this.breaker.success();
+    return value;
+  };
+
+  private readonly failed = (error: unknown): never => {
+    const failure =
+      error instanceof StoreError
+        ? error
+        : new StoreError(this.backend, String((error as Error)?.message ?? error), { cause: error });
+    this.lastError = failure;
+    this.breaker.failure();
+    throw failure;
+  };
 }
