@@ -191,12 +191,16 @@ export class PolicyLimiter {
     const byReputation = standing ? this.reputation.factor(standing) : 1;
     const byLoad = this.loadSignal ? loadFactor(this.loadSignal(), set.config.loadAdaptive) : 1;
 
-    const applied = set.resolve(ctx, tier).map((a) => {
-      if (!a.policy.adaptive) return a;
-      // Reputation is an identity's: it never shrinks what a whole tenant shares.
-      const factor = byLoad * (a.key === undefined ? 1 : byReputation);
-      return factor === 1 ? a : { ...a, limits: a.limits.map((l) => scaleLimit(l, factor)) };
-    });
+    const resolved = set.resolve(ctx, tier);
+    const applied =
+      byLoad === 1 && byReputation === 1
+        ? resolved
+        : resolved.map((a) => {
+            if (!a.policy.adaptive) return a;
+            // Reputation is an identity's: it never shrinks what a whole tenant shares.
+            const factor = byLoad * (a.key === undefined ? 1 : byReputation);
+            return factor === 1 ? a : { ...a, limits: a.limits.map((l) => scaleLimit(l, factor)) };
+          });
     const enforced = applied.filter((a) => a.policy.mode === 'enforce');
     const shadow = applied.filter((a) => a.policy.mode === 'shadow');
     const blockedBy = identity === undefined ? [] : [identity];
@@ -208,16 +212,19 @@ export class PolicyLimiter {
     const goodCheck =
       reputationOn && enforcedRequest ? this.reputation.goodCheck(identity, epoch) : undefined;
     if (goodCheck) enforcedRequest?.checks.push(goodCheck);
-    const [decision, shadowDecision, compared] = await Promise.all([
-      enforcedRequest ? this.engine.decide(enforcedRequest) : undefined,
-      // Shadow policies never block: not even when their store fails.
+    // Usually only the enforced decision exists: await it alone rather than a Promise.all of three.
+    const shadowPending =
       shadow.length > 0
-        ? this.engine.decide(this.request(ctx, shadow, blockedBy, 'open')).catch(() => undefined)
-        : undefined,
+        ? // Shadow policies never block: not even when their store fails.
+          this.engine.decide(this.request(ctx, shadow, blockedBy, 'open')).catch(() => undefined)
+        : undefined;
+    const comparedPending =
       enforcedRequest && this.comparison
         ? this.comparison.decide(enforcedRequest).catch(() => undefined)
-        : undefined,
-    ]);
+        : undefined;
+    const decision = enforcedRequest ? await this.engine.decide(enforcedRequest) : undefined;
+    const shadowDecision = shadowPending && (await shadowPending);
+    const compared = comparedPending && (await comparedPending);
 
     let violationCount = violations;
     if (reputationOn && decision?.reason === 'rate_limited' && decision.path === 'store') {
@@ -236,25 +243,35 @@ export class PolicyLimiter {
       const good = decision.limits.pop() as LimitResult;
       this.reputation.noteGood(ctx.tenant, identity as string, epoch, good.remaining);
     }
-    const results = new Map<string, LimitResult>();
-    for (const l of [...(decision?.limits ?? []), ...(shadowDecision?.limits ?? [])]) results.set(l.name, l);
+    // Each decision's limits come back in the order of its checks: policy after policy.
+    const outcomes = new Map<AppliedPolicy, boolean>();
+    const tally = (group: AppliedPolicy[], d: Decision | undefined) => {
+      let at = 0;
+      for (const a of group) {
+        let allowed = true;
+        for (let n = 0; n < a.limits.length; n++)
+          if (d && d.limits[at + n]?.allowed === false) allowed = false;
+        at += a.limits.length;
+        outcomes.set(a, allowed);
+      }
+    };
+    tally(enforced, decision);
+    tally(shadow, shadowDecision);
     const policies: PolicyOutcome[] = applied.map((a) => ({
       name: a.policy.name,
       scope: a.policy.scope,
       mode: a.policy.mode,
       additive: a.policy.additive,
       failureMode: a.policy.failureMode,
-      allowed: a.limits.every((l) => results.get(l.name)?.allowed !== false),
+      allowed: outcomes.get(a) ?? true,
       key: a.key ?? '*',
     }));
-    const base: Decision = decision ?? unlimited(ctx);
-    const out: PolicyDecision = {
-      ...base,
-      tier,
-      policies,
-      shadowRejections: policies.filter((p) => p.mode === 'shadow' && !p.allowed).map((p) => p.name),
-      configVersion: this.runtimeVersion,
-    };
+    // The decision was built for this call: extend it in place rather than copying it.
+    const out = (decision ?? unlimited(ctx)) as PolicyDecision;
+    out.tier = tier;
+    out.policies = policies;
+    out.shadowRejections = policies.filter((p) => p.mode === 'shadow' && !p.allowed).map((p) => p.name);
+    out.configVersion = this.runtimeVersion;
     const bindingPolicy = decision
       ? applied.find((a) => a.limits.some((l) => l.name === decision.binding.name))?.policy.name
       : undefined;
@@ -615,8 +632,10 @@ function unlimited(ctx: RequestContext): Decision {
 
 /** Several policies in one decision: the strictest failure mode wins (closed, then local, then open). */
 function strictestFailureMode(applied: AppliedPolicy[]): FailureMode {
-  const modes = new Set(applied.map((a) => a.policy.failureMode));
-  if (modes.has('closed')) return 'closed';
-  if (modes.has('local')) return 'local';
-  return 'open';
+  let strictest: FailureMode = 'open';
+  for (const a of applied) {
+    if (a.policy.failureMode === 'closed') return 'closed';
+    if (a.policy.failureMode === 'local') strictest = 'local';
+  }
+  return strictest;
 }
