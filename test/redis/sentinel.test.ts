@@ -80,7 +80,14 @@ describe('Redis store through Sentinel', () => {
       return ok ? true : undefined;
     });
     store = new RedisStore({ sentinel: { sentinels: [{ host: HOST, port: sentinel.port }], name: NAME } });
-    limiter = createLimiter({ store, limits: [{ limit: 3, window: '1m' }], prefix: 'sentinel' });
+    // A short breaker reset: after the failover the store is probed again within half a second (the
+    // default 30 s would outlast this test).
+    limiter = createLimiter({
+      store,
+      limits: [{ limit: 3, window: '1m' }],
+      prefix: 'sentinel',
+      guard: { breaker: { resetTimeoutMs: 500 } },
+    });
   });
 
   afterAll(async () => {
