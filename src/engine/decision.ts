@@ -9,22 +9,10 @@ export function buildDecision(
   request: { key?: string; cost: number; id: string },
   backend: string,
 ): Decision {
-  const limits: LimitResult[] = subject.limits.map((planned, i) => {
+  const limits: LimitResult[] = subject.limits.map((_, i) => {
     const r = raw.limits[i] as RawDecision['limits'][number];
-    const result: LimitResult = {
-      name: planned.limit.name,
-      algorithm: planned.limit.algorithm,
-      limit: planned.limit.capacity,
-      windowMs: planned.limit.windowMs,
-      allowed: r.fits,
-      remaining: r.remaining,
-      resetAt: r.resetAt,
-      retryAfterMs: r.retryAfterMs === -1 ? Number.POSITIVE_INFINITY : r.retryAfterMs,
-    };
-    const key = subject.keys[i];
-    if (key !== undefined) result.key = key;
-    if (planned.limit.algorithm === 'token-bucket') result.refill = planned.limit.limit;
-    return result;
+    const wait = r.retryAfterMs === -1 ? Number.POSITIVE_INFINITY : r.retryAfterMs;
+    return limitResult(subject, i, r.fits, r.remaining, r.resetAt, wait);
   });
 
   const blocked = raw.blockedUntil > 0;
@@ -106,21 +94,11 @@ export function failureDecision(
   retryAfterMs: number,
 ): Decision {
   const open = mode === 'open';
-  const limits: LimitResult[] = subject.limits.map((planned, i) => {
-    const result: LimitResult = {
-      name: planned.limit.name,
-      algorithm: planned.limit.algorithm,
-      limit: planned.limit.capacity,
-      windowMs: planned.limit.windowMs,
-      allowed: open,
-      remaining: open ? planned.limit.capacity : 0,
-      resetAt: open ? now : now + retryAfterMs,
-      retryAfterMs: open ? 0 : retryAfterMs,
-    };
-    const key = subject.keys[i];
-    if (key !== undefined) result.key = key;
-    return result;
-  });
+  const limits: LimitResult[] = subject.limits.map((planned, i) =>
+    open
+      ? limitResult(subject, i, true, planned.limit.capacity, now, 0)
+      : limitResult(subject, i, false, 0, now + retryAfterMs, retryAfterMs),
+  );
   const binding = limits.reduce((best, l) => (l.remaining < best.remaining ? l : best));
   const decision: Decision = {
     allowed: open,
@@ -138,4 +116,30 @@ export function failureDecision(
   };
   if (request.key !== undefined) decision.key = request.key;
   return decision;
+}
+
+/** The result of limit `i` of a decision: its definition, the key it counted, and its state. */
+function limitResult(
+  subject: Subject,
+  i: number,
+  allowed: boolean,
+  remaining: number,
+  resetAt: number,
+  retryAfterMs: number,
+): LimitResult {
+  const { limit } = subject.limits[i] as Subject['limits'][number];
+  const result: LimitResult = {
+    name: limit.name,
+    algorithm: limit.algorithm,
+    limit: limit.capacity,
+    windowMs: limit.windowMs,
+    allowed,
+    remaining,
+    resetAt,
+    retryAfterMs,
+  };
+  const key = subject.keys[i];
+  if (key !== undefined) result.key = key;
+  if (limit.algorithm === 'token-bucket') result.refill = limit.limit;
+  return result;
 }
