@@ -10,14 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLimiter, type LimitDefinition, RedisStore } from '../../src/index.js';
 import { keySlot, type RedisCluster, startCluster } from '../support/redis-servers.js';
 import {
+  BUDGET_MS,
   describeSamples,
   firstEndingAfter,
   maxLatency,
   now,
   peekStore,
+  RESET_TIMEOUT_MS,
   report,
   round,
   type Sample,
+  SLACK_MS,
   sleep,
   startLoad,
   tally,
@@ -27,9 +30,6 @@ import {
   wrongFailures,
 } from './support.js';
 
-const BUDGET_MS = 50;
-const RESET_TIMEOUT_MS = 500;
-const SLACK_MS = 50;
 const LIMIT = 1_000_000;
 const LIMITS: LimitDefinition[] = [{ name: 'big', algorithm: 'sliding-log', limit: LIMIT, window: '1h' }];
 const PREFIX = 'failover';

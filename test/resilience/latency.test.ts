@@ -10,15 +10,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLimiter, type LimitDefinition, RedisStore } from '../../src/index.js';
 import { type RedisServer, startRedis } from '../support/redis-servers.js';
 import {
+  BUDGET_MS,
   describeSamples,
   firstEndingAfter,
   maxLatency,
   now,
   type PlainFailureMode,
   peekStore,
+  RESET_TIMEOUT_MS,
   report,
   round,
   type Sample,
+  SLACK_MS,
   sleep,
   sleepUntil,
   startLoad,
@@ -29,9 +32,6 @@ import {
   wrongFailures,
 } from './support.js';
 
-const BUDGET_MS = 50;
-const RESET_TIMEOUT_MS = 500;
-const SLACK_MS = 50;
 const PAUSE_MS = 300;
 const IN_FLIGHT = 16;
 /** After the pause, decisions are back on the store within the breaker's reset timeout plus this. */

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { createLimiter, type LimitDefinition, RedisStore } from '../../src/index.js';
 import { startRedis } from '../support/redis-servers.js';
 import {
+  BUDGET_MS,
   describeSamples,
   FAILURE_OUTCOME,
   firstEndingAfter,
@@ -19,9 +20,11 @@ import {
   outcomeOf,
   type PlainFailureMode,
   peekStore,
+  RESET_TIMEOUT_MS,
   report,
   round,
   type Sample,
+  SLACK_MS,
   sleep,
   sleepUntil,
   startLoad,
@@ -32,11 +35,7 @@ import {
   wrongFailures,
 } from './support.js';
 
-const BUDGET_MS = 50;
 const THRESHOLD = 5;
-const RESET_TIMEOUT_MS = 500;
-/** Scheduling slack on top of the budget: the deadline timer ticks every 10 ms, plus event-loop delay. */
-const SLACK_MS = 50;
 /** How long after the restart decisions may take to come back to the store. */
 const RECOVERY_BOUND_MS = RESET_TIMEOUT_MS + 400;
 const IN_FLIGHT = 32;

@@ -40,6 +40,12 @@ export interface Load {
   stop(): Promise<void>;
 }
 
+/** The guard every failure test runs with: the default 50 ms budget, a breaker that probes after 500 ms. */
+export const BUDGET_MS = 50;
+export const RESET_TIMEOUT_MS = 500;
+/** Scheduling slack on top of the budget: the deadline timer ticks every 10 ms, plus event-loop delay. */
+export const SLACK_MS = 50;
+
 export const now = (): number => performance.now();
 const HEARTBEAT_MS = 5;
 /** A heartbeat gap longer than this is a stall of this process. */
