@@ -7,6 +7,7 @@
  *
  *   npm run bench:http
  *   BENCH_HTTP_SECONDS=5 BENCH_HTTP_WARMUP_SECONDS=1 BENCH_HTTP_ROUNDS=2 BENCH_HTTP_CONNECTIONS=64 npm run bench:http
+ *   BENCH_HTTP_FRAMEWORKS=fastify,hono npm run bench:http      (a subset, while working on one adapter)
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,6 +18,7 @@ import {
   FRAMEWORKS,
   type Framework,
   INCUMBENTS,
+  isFramework,
   KEY_ROOT,
   SLUICE_WHAT,
   TENANT,
@@ -54,6 +56,7 @@ const config = {
   rounds: envNumber('BENCH_HTTP_ROUNDS', 2, true),
   connections: envNumber('BENCH_HTTP_CONNECTIONS', 64, true),
   pipelining: 1 as const,
+  frameworks: envFrameworks('BENCH_HTTP_FRAMEWORKS'),
   sluiceBudget: sluiceBudget(),
 };
 
@@ -65,19 +68,20 @@ async function main(): Promise<void> {
   const redis = await provideRedis();
   const admin = new Redis(redis.url);
   try {
-    const servers = FRAMEWORKS.reduce((n, f) => n + variantsOf(f).length, 0);
+    const servers = config.frameworks.reduce((n, f) => n + variantsOf(f).length, 0);
     const loadSeconds =
       servers * (config.primeSeconds + config.rounds * (config.warmupSeconds + config.seconds));
     console.log(
-      `Redis ${redis.external ? maskPassword(redis.url) : redis.url}; ${FRAMEWORKS.length} frameworks, ` +
+      `Redis ${redis.external ? maskPassword(redis.url) : redis.url}; ${config.frameworks.length} frameworks, ` +
         `${servers} servers, ${config.rounds} rounds of ${config.warmupSeconds} s warm-up + ${config.seconds} s ` +
         `(${Math.round(loadSeconds)} s of load in all), ${config.connections} connections`,
     );
-    if (INCUMBENTS.hono === null) {
+    if (config.frameworks.includes('hono') && INCUMBENTS.hono === null) {
       console.log('hono: no incumbent Redis limiter among the dev dependencies (hono-rate-limiter): skipped');
     }
     const measured: VariantRuns[] = [];
-    for (const framework of FRAMEWORKS) measured.push(...(await benchFramework(framework, redis.url, admin)));
+    for (const framework of config.frameworks)
+      measured.push(...(await benchFramework(framework, redis.url, admin)));
 
     const variants = summarize(measured);
     const allAdmitted = variants.every((v) => v.non2xx + v.errors + v.timeouts === 0);
@@ -237,7 +241,7 @@ const NOTES = [
   'hono: no incumbent measured. hono-rate-limiter (npm 0.5.x, the usual Hono limiter, Redis through a store package) is not among the dev dependencies and was not installed for this run.',
   'Sluice decides two windows (sliding-window 1 s + fixed-window 1 min) in one Redis script call per request; each incumbent decides one fixed window. Each variant sends its default response headers.',
   "Sluice's PolicyLimiter also polls its runtime-overrides document once per second (one GET), negligible against the load.",
-  'Servers run under `node --import tsx` with NODE_ENV=production; tsx transpiles at load time only.',
+  'Servers run under `node --import tsx` with NODE_ENV=production and load Sluice from its build (dist/, as users do: `npm run bench:http` builds first); tsx only transpiles the bench harness.',
   'Ratios compare variants of one framework in the same run; absolute req/s depend on the machine (load generator, server and Redis share its CPUs).',
 ];
 
@@ -313,6 +317,19 @@ function envNumber(name: string, fallback: number, whole = false): number {
     throw new Error(`${name}=${raw}: expected a positive ${whole ? 'whole ' : ''}number`);
   }
   return value;
+}
+
+function envFrameworks(name: string): Framework[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return [...FRAMEWORKS];
+  const names = raw.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !isFramework(n));
+  if (unknown.length > 0) {
+    throw new Error(
+      `${name}=${raw}: unknown framework ${unknown.join(', ')} (expected ${FRAMEWORKS.join(', ')})`,
+    );
+  }
+  return FRAMEWORKS.filter((f) => names.includes(f));
 }
 
 main().catch((error: unknown) => {

@@ -12,10 +12,10 @@ import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { Redis } from 'ioredis';
 import { RedisStore as ExpressRedisStore, type RedisReply } from 'rate-limit-redis';
-import { sluice as sluiceExpress } from '../../src/adapters/express.js';
-import { sluice as sluiceFastify } from '../../src/adapters/fastify.js';
-import { sluice as sluiceHono } from '../../src/adapters/hono.js';
-import type { PolicyLimiter } from '../../src/index.js';
+import { sluice as sluiceExpress } from '../../dist/express.js';
+import { sluice as sluiceFastify } from '../../dist/fastify.js';
+import { sluice as sluiceHono } from '../../dist/hono.js';
+import type { PolicyLimiter } from '../../dist/index.js';
 import { BODY, type Framework, HOST, HUGE, KEY_ROOT, TENANT_HEADER, type Variant } from './config.js';
 import { createSluiceLimiter } from './sluice.js';
 

@@ -6,7 +6,7 @@
  * long (the budget timer runs before the Redis reply is read): the circuit opens and, failure mode
  * `closed`, requests are answered 503 — which is not the admitting path this bench measures.
  */
-import { PolicyLimiter } from '../../src/index.js';
+import { PolicyLimiter } from '../../dist/index.js';
 import { HUGE, KEY_ROOT } from './config.js';
 
 export const DEFAULT_SLUICE_BUDGET = '1s';

@@ -34,6 +34,11 @@ async function commandCalls(admin: Redis, command: string): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
+async function readsProcessed(admin: Redis): Promise<number> {
+  const stats = await admin.info('stats');
+  return Number(/total_reads_processed:(\d+)/.exec(stats)?.[1]);
+}
+
 describe('Redis store', () => {
   let server: RedisServer;
   let admin: Redis;
@@ -141,6 +146,31 @@ describe('Redis store', () => {
     expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 1);
     expect((await l.limit({ tenant: 't', key: 'k' })).remaining).toBe(7); // EVALSHA again
     expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 1);
+  });
+
+  it('sends the decisions made in one event-loop turn in one write, each counted once', async () => {
+    const l = createLimiter({ limits: [{ limit: 100, window: '1m' }], store, prefix: 'batch' });
+    await l.limit({ tenant: 't', key: 'warm-up' });
+    const before = await readsProcessed(admin);
+    const decisions = await Promise.all(Array.from({ length: 40 }, () => l.limit({ tenant: 't', key: 'k' })));
+    // Redis read the 40 scripts in one go (plus this INFO), not one read per decision.
+    expect((await readsProcessed(admin)) - before).toBeLessThanOrEqual(3);
+    const remaining = decisions.map((d) => d.remaining).sort((a, b) => a - b);
+    expect(remaining).toEqual(Array.from({ length: 40 }, (_, i) => 60 + i));
+  });
+
+  it('falls back to EVAL for each decision of a batch that met NOSCRIPT, counting each once', async () => {
+    const l = createLimiter({ limits: [{ limit: 100, window: '1m' }], store, prefix: 'batch-flush' });
+    await l.limit({ tenant: 't', key: 'k' });
+    await admin.script('FLUSH');
+    const evalsBefore = await commandCalls(admin, 'eval');
+    const decisions = await Promise.all(Array.from({ length: 20 }, () => l.limit({ tenant: 't', key: 'k' })));
+    expect(decisions.every((d) => d.allowed && d.path === 'store')).toBe(true);
+    expect(decisions.map((d) => d.remaining).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 20 }, (_, i) => 79 + i),
+    );
+    expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 20);
+    expect((await l.limit({ tenant: 't', key: 'k' })).remaining).toBe(78);
   });
 
   it('never falls back to EVAL after an error other than NOSCRIPT', async () => {

@@ -31,14 +31,28 @@ export interface RedisStoreOptions {
   redisOptions?: RedisOptions;
 }
 
-/** Options Sluice sets on the clients it creates: a decision must never be sent twice. */
-const SAFE_CLIENT_OPTIONS: RedisOptions = { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1 };
+/**
+ * Options Sluice sets on the clients it creates. A decision must never be sent twice. Auto-pipelining:
+ * the scripts of all decisions made in one event-loop turn go out in one write (one system call for
+ * the client, one read for Redis) instead of one each: under load the largest single saving of client
+ * and server CPU (see the README's benchmark figures). Each call still gets its own reply and error.
+ */
+const SAFE_CLIENT_OPTIONS: RedisOptions = {
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 1,
+  enableAutoPipelining: true,
+};
 
 /**
  * Cluster clients must not retry a command after a failover or CLUSTERDOWN either: by then its caller
  * has had its failure-mode answer, and a late run would count a decision that was never made.
  */
-const SAFE_CLUSTER_OPTIONS: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 };
+const SAFE_CLUSTER_OPTIONS: ClusterOptions = {
+  retryDelayOnFailover: 0,
+  retryDelayOnClusterDown: 0,
+  // Pipelines are grouped per node by ioredis (a tenant's keys share one slot: see keys.ts).
+  enableAutoPipelining: true,
+};
 
 /**
  * After the first connection, calls made while disconnected fail at once instead of waiting in the
