@@ -76,6 +76,28 @@ export interface DecideRequest {
   blockedBy?: string[];
 }
 
+/**
+ * A decide request validated and laid out once (see `Limiter.prepare`): reusable for any number of
+ * decisions, by any limiter with the same prefix. Treat it as opaque and read-only.
+ */
+export interface PreparedDecision {
+  readonly prefix: string;
+  readonly tenant: string;
+  /** The key reported in the decisions. */
+  readonly key: string | undefined;
+  readonly checks: readonly Check[];
+  readonly subject: Subject;
+  readonly failureMode: FailureMode | undefined;
+}
+
+/** Who a decision is for: the tenant, and the key reported in the decision. */
+interface Requester {
+  tenant: string;
+  key?: string | undefined;
+}
+
+/** Tenants and keys whose configured subject is kept (see configuredSubject). */
+const MAX_CACHED_SUBJECTS = 4096;
 const DEFAULT_RETENTION_MS = 31 * 86_400_000;
 const CIRCUIT_OPEN = Object.freeze({
   code: 'ERR_SLUICE_CIRCUIT_OPEN',
@@ -99,6 +121,8 @@ export class Limiter {
   private local: Limiter | undefined;
   private readonly penalty: boolean;
   private readonly retentionMs: number;
+  /** Laid-out configured limits of recent tenants and keys (see configuredSubject). */
+  private readonly subjects = new Map<string, { checks: Check[]; subject: Subject }>();
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
   private readonly normalized = new WeakMap<object, NormalizedLimit>();
 
@@ -140,16 +164,26 @@ export class Limiter {
 
   /** Decides one request against every configured limit. */
   async limit(request: LimitRequest): Promise<Decision> {
-    return this.run(request, this.configuredChecks(request), request.cost === undefined ? 1 : request.cost);
+    return this.run(request, request?.cost === undefined ? 1 : request.cost);
   }
 
   /** Current usage without consuming anything (a decision with cost 0). */
   async peek(request: Omit<LimitRequest, 'cost'>): Promise<Decision> {
-    return this.run(request, this.configuredChecks(request), 0);
+    return this.run(request, 0);
   }
 
   /** Decides one request against ad-hoc limits, each counted for its own key. */
   async decide(request: DecideRequest): Promise<Decision> {
+    const prepared = this.prepare(request);
+    return this.decidePrepared(prepared, request.cost === undefined ? 1 : request.cost);
+  }
+
+  /**
+   * Validates a decide request and lays out its storage keys once, for callers that decide the same
+   * request shape again and again (the policy layer caches one per tenant, route and identity):
+   * `decidePrepared` then skips the validation and the key building. The cost is given per decision.
+   */
+  prepare(request: Omit<DecideRequest, 'cost'>): PreparedDecision {
     if (!Array.isArray(request?.checks) || request.checks.length === 0) {
       throw new ValidationError('ERR_SLUICE_INVALID_LIMIT', 'checks', 'must be a non-empty array');
     }
@@ -157,12 +191,31 @@ export class Limiter {
       limit: this.normalizeOnce(c?.limit, `checks[${i}].limit`),
       key: c.key,
     }));
-    return this.run(
-      request,
+    return {
+      prefix: this.prefix,
+      tenant: request.tenant,
+      key: request.key,
       checks,
-      request.cost === undefined ? 1 : request.cost,
-      request.blockedBy,
-      request.failureMode,
+      subject: resolveSubject(this.prefix, request.tenant, checks, request.blockedBy),
+      failureMode: request.failureMode,
+    };
+  }
+
+  /** Decides a request prepared by `prepare` (of a limiter with the same prefix). */
+  async decidePrepared(prepared: PreparedDecision, cost: number = 1): Promise<Decision> {
+    if (prepared?.prefix !== this.prefix) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'prepared',
+        `was prepared for prefix "${prepared?.prefix}", not this limiter's "${this.prefix}"`,
+      );
+    }
+    return this.decideSubject(
+      prepared,
+      prepared.checks,
+      prepared.subject,
+      validateCost(cost),
+      prepared.failureMode ?? this.failureMode,
     );
   }
 
@@ -274,19 +327,46 @@ export class Limiter {
     await this.store.close();
   }
 
-  private async run(
-    request: { tenant: string; key?: string },
-    checks: Check[],
-    rawCost: unknown,
-    blockedBy?: readonly string[],
-    failureMode?: FailureMode,
-  ): Promise<Decision> {
+  /** `limit` and `peek`: the configured limits, for the request's tenant and key. */
+  private run(request: LimitRequest | Omit<LimitRequest, 'cost'>, rawCost: unknown): Promise<Decision> {
     const cost = validateCost(rawCost);
-    const mode = failureMode ?? this.failureMode;
-    // Circuit open and a local fallback: decide in process at once, without laying out the store's plan.
+    const { checks, subject } = this.configuredSubject(request);
+    return this.decideSubject(request, checks, subject, cost, this.failureMode);
+  }
+
+  /**
+   * The configured limits laid out for one tenant and key: kept for the most recent ones (bounded), so
+   * that a repeated caller's decisions reuse their keys instead of encoding them again.
+   */
+  private configuredSubject(request: { tenant: string; key?: string }): {
+    checks: Check[];
+    subject: Subject;
+  } {
+    const { tenant, key } = request ?? {};
+    const cacheable = typeof tenant === 'string' && (key === undefined || typeof key === 'string');
+    const id = cacheable ? `${tenant.length}:${tenant}${key === undefined ? '-' : `k${key}`}` : '';
+    let found = cacheable ? this.subjects.get(id) : undefined;
+    if (!found) {
+      const checks = this.configuredChecks(request);
+      found = { checks, subject: resolveSubject(this.prefix, tenant, checks) };
+      if (cacheable) {
+        if (this.subjects.size >= MAX_CACHED_SUBJECTS)
+          this.subjects.delete(this.subjects.keys().next().value as string);
+        this.subjects.set(id, found);
+      }
+    }
+    return found;
+  }
+
+  private async decideSubject(
+    request: Requester,
+    checks: readonly Check[],
+    subject: Subject,
+    cost: number,
+    mode: FailureMode,
+  ): Promise<Decision> {
     if (mode === 'local' && this.guard?.breaker.refusing())
       return this.decideLocally(request, checks, cost, undefined);
-    const subject = resolveSubject(this.prefix, request.tenant, checks, blockedBy);
     const plan = planDecision(subject, cost, this.penalty);
     let raw: RawDecision;
     try {
@@ -295,14 +375,14 @@ export class Limiter {
       if (!(error instanceof StoreError)) throw error;
       return this.failOver(error, request, checks, subject, cost, mode);
     }
-    return buildDecision(raw, subject, { key: request.key, cost, id: plan.id }, this.store.backend);
+    return buildDecision(raw, subject, request.key, cost, plan.id, this.store.backend);
   }
 
   /** The store could not decide: the failure mode does, and the decision says which path it took. */
   private async failOver(
     error: StoreError,
-    request: { tenant: string; key?: string },
-    checks: Check[],
+    request: Requester,
+    checks: readonly Check[],
     subject: Subject,
     cost: number,
     mode: FailureMode,
@@ -327,8 +407,8 @@ export class Limiter {
 
   /** The `local` failure mode: this instance's share of each limit, decided in process. */
   private async decideLocally(
-    request: { tenant: string; key?: string },
-    checks: Check[],
+    request: Requester,
+    checks: readonly Check[],
     cost: number,
     cause: Decision['storeError'],
   ): Promise<Decision> {
@@ -344,7 +424,13 @@ export class Limiter {
       this.localFraction === 1
         ? checks
         : checks.map((c) => ({ limit: scaleLimit(c.limit, this.localFraction), key: c.key }));
-    const decision = await this.local.run(request, share, cost);
+    const decision = await this.local.decideSubject(
+      request,
+      share,
+      resolveSubject(this.prefix, request.tenant, share),
+      cost,
+      'closed',
+    );
     decision.path = 'local';
     decision.storeError = cause ?? CIRCUIT_OPEN;
     return decision;

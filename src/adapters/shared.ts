@@ -84,7 +84,7 @@ export function errorVerdict(format: HttpLimiterOptions<unknown>['body'], now = 
     action: 'reject',
     ...rejection,
     status: 503,
-    headers: { 'Retry-After': String(ERROR_RETRY_AFTER_SECONDS) },
+    headers: { 'retry-after': String(ERROR_RETRY_AFTER_SECONDS) },
   };
 }
 
@@ -100,7 +100,8 @@ export function sendableHeaders(
   warn: ((warning: AdapterWarning) => void) | undefined,
 ): Record<string, string> {
   let out = headers;
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name] as string;
     if (!INVALID_HEADER_VALUE.test(value)) continue;
     if (out === headers) out = { ...headers };
     delete out[name];

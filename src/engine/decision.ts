@@ -6,14 +6,18 @@ import type { Subject } from './plan.js';
 export function buildDecision(
   raw: RawDecision,
   subject: Subject,
-  request: { key?: string; cost: number; id: string },
+  key: string | undefined,
+  cost: number,
+  id: string,
   backend: string,
 ): Decision {
-  const limits: LimitResult[] = subject.limits.map((_, i) => {
+  const count = subject.limits.length;
+  const limits: LimitResult[] = new Array(count);
+  for (let i = 0; i < count; i++) {
     const r = raw.limits[i] as RawDecision['limits'][number];
     const wait = r.retryAfterMs === -1 ? Number.POSITIVE_INFINITY : r.retryAfterMs;
-    return limitResult(subject, i, r.fits, r.remaining, r.resetAt, wait);
-  });
+    limits[i] = limitResult(subject, i, r.fits, r.remaining, r.resetAt, wait);
+  }
 
   const blocked = raw.blockedUntil > 0;
   let reason: DecisionReason;
@@ -37,7 +41,7 @@ export function buildDecision(
     allowed: raw.admitted,
     reason,
     tenant: subject.tenant,
-    cost: request.cost,
+    cost,
     binding,
     limits,
     remaining: binding.remaining,
@@ -46,17 +50,22 @@ export function buildDecision(
     backend,
     path: 'store',
   };
-  if (request.key !== undefined) decision.key = request.key;
+  if (key !== undefined) decision.key = key;
   if (blocked) decision.blockedUntil = raw.blockedUntil;
-  if (raw.admitted && request.cost > 0) {
-    const lease = leaseOf(subject, request.cost, request.id, raw.now);
+  if (raw.admitted && cost > 0 && subject.leases) {
+    const lease = leaseOf(subject, cost, id, raw.now);
     if (lease) decision.lease = lease;
   }
   return decision;
 }
 
 function leastRoom(limits: LimitResult[]): LimitResult {
-  return limits.reduce((best, l) => (l.remaining < best.remaining ? l : best));
+  let best = limits[0] as LimitResult;
+  for (let i = 1; i < limits.length; i++) {
+    const l = limits[i] as LimitResult;
+    if (l.remaining < best.remaining) best = l;
+  }
+  return best;
 }
 
 function longestWait(limits: LimitResult[]): LimitResult {

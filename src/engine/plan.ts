@@ -23,6 +23,8 @@ export interface Subject {
   keys: Array<string | undefined>;
   /** Block-marker keys of the distinct keys involved. */
   blockKeys: string[];
+  /** Some limit hands out leases (concurrency): admitted decisions carry one. */
+  leases: boolean;
 }
 
 /** Encodes identifiers and lays out the storage keys of a set of checks. Pure; throws ValidationError. */
@@ -76,6 +78,7 @@ export function resolveSubject(
     limits,
     keys,
     blockKeys,
+    leases: limits.some((l) => l.algorithm.leases),
   };
 }
 

@@ -13,6 +13,7 @@ import { loadConfigFile } from './load.js';
 import { PlatformGuard } from './platform.js';
 import { type AppliedPolicy, PolicySet } from './resolve.js';
 import { parseOverrides, type RuntimeOverrides } from './runtime.js';
+import { type RequestShape, ShapeCache } from './shapes.js';
 import type {
   FailureMode,
   Mode,
@@ -101,6 +102,7 @@ export class PolicyLimiter {
   private readonly onDisagreement: PolicyLimiterOptions['onDisagreement'];
   private readonly logger: AuditLogger | undefined;
   private readonly actor: string;
+  private readonly shapes = new ShapeCache();
 
   constructor(options: PolicyLimiterOptions) {
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
@@ -179,10 +181,10 @@ export class PolicyLimiter {
     const tier = set.tierOf(ctx, this.tierResolver);
     if (this.platform?.sheds(tier)) return this.shed(ctx, tier);
     this.platform?.count();
-    const identity =
-      ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : undefined;
     const epoch = set.runtime.reputationEpoch ?? 0;
-    const reputationOn = set.config.reputation.enabled && identity !== undefined;
+    // Only reputation needs the identity here (the cached shape carries its blocks).
+    const identity = set.config.reputation.enabled ? identityOf(ctx) : undefined;
+    const reputationOn = identity !== undefined;
     // Reputation is advisory: when the store cannot answer, the decision goes on without it.
     const standing = reputationOn
       ? await this.reputation.standing(ctx.tenant, identity, epoch).catch(() => undefined)
@@ -191,38 +193,38 @@ export class PolicyLimiter {
     const byReputation = standing ? this.reputation.factor(standing) : 1;
     const byLoad = this.loadSignal ? loadFactor(this.loadSignal(), set.config.loadAdaptive) : 1;
 
-    const resolved = set.resolve(ctx, tier);
-    const applied =
+    // Usually nothing adapts the limits: the request's shape (policies, laid-out keys) is cached.
+    const shape =
       byLoad === 1 && byReputation === 1
-        ? resolved
-        : resolved.map((a) => {
-            if (!a.policy.adaptive) return a;
-            // Reputation is an identity's: it never shrinks what a whole tenant shares.
-            const factor = byLoad * (a.key === undefined ? 1 : byReputation);
-            return factor === 1 ? a : { ...a, limits: a.limits.map((l) => scaleLimit(l, factor)) };
-          });
-    const enforced = applied.filter((a) => a.policy.mode === 'enforce');
-    const shadow = applied.filter((a) => a.policy.mode === 'shadow');
-    const blockedBy = identity === undefined ? [] : [identity];
-    const enforcedRequest =
-      enforced.length > 0
-        ? this.request(ctx, enforced, blockedBy, strictestFailureMode(enforced))
-        : undefined;
+        ? (this.shapes.get(set, ctx, tier) ?? this.shapes.add(this.shapeOf(set.resolve(ctx, tier), ctx)))
+        : this.shapeOf(adapt(set.resolve(ctx, tier), byLoad, byReputation), ctx);
+    const { enforcedPrepared, shadowPrepared } = shape;
+    const cost = ctx.cost ?? 1;
     // Good requests (for the reputation boost) are counted inside the same decision: no extra trip.
     const goodCheck =
-      reputationOn && enforcedRequest ? this.reputation.goodCheck(identity, epoch) : undefined;
-    if (goodCheck) enforcedRequest?.checks.push(goodCheck);
+      reputationOn && enforcedPrepared ? this.reputation.goodCheck(identity, epoch) : undefined;
     // Usually only the enforced decision exists: await it alone rather than a Promise.all of three.
-    const shadowPending =
-      shadow.length > 0
-        ? // Shadow policies never block: not even when their store fails.
-          this.engine.decide(this.request(ctx, shadow, blockedBy, 'open')).catch(() => undefined)
-        : undefined;
+    const shadowPending = shadowPrepared
+      ? // Shadow policies never block: not even when their store fails.
+        this.engine.decidePrepared(shadowPrepared, cost).catch(() => undefined)
+      : undefined;
     const comparedPending =
-      enforcedRequest && this.comparison
-        ? this.comparison.decide(enforcedRequest).catch(() => undefined)
+      enforcedPrepared && this.comparison
+        ? this.comparison.decidePrepared(enforcedPrepared, cost).catch(() => undefined)
         : undefined;
-    const decision = enforcedRequest ? await this.engine.decide(enforcedRequest) : undefined;
+    let decision: Decision | undefined;
+    if (enforcedPrepared && goodCheck) {
+      decision = await this.engine.decide({
+        tenant: ctx.tenant,
+        cost,
+        checks: [...enforcedPrepared.checks, goodCheck],
+        blockedBy: [identity as string],
+        key: enforcedPrepared.key,
+        failureMode: enforcedPrepared.failureMode,
+      });
+    } else if (enforcedPrepared) {
+      decision = await this.engine.decidePrepared(enforcedPrepared, cost);
+    }
     const shadowDecision = shadowPending && (await shadowPending);
     const compared = comparedPending && (await comparedPending);
 
@@ -243,38 +245,19 @@ export class PolicyLimiter {
       const good = decision.limits.pop() as LimitResult;
       this.reputation.noteGood(ctx.tenant, identity as string, epoch, good.remaining);
     }
-    // Each decision's limits come back in the order of its checks: policy after policy.
-    const outcomes = new Map<AppliedPolicy, boolean>();
-    const tally = (group: AppliedPolicy[], d: Decision | undefined) => {
-      let at = 0;
-      for (const a of group) {
-        let allowed = true;
-        for (let n = 0; n < a.limits.length; n++)
-          if (d && d.limits[at + n]?.allowed === false) allowed = false;
-        at += a.limits.length;
-        outcomes.set(a, allowed);
-      }
-    };
-    tally(enforced, decision);
-    tally(shadow, shadowDecision);
-    const policies: PolicyOutcome[] = applied.map((a) => ({
-      name: a.policy.name,
-      scope: a.policy.scope,
-      mode: a.policy.mode,
-      additive: a.policy.additive,
-      failureMode: a.policy.failureMode,
-      allowed: outcomes.get(a) ?? true,
-      key: a.key ?? '*',
-    }));
     // The decision was built for this call: extend it in place rather than copying it.
     const out = (decision ?? unlimited(ctx)) as PolicyDecision;
     out.tier = tier;
-    out.policies = policies;
-    out.shadowRejections = policies.filter((p) => p.mode === 'shadow' && !p.allowed).map((p) => p.name);
+    if ((decision?.allowed ?? true) && (shadowDecision?.allowed ?? true)) {
+      // Admitted (and no shadow rejection): every limit had room, so every policy did.
+      out.policies = shape.allAllowed as PolicyOutcome[];
+      out.shadowRejections = NO_REJECTIONS as string[];
+    } else {
+      out.policies = outcomes(shape, decision, shadowDecision);
+      out.shadowRejections = out.policies.filter((p) => p.mode === 'shadow' && !p.allowed).map((p) => p.name);
+    }
     out.configVersion = this.runtimeVersion;
-    const bindingPolicy = decision
-      ? applied.find((a) => a.limits.some((l) => l.name === decision.binding.name))?.policy.name
-      : undefined;
+    const bindingPolicy = decision ? shape.policyOfLimit.get(decision.binding.name) : undefined;
     if (bindingPolicy !== undefined) out.bindingPolicy = bindingPolicy;
     if (reputationOn) out.violations = violationCount;
     if (byReputation !== 1 || byLoad !== 1) out.adaptiveFactor = byReputation * byLoad;
@@ -479,23 +462,36 @@ export class PolicyLimiter {
     this.timer.unref();
   }
 
-  private request(
-    ctx: RequestContext,
-    applied: AppliedPolicy[],
-    blockedBy: string[],
-    failureMode: FailureMode,
-  ) {
-    const checks = applied.flatMap((a) =>
-      a.limits.map((limit) => (a.key === undefined ? { limit } : { limit, key: a.key })),
-    );
+  /** Lays out the decisions of a set of applied policies (see RequestShape). */
+  private shapeOf(applied: AppliedPolicy[], ctx: RequestContext): RequestShape {
+    const enforced = applied.filter((a) => a.policy.mode === 'enforce');
+    const shadow = applied.filter((a) => a.policy.mode === 'shadow');
+    const identity = identityOf(ctx);
+    const blockedBy = identity === undefined ? [] : [identity];
     const key = ctx.user ?? ctx.ip;
+    const prepare = (group: AppliedPolicy[], failureMode: FailureMode) =>
+      group.length === 0
+        ? undefined
+        : this.engine.prepare({
+            tenant: ctx.tenant,
+            checks: group.flatMap((a) =>
+              a.limits.map((limit) => (a.key === undefined ? { limit } : { limit, key: a.key })),
+            ),
+            blockedBy,
+            key,
+            failureMode,
+          });
+    const policyOfLimit = new Map<string, string>();
+    for (const a of applied)
+      for (const l of a.limits) if (!policyOfLimit.has(l.name)) policyOfLimit.set(l.name, a.policy.name);
     return {
-      tenant: ctx.tenant,
-      cost: ctx.cost ?? 1,
-      checks,
-      blockedBy,
-      failureMode,
-      ...(key === undefined ? {} : { key }),
+      applied,
+      enforced,
+      shadow,
+      enforcedPrepared: prepare(enforced, strictestFailureMode(enforced)),
+      shadowPrepared: prepare(shadow, 'open'),
+      allAllowed: Object.freeze(applied.map((a) => Object.freeze(outcomeOf(a, true)))),
+      policyOfLimit,
     };
   }
 
@@ -628,6 +624,59 @@ function unlimited(ctx: RequestContext): Decision {
     backend: 'none',
     path: 'store',
   };
+}
+
+const NO_REJECTIONS: readonly string[] = Object.freeze([]);
+
+/** The identity a request is blocked (and its reputation kept) by: its user, else its IP. */
+function identityOf(ctx: RequestContext): string | undefined {
+  return ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : undefined;
+}
+
+/** Reputation and load scale the adaptive policies' limits. */
+function adapt(applied: AppliedPolicy[], byLoad: number, byReputation: number): AppliedPolicy[] {
+  return applied.map((a) => {
+    if (!a.policy.adaptive) return a;
+    // Reputation is an identity's: it never shrinks what a whole tenant shares.
+    const factor = byLoad * (a.key === undefined ? 1 : byReputation);
+    return factor === 1 ? a : { ...a, limits: a.limits.map((l) => scaleLimit(l, factor)) };
+  });
+}
+
+function outcomeOf(a: AppliedPolicy, allowed: boolean): PolicyOutcome {
+  return {
+    name: a.policy.name,
+    scope: a.policy.scope,
+    mode: a.policy.mode,
+    additive: a.policy.additive,
+    failureMode: a.policy.failureMode,
+    allowed,
+    key: a.key ?? '*',
+  };
+}
+
+/**
+ * Each policy's outcome: allowed when every one of its limits had room. A decision's limits come back
+ * in the order of its checks, policy after policy.
+ */
+function outcomes(
+  shape: RequestShape,
+  decision: Decision | undefined,
+  shadowDecision: Decision | undefined,
+): PolicyOutcome[] {
+  const allowed = new Map<AppliedPolicy, boolean>();
+  const tally = (group: AppliedPolicy[], d: Decision | undefined) => {
+    let at = 0;
+    for (const a of group) {
+      let ok = true;
+      for (let n = 0; n < a.limits.length; n++) if (d && d.limits[at + n]?.allowed === false) ok = false;
+      at += a.limits.length;
+      allowed.set(a, ok);
+    }
+  };
+  tally(shape.enforced, decision);
+  tally(shape.shadow, shadowDecision);
+  return shape.applied.map((a) => outcomeOf(a, allowed.get(a) ?? true));
 }
 
 /** Several policies in one decision: the strictest failure mode wins (closed, then local, then open). */

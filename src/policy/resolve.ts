@@ -103,14 +103,17 @@ export class PolicySet {
 
   /** The tier of a request: explicit, runtime override, configured tenant, resolver, rules, default. */
   tierOf(ctx: RequestContext, resolver?: (ctx: RequestContext) => string | undefined): string {
-    const candidates = [
-      ctx.tier,
-      this.runtime.tenants?.[ctx.tenant]?.tier,
-      this.config.tenants[ctx.tenant]?.tier,
-      resolver?.(ctx),
-      this.tierRules.find((r) => r.pattern.test(ctx.tenant))?.tier,
-    ];
-    for (const tier of candidates) if (tier !== undefined && tier in this.config.tiers) return tier;
+    // In order of precedence, each consulted only when the ones before gave no known tier.
+    const tiers = this.config.tiers;
+    if (ctx.tier !== undefined && ctx.tier in tiers) return ctx.tier;
+    const live = this.runtime.tenants?.[ctx.tenant]?.tier;
+    if (live !== undefined && live in tiers) return live;
+    const file = this.config.tenants[ctx.tenant]?.tier;
+    if (file !== undefined && file in tiers) return file;
+    const resolved = resolver?.(ctx);
+    if (resolved !== undefined && resolved in tiers) return resolved;
+    for (const rule of this.tierRules)
+      if (rule.pattern.test(ctx.tenant)) return rule.tier in tiers ? rule.tier : this.config.defaultTier;
     return this.config.defaultTier;
   }
 
@@ -144,14 +147,9 @@ export class PolicySet {
 
   /** Policies that apply to a request, most specific first: the winner plus every additive match. */
   resolve(ctx: RequestContext, tier: string): AppliedPolicy[] {
-    const cacheKey = [
-      tier,
-      ctx.tenant,
-      ctx.endpoint ?? '',
-      ctx.roles?.join(',') ?? '',
-      this.needsUser ? (ctx.user ?? '') : ctx.user === undefined ? '0' : '1',
-      this.needsIp ? (ctx.ip ?? '') : ctx.ip === undefined ? '0' : '1',
-    ].join('\u0000');
+    const user = this.needsUser ? field(ctx.user) : ctx.user === undefined ? '0' : '1';
+    const ip = this.needsIp ? field(ctx.ip) : ctx.ip === undefined ? '0' : '1';
+    const cacheKey = `${field(tier)}${field(ctx.tenant)}${field(ctx.endpoint)}${rolesField(ctx.roles)}${user}|${ip}`;
     let chosen = this.cache.get(cacheKey);
     if (!chosen) {
       chosen = this.choose(ctx, tier);
@@ -290,6 +288,21 @@ function matches(policy: CompiledPolicy, ctx: RequestContext): boolean {
 }
 
 /** The key a policy's limits count for this request (identifiers are encoded later by the core). */
+/**
+ * One field of a cache key: its length, then the value (`-` when absent), so that no value, whatever
+ * its characters, can make two different requests share a key.
+ */
+export function field(value: string | undefined): string {
+  return value === undefined ? '-' : `${value.length}:${value}`;
+}
+
+export function rolesField(roles: readonly string[] | undefined): string {
+  if (roles === undefined) return '-';
+  let out = `${roles.length}[`;
+  for (const role of roles) out += field(role);
+  return out;
+}
+
 function keyFor(policy: CompiledPolicy, ctx: RequestContext): string | undefined {
   const identity =
     ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : 'anonymous';

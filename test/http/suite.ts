@@ -582,8 +582,8 @@ export function runSuite(framework: Framework): void {
       expect(warnings).toEqual([
         {
           kind: 'invalid-header',
-          header: 'X-RateLimit-Tenant',
-          message: 'X-RateLimit-Tenant left out: its value cannot be sent',
+          header: 'x-ratelimit-tenant',
+          message: 'x-ratelimit-tenant left out: its value cannot be sent',
         },
       ]);
     });

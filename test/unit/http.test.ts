@@ -65,18 +65,18 @@ const decision: Decision & { tier: string; shadowRejections: string[] } = {
 describe('response headers', () => {
   it('legacy, IETF, tenant, backend, shadow and Retry-After from one decision', () => {
     expect(rateLimitHeaders(decision, now)).toEqual({
-      'X-RateLimit-Limit': '60',
-      'X-RateLimit-Remaining': '0',
-      'X-RateLimit-Reset': '1700000030',
-      'X-RateLimit-Type': 'minute',
-      'RateLimit-Policy':
+      'x-ratelimit-limit': '60',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': '1700000030',
+      'x-ratelimit-type': 'minute',
+      'ratelimit-policy':
         '"second";q=10;w=1, "minute";q=60;w=60, "in\\"flight";q=5;w=30;qu="concurrent-requests"',
-      RateLimit: '"second";r=4;t=1, "minute";r=0;t=30, "in\\"flight";r=2;t=12',
-      'X-RateLimit-Tenant': 'acme',
-      'X-RateLimit-Tier': 'premium',
-      'X-Rate-Limit-Backend': 'redis-distributed',
-      'X-RateLimit-Shadow-Rejected': 'trial',
-      'Retry-After': '30',
+      ratelimit: '"second";r=4;t=1, "minute";r=0;t=30, "in\\"flight";r=2;t=12',
+      'x-ratelimit-tenant': 'acme',
+      'x-ratelimit-tier': 'premium',
+      'x-rate-limit-backend': 'redis-distributed',
+      'x-ratelimit-shadow-rejected': 'trial',
+      'retry-after': '30',
     });
   });
 
@@ -88,12 +88,12 @@ describe('response headers', () => {
       backend: false,
       shadow: false,
     });
-    expect(h).toEqual({ 'Retry-After': '30' });
+    expect(h).toEqual({ 'retry-after': '30' });
     expect(
       rateLimitHeaders({ ...decision, allowed: true, reason: 'allowed' }, now, {
         ietf: false,
         tenant: false,
-      })['Retry-After'],
+      })['retry-after'],
     ).toBeUndefined();
   });
 });

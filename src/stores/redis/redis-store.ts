@@ -81,6 +81,8 @@ export class RedisStore implements Store {
   private readonly scripts = new Map<string, Script>();
   /** Decide scripts of the layouts met so far (see decideScript). */
   private readonly layouts: LayoutNode = { next: new Map(), scripts: new Map() };
+  /** Decide calls by plan limits (see decideCall). */
+  private readonly calls = new WeakMap<readonly PlannedLimit[], DecideCall>();
   /** Each limit's script arguments, stringified once. */
   private readonly limitArgs = new WeakMap<object, readonly string[]>();
 
@@ -155,16 +157,16 @@ export class RedisStore implements Store {
   }
 
   async decide(plan: DecisionPlan): Promise<RawDecision> {
-    const { limits, blockKeys } = plan;
-    const { script, numKeys, takesId } = this.decideScript(plan);
-    // KEYS then ARGV (see decideSource), in one array that ioredis flattens into the command.
-    const keysAndArgs: string[] = [plan.metaKey];
-    for (const key of blockKeys) keysAndArgs.push(key);
-    for (const p of limits) keysAndArgs.push(p.key);
-    keysAndArgs.push(String(plan.cost));
-    if (takesId) keysAndArgs.push(plan.id);
-    for (const p of limits) for (const arg of this.argsOf(p)) keysAndArgs.push(arg);
-    const reply = (await this.run(script, numKeys, keysAndArgs)) as number[];
+    const call = this.decideCall(plan);
+    const { keys, limitArgs, takesId } = call;
+    // KEYS, then ARGV: cost, the id if the script takes it, each limit's arguments (see decideSource).
+    const keysAndArgs: string[] = new Array(keys.length + 1 + (takesId ? 1 : 0) + limitArgs.length);
+    let at = 0;
+    for (const key of keys) keysAndArgs[at++] = key;
+    keysAndArgs[at++] = String(plan.cost);
+    if (takesId) keysAndArgs[at++] = plan.id;
+    for (const arg of limitArgs) keysAndArgs[at++] = arg;
+    const reply = (await this.run(call.script, call.numKeys, keysAndArgs)) as number[];
     // blocked-until, now, then per limit: retry-after (0 exactly when it fits), remaining, reset-at.
     const blockedUntil = reply[0] as number;
     let admitted = blockedUntil === 0;
@@ -254,6 +256,35 @@ export class RedisStore implements Store {
    * The decide script of the plan's layout: its limits' algorithm codes in order, its block markers,
    * its penalty mode. Found by walking a trie of the codes, so the hot path builds no lookup key.
    */
+  /**
+   * The script and the per-decision-invariant arguments of a plan. Plans of one prepared request share
+   * their `limits` array: for them this is computed once (checked against the rest of the plan).
+   */
+  private decideCall(plan: DecisionPlan): DecideCall {
+    const cached = this.calls.get(plan.limits);
+    if (
+      cached &&
+      cached.metaKey === plan.metaKey &&
+      cached.blockKeys === plan.blockKeys &&
+      cached.penalty === plan.penalty
+    ) {
+      return cached;
+    }
+    const script = this.decideScript(plan);
+    const keys = [plan.metaKey, ...plan.blockKeys, ...plan.limits.map((p) => p.key)];
+    const limitArgs = plan.limits.flatMap((p) => this.argsOf(p));
+    const call: DecideCall = {
+      ...script,
+      metaKey: plan.metaKey,
+      blockKeys: plan.blockKeys,
+      penalty: plan.penalty,
+      keys,
+      limitArgs,
+    };
+    this.calls.set(plan.limits, call);
+    return call;
+  }
+
   private decideScript(plan: DecisionPlan): DecideScript {
     let node = this.layouts;
     for (const p of plan.limits) {
@@ -360,6 +391,18 @@ interface DecideScript {
   readonly numKeys: string;
   /** Whether ARGV carries the decision id (see decideSource). */
   readonly takesId: boolean;
+}
+
+/** A decide script with the arguments every decision of one plan shape sends alike. */
+interface DecideCall extends DecideScript {
+  /** What the arguments were made from (besides the limits). */
+  readonly metaKey: string;
+  readonly blockKeys: readonly string[];
+  readonly penalty: boolean;
+  /** KEYS: meta key, block markers, one state key per limit. */
+  readonly keys: readonly string[];
+  /** Each limit's arguments, in order. */
+  readonly limitArgs: readonly string[];
 }
 
 function isNoScript(error: unknown): boolean {
