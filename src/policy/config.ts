@@ -112,6 +112,8 @@ const storeSchema = z.discriminatedUnion('type', [
     connectTimeout: duration.optional(),
     commandTimeout: duration.optional(),
     maxConnections: positiveInt.optional(),
+    /** Coalesce the decisions of one event-loop turn into one script call (default true). */
+    coalesce: z.boolean().optional(),
   }),
 ]);
 

@@ -1,5 +1,6 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { type Clock, systemClock } from '../core/clock.js';
+import { parseDuration } from '../core/duration.js';
 import { SluiceError, ValidationError } from '../core/errors.js';
 import type { Decision, Lease, LimitResult } from '../core/types.js';
 import { Limiter } from '../limiter.js';
@@ -585,10 +586,27 @@ function isSluiceConfig(value: unknown): value is SluiceConfig {
 function storeFromConfig(config: SluiceConfig): Store {
   const store = config.store;
   if (store.type === 'memory') return new MemoryStore(store.maxKeys ? { maxKeys: store.maxKeys } : {});
-  if (store.url) return new RedisStore({ url: store.url });
-  if (store.cluster) return new RedisStore({ cluster: { nodes: store.cluster.nodes } });
+  // Timeouts of the client itself (connecting, and a command's reply: a backstop behind the budget).
+  const timeouts = {
+    ...(store.connectTimeout === undefined
+      ? {}
+      : { connectTimeout: parseDuration(store.connectTimeout, 'store.connectTimeout') }),
+    ...(store.commandTimeout === undefined
+      ? {}
+      : { commandTimeout: parseDuration(store.commandTimeout, 'store.commandTimeout') }),
+  };
+  const common = { ...(store.coalesce === undefined ? {} : { coalesce: store.coalesce }) };
+  if (store.url) return new RedisStore({ url: store.url, redisOptions: timeouts, ...common });
+  if (store.cluster) {
+    return new RedisStore({
+      cluster: { nodes: store.cluster.nodes, options: { redisOptions: timeouts } },
+      ...common,
+    });
+  }
   const sentinel = store.sentinel as NonNullable<typeof store.sentinel>;
   return new RedisStore({
+    ...common,
+    redisOptions: timeouts,
     sentinel: {
       name: sentinel.name,
       sentinels: sentinel.sentinels.map((s) => {

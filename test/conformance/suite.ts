@@ -223,6 +223,52 @@ export function conformanceSuite(getHarness: () => Harness): void {
     });
   });
 
+  describe('decisions started together (one event-loop turn: the Redis store coalesces them)', () => {
+    it('decides each in order, exactly as one by one: per tenant, key and layout', async () => {
+      const twoLimits = limiter([
+        { name: 'user', algorithm: 'fixed-window', limit: 3, window: '1h' },
+        { name: 'tenant', algorithm: 'sliding-log', limit: 5, window: '1h', scope: 'tenant' },
+      ]);
+      const oneLimit = limiter([{ name: 'only', algorithm: 'token-bucket', limit: 2, window: '1h' }]);
+      const tenants = [freshTenant(), freshTenant(), freshTenant()];
+      await h.alignTo(3_600_000);
+      const started: Array<Promise<Decision>> = [];
+      for (let i = 0; i < 4; i++) {
+        for (const tenant of tenants) {
+          started.push(twoLimits.limit({ tenant, key: 'a' }));
+          started.push(twoLimits.limit({ tenant, key: 'b' }));
+          started.push(oneLimit.limit({ tenant, key: 'a' }));
+        }
+      }
+      const decisions = await Promise.all(started);
+      const of = (tenant: string, which: number) =>
+        decisions
+          .filter((d, n) => d.tenant === tenant && n % 3 === which)
+          .map((d) => [d.allowed, d.remaining, d.path]);
+      for (const tenant of tenants) {
+        // key a, two limits: 3 per user, 5 per tenant shared with key b (interleaved a, b, a, b...).
+        expect(of(tenant, 0)).toEqual([
+          [true, 2, 'store'],
+          [true, 1, 'store'],
+          [true, 0, 'store'],
+          [false, 0, 'store'],
+        ]);
+        expect(of(tenant, 1)).toEqual([
+          [true, 2, 'store'],
+          [true, 1, 'store'],
+          [false, 0, 'store'], // the tenant's 5 units went to a, b, a, b, a
+          [false, 0, 'store'],
+        ]);
+        expect(of(tenant, 2)).toEqual([
+          [true, 1, 'store'],
+          [true, 0, 'store'],
+          [false, 0, 'store'],
+          [false, 0, 'store'],
+        ]);
+      }
+    });
+  });
+
   describe('concurrency leases', () => {
     const limits: LimitDefinition[] = [
       { name: 'inflight', algorithm: 'concurrency', limit: 2, window: '1s' },

@@ -4,8 +4,14 @@ import { StoreError, ValidationError } from '../../src/core/errors.js';
 import type { LimitDefinition } from '../../src/core/types.js';
 import { createLimiter } from '../../src/limiter.js';
 import { redisAclRules } from '../../src/stores/redis/acl.js';
-import { RedisStore } from '../../src/stores/redis/redis-store.js';
-import { ADMIN_SOURCE, decideSource, returnSource, script } from '../../src/stores/redis/scripts.js';
+import { MAX_BATCH, RedisStore } from '../../src/stores/redis/redis-store.js';
+import {
+  ADMIN_SOURCE,
+  decideBatchSource,
+  decideSource,
+  returnSource,
+  script,
+} from '../../src/stores/redis/scripts.js';
 import { createAclUser, keySlot, type RedisServer, startRedis } from '../support/redis-servers.js';
 
 const ALL_ALGORITHMS: LimitDefinition[] = [
@@ -67,10 +73,13 @@ describe('Redis store', () => {
         ),
       ),
       decideSource({ codes: ['fw'], blockKeys: 80, penalty: false }),
+      ...[...layouts.slice(1), long].flatMap((layout) =>
+        [0, 2].map((blockKeys) => decideBatchSource({ codes: layout, blockKeys, penalty: blockKeys > 0 })),
+      ),
       ...[...layouts, long].map((layout) => returnSource('refund', layout)),
       ...[[], ['cc'], ['cc', 'cc']].map((layout) => returnSource('release', layout)),
     ];
-    expect(sources.length).toBe(1 + 31 * 6 + 1 + 32 + 3);
+    expect(sources.length).toBe(1 + 31 * 6 + 1 + 31 * 2 + 32 + 3);
     for (const source of sources) {
       expect(await admin.script('LOAD', source)).toBe(script('x', source).sha);
     }
@@ -148,18 +157,48 @@ describe('Redis store', () => {
     expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 1);
   });
 
-  it('sends the decisions made in one event-loop turn in one write, each counted once', async () => {
+  it('coalesces the decisions made in one event-loop turn into one script call, each counted once', async () => {
     const l = createLimiter({ limits: [{ limit: 100, window: '1m' }], store, prefix: 'batch' });
     await l.limit({ tenant: 't', key: 'warm-up' });
-    const before = await readsProcessed(admin);
-    const decisions = await Promise.all(Array.from({ length: 40 }, () => l.limit({ tenant: 't', key: 'k' })));
-    // Redis read the 40 scripts in one go (plus this INFO), not one read per decision.
-    expect((await readsProcessed(admin)) - before).toBeLessThanOrEqual(3);
-    const remaining = decisions.map((d) => d.remaining).sort((a, b) => a - b);
-    expect(remaining).toEqual(Array.from({ length: 40 }, (_, i) => 60 + i));
+    const [reads, calls] = [await readsProcessed(admin), await commandCalls(admin, 'evalsha')];
+    // Keys of two users and two tenants: one layout, so one batch, decided in the order made.
+    const made = Array.from({ length: 40 }, (_, i) => ({ tenant: `t${i % 2}`, key: `k${i % 4}` }));
+    const decisions = await Promise.all(made.map((r) => l.limit(r)));
+    expect(await commandCalls(admin, 'evalsha')).toBe(calls + 1);
+    // One read for the call (the rest are this test's INFO commands), not one per decision.
+    expect((await readsProcessed(admin)) - reads).toBeLessThanOrEqual(6);
+    expect(decisions.map((d) => d.remaining)).toEqual(
+      Array.from({ length: 40 }, (_, i) => 99 - Math.floor(i / 4)),
+    );
   });
 
-  it('falls back to EVAL for each decision of a batch that met NOSCRIPT, counting each once', async () => {
+  it(`sends at most ${MAX_BATCH} decisions per script call`, async () => {
+    const l = createLimiter({ limits: [{ limit: 1000, window: '1m' }], store, prefix: 'batch-cap' });
+    await l.limit({ tenant: 't', key: 'k' });
+    const calls = await commandCalls(admin, 'evalsha');
+    const decisions = await Promise.all(
+      Array.from({ length: 100 }, () => l.limit({ tenant: 't', key: 'k' })),
+    );
+    expect(await commandCalls(admin, 'evalsha')).toBe(calls + 2);
+    expect(decisions.map((d) => d.remaining)).toEqual(Array.from({ length: 100 }, (_, i) => 998 - i));
+  });
+
+  it('coalesce: false sends one script call per decision, pipelined in one write', async () => {
+    const single = new RedisStore({ url: server.url, coalesce: false });
+    const l = createLimiter({ limits: [{ limit: 100, window: '1m' }], store: single, prefix: 'no-batch' });
+    await l.limit({ tenant: 't', key: 'k' });
+    const [reads, calls] = [await readsProcessed(admin), await commandCalls(admin, 'evalsha')];
+    const decisions = await Promise.all(Array.from({ length: 40 }, () => l.limit({ tenant: 't', key: 'k' })));
+    expect(await commandCalls(admin, 'evalsha')).toBe(calls + 40);
+    // ioredis auto-pipelining: one write of 40 calls (the rest are this test's INFO commands).
+    expect((await readsProcessed(admin)) - reads).toBeLessThanOrEqual(6);
+    expect(decisions.map((d) => d.remaining).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 40 }, (_, i) => 59 + i),
+    );
+    await single.close();
+  });
+
+  it('a batch that met NOSCRIPT is sent again once with EVAL, each decision counted once', async () => {
     const l = createLimiter({ limits: [{ limit: 100, window: '1m' }], store, prefix: 'batch-flush' });
     await l.limit({ tenant: 't', key: 'k' });
     await admin.script('FLUSH');
@@ -169,7 +208,7 @@ describe('Redis store', () => {
     expect(decisions.map((d) => d.remaining).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 20 }, (_, i) => 79 + i),
     );
-    expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 20);
+    expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 1);
     expect((await l.limit({ tenant: 't', key: 'k' })).remaining).toBe(78);
   });
 

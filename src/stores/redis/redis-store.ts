@@ -3,7 +3,10 @@ import { StoreError, ValidationError } from '../../core/errors.js';
 import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store, StoredDocument } from '../store.js';
 import {
   ADMIN_SOURCE,
+  type DecideLayout,
   DOCUMENT_SOURCE,
+  decideBatchSource,
+  decideShape,
   decideSource,
   decideTakesId,
   limitArgs,
@@ -29,30 +32,37 @@ export interface RedisStoreOptions {
   sentinel?: { sentinels: Array<{ host: string; port: number }>; name: string; options?: RedisOptions };
   /** Extra ioredis options for clients Sluice creates from `url` or `sentinel`. */
   redisOptions?: RedisOptions;
+  /**
+   * Coalesce the decisions of one event-loop turn (default true): decisions of the same layout (and,
+   * on a Cluster, the same tenant: one slot) go to Redis as one script call that decides them one
+   * after the other, each exactly as alone. Under load the client and Redis pay a call's fixed cost
+   * once per batch instead of once per decision; a decision waits at most for the end of the current
+   * turn. `false`: one script call per decision (with ioredis auto-pipelining on the clients Sluice
+   * creates).
+   */
+  coalesce?: boolean;
 }
 
-/**
- * Options Sluice sets on the clients it creates. A decision must never be sent twice. Auto-pipelining:
- * the scripts of all decisions made in one event-loop turn go out in one write (one system call for
- * the client, one read for Redis) instead of one each: under load the largest single saving of client
- * and server CPU (see the README's benchmark figures). Each call still gets its own reply and error.
- */
-const SAFE_CLIENT_OPTIONS: RedisOptions = {
-  autoResendUnfulfilledCommands: false,
-  maxRetriesPerRequest: 1,
-  enableAutoPipelining: true,
-};
+/** Options Sluice sets on the clients it creates: a decision must never be sent twice. */
+const SAFE_CLIENT_OPTIONS: RedisOptions = { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1 };
+
+/** Most decisions coalesced into one script call: bounds the time one call holds Redis. */
+export const MAX_BATCH = 64;
 
 /**
  * Cluster clients must not retry a command after a failover or CLUSTERDOWN either: by then its caller
  * has had its failure-mode answer, and a late run would count a decision that was never made.
  */
-const SAFE_CLUSTER_OPTIONS: ClusterOptions = {
-  retryDelayOnFailover: 0,
-  retryDelayOnClusterDown: 0,
-  // Pipelines are grouped per node by ioredis (a tenant's keys share one slot: see keys.ts).
-  enableAutoPipelining: true,
-};
+const SAFE_CLUSTER_OPTIONS: ClusterOptions = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 };
+
+/**
+ * Without coalescing, ioredis auto-pipelining sends the script calls of one event-loop turn in one
+ * write instead of one each. With it, the store has already made one call of them, and auto-pipelining
+ * would hold that call back one more turn.
+ */
+function pipelining(options: RedisStoreOptions): { enableAutoPipelining: boolean } {
+  return { enableAutoPipelining: options.coalesce === false };
+}
 
 /**
  * After the first connection, calls made while disconnected fail at once instead of waiting in the
@@ -81,6 +91,10 @@ export class RedisStore implements Store {
   private readonly scripts = new Map<string, Script>();
   /** Decide scripts of the layouts met so far (see decideScript). */
   private readonly layouts: LayoutNode = { next: new Map(), scripts: new Map() };
+  private readonly coalesce: boolean;
+  /** This turn's decisions waiting to be sent, by decide call then slot group (see enqueue). */
+  private queued = new Map<DecideScript, Map<string, Batch>>();
+  private flushScheduled = false;
   /** Decide calls by plan limits (see decideCall). */
   private readonly calls = new WeakMap<readonly PlannedLimit[], DecideCall>();
   /** Each limit's script arguments, stringified once. */
@@ -95,7 +109,11 @@ export class RedisStore implements Store {
         `give exactly one of client, url, cluster or sentinel (got ${given.length === 0 ? 'none' : given.join(', ')})`,
       );
     }
+    if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') {
+      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'redis.coalesce', 'must be true or false');
+    }
     this.owned = options.client === undefined;
+    this.coalesce = options.coalesce !== false;
     if (options.client) {
       this.client = options.client;
     } else if (options.url !== undefined) {
@@ -106,12 +124,17 @@ export class RedisStore implements Store {
           'must start with redis:// or rediss://',
         );
       }
-      const client = new Redis(options.url, { ...SAFE_CLIENT_OPTIONS, ...options.redisOptions });
+      const client = new Redis(options.url, {
+        ...SAFE_CLIENT_OPTIONS,
+        ...pipelining(options),
+        ...options.redisOptions,
+      });
       noOfflineQueueOnceReady(client);
       this.client = client;
     } else if (options.cluster) {
       this.client = new Cluster(options.cluster.nodes, {
         ...SAFE_CLUSTER_OPTIONS,
+        ...pipelining(options),
         ...options.cluster.options,
         redisOptions: { ...SAFE_CLIENT_OPTIONS, ...options.cluster.options?.redisOptions },
       });
@@ -119,6 +142,7 @@ export class RedisStore implements Store {
       const sentinel = options.sentinel as NonNullable<RedisStoreOptions['sentinel']>;
       const client = new Redis({
         ...SAFE_CLIENT_OPTIONS,
+        ...pipelining(options),
         ...options.redisOptions,
         ...sentinel.options,
         sentinels: sentinel.sentinels,
@@ -166,7 +190,9 @@ export class RedisStore implements Store {
     keysAndArgs[at++] = String(plan.cost);
     if (takesId) keysAndArgs[at++] = plan.id;
     for (const arg of limitArgs) keysAndArgs[at++] = arg;
-    const reply = (await this.run(call.script, call.numKeys, keysAndArgs)) as number[];
+    const reply = (await (this.coalesce
+      ? this.enqueue(call.decide, plan.tenant, keysAndArgs)
+      : this.run(call.decide.script, call.decide.numKeys, keysAndArgs))) as number[];
     // blocked-until, now, then per limit: retry-after (0 exactly when it fits), remaining, reset-at.
     const blockedUntil = reply[0] as number;
     let admitted = blockedUntil === 0;
@@ -182,6 +208,81 @@ export class RedisStore implements Store {
       });
     }
     return { admitted, blockedUntil, now: reply[1] as number, limits: results };
+  }
+
+  /**
+   * Queues a decision for this turn's batch of its layout (and slot); resolves to its own reply.
+   * Batches are per script, not per key: decisions of every key and tenant with the same layout go
+   * together, in the order they were made.
+   */
+  private enqueue(call: DecideScript, tenant: string, keysAndArgs: string[]): Promise<unknown> {
+    // A Cluster runs a script on one slot: only one tenant's decisions (hash-tagged keys) share a call.
+    const group = this.client.isCluster ? tenant : '';
+    let groups = this.queued.get(call);
+    if (!groups) {
+      groups = new Map();
+      this.queued.set(call, groups);
+    }
+    let batch = groups.get(group);
+    if (!batch) {
+      batch = { call, decisions: [], waiters: [] };
+      groups.set(group, batch);
+    }
+    const waiters = batch.waiters;
+    const reply = new Promise<unknown>((resolve, reject) => waiters.push({ resolve, reject }));
+    batch.decisions.push(keysAndArgs);
+    if (batch.decisions.length >= MAX_BATCH) {
+      groups.delete(group);
+      this.send(batch);
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // After the poll phase: every decision started by this turn's I/O callbacks is in by then.
+      setImmediate(this.flush);
+    }
+    return reply;
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const queued = this.queued;
+    this.queued = new Map();
+    for (const groups of queued.values()) for (const batch of groups.values()) this.send(batch);
+  };
+
+  /** One script call for a batch: the layout's own script for one decision, its batch script for more. */
+  private send({ call, decisions, waiters }: Batch): void {
+    const count = decisions.length;
+    if (count === 1) {
+      const waiter = waiters[0] as Waiter;
+      this.run(call.script, call.numKeys, decisions[0] as string[]).then(waiter.resolve, waiter.reject);
+      return;
+    }
+    // KEYS of every decision, then ARGV of every decision (see decideBatchSource).
+    const keyCount = call.keyCount;
+    const argCount = (decisions[0] as string[]).length - keyCount;
+    const keysAndArgs: string[] = new Array(count * (keyCount + argCount));
+    for (let d = 0; d < count; d++) {
+      const own = decisions[d] as string[];
+      for (let i = 0; i < keyCount; i++) keysAndArgs[d * keyCount + i] = own[i] as string;
+      for (let i = 0; i < argCount; i++) {
+        keysAndArgs[count * keyCount + d * argCount + i] = own[keyCount + i] as string;
+      }
+    }
+    const size = call.replySize;
+    this.run(this.batchScript(call), count * keyCount, keysAndArgs).then(
+      (reply) => {
+        const all = reply as number[];
+        for (let d = 0; d < count; d++) (waiters[d] as Waiter).resolve(all.slice(d * size, (d + 1) * size));
+      },
+      (error: unknown) => {
+        for (const waiter of waiters) waiter.reject(error);
+      },
+    );
+  }
+
+  private batchScript(call: DecideScript): Script {
+    const name = `${call.script.name} batch`;
+    return this.cached(name, () => decideBatchSource(call.layout));
   }
 
   async refund(plan: ReturnPlan): Promise<void> {
@@ -270,11 +371,12 @@ export class RedisStore implements Store {
     ) {
       return cached;
     }
-    const script = this.decideScript(plan);
+    const decide = this.decideScript(plan);
     const keys = [plan.metaKey, ...plan.blockKeys, ...plan.limits.map((p) => p.key)];
     const limitArgs = plan.limits.flatMap((p) => this.argsOf(p));
     const call: DecideCall = {
-      ...script,
+      decide,
+      takesId: decide.takesId,
       metaKey: plan.metaKey,
       blockKeys: plan.blockKeys,
       penalty: plan.penalty,
@@ -304,7 +406,10 @@ export class RedisStore implements Store {
       found = {
         script: this.compile(name, decideSource(layout)),
         numKeys: String(1 + layout.blockKeys + codes.length),
+        keyCount: 1 + layout.blockKeys + codes.length,
         takesId: decideTakesId(codes),
+        layout,
+        replySize: decideShape(layout).reply,
       };
       node.scripts.set(variant, found);
     }
@@ -387,14 +492,33 @@ interface LayoutNode {
 
 interface DecideScript {
   readonly script: Script;
+  readonly layout: DecideLayout;
+  /** Reply items of one decision. */
+  readonly replySize: number;
   /** KEYS count, as sent. */
   readonly numKeys: string;
+  readonly keyCount: number;
   /** Whether ARGV carries the decision id (see decideSource). */
   readonly takesId: boolean;
 }
 
+interface Waiter {
+  resolve(reply: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** Decisions of one layout (and slot) waiting for this turn's script call. */
+interface Batch {
+  readonly call: DecideScript;
+  /** Each decision's keys and arguments, as for a call of its own. */
+  readonly decisions: string[][];
+  readonly waiters: Waiter[];
+}
+
 /** A decide script with the arguments every decision of one plan shape sends alike. */
-interface DecideCall extends DecideScript {
+interface DecideCall {
+  readonly decide: DecideScript;
+  readonly takesId: boolean;
   /** What the arguments were made from (besides the limits). */
   readonly metaKey: string;
   readonly blockKeys: readonly string[];

@@ -92,6 +92,8 @@ function parseFragment(code: string, text: string): Fragment {
     }
   }
   const fail = (why: string) => new Error(`Lua fragment ${code}: ${why}`);
+  const reserved = /\b[A-Za-z]\w*_(?!\w)/.exec(text.replace(PLACEHOLDER, ''));
+  if (reserved) throw fail(`"${reserved[0]}": names ending in "_" are the batch script's own`);
   const kind = sections.has('parse') ? 'string' : 'zset';
   const needed = [...REQUIRED, ...(kind === 'string' ? ['encode'] : ['load'])];
   for (const name of needed) if (!sections.has(name)) throw fail(`no "--- ${name}" section`);
@@ -295,7 +297,65 @@ export interface DecideLayout {
  * Returns: blocked-until (0: not blocked), now, then per limit: retry-after (0: fits, -1: never),
  * remaining, reset-at. The decision is admitted when it is not blocked and every limit fits.
  */
-export function decideSource({ codes, blockKeys, penalty }: DecideLayout): string {
+export function decideSource(layout: DecideLayout): string {
+  const { g, body, reply } = decideParts(layout);
+  body.push(`return {\n${indent(reply.join(',\n'))}\n}`);
+  return assemble(decideTitle(layout), g, body);
+}
+
+/** How many KEYS, ARGV and reply items one decision of a layout has. */
+export function decideShape({ codes, blockKeys }: DecideLayout): {
+  keys: number;
+  args: number;
+  reply: number;
+} {
+  const args = codes.reduce(
+    (n, code) => n + (fragment(code).usesCapacity ? 3 : 2),
+    decideTakesId(codes) ? 2 : 1,
+  );
+  return { keys: 1 + blockKeys + codes.length, args, reply: 2 + 3 * codes.length };
+}
+
+/**
+ * The batch variant of a layout's decide script: any number of decisions of that layout in one call,
+ * decided one after the other, each exactly as `decideSource` decides it (at one `now`, read once).
+ * KEYS and ARGV: each decision's own (as for decideSource), one decision after the other. Returns
+ * every decision's reply, one after the other. Lets a store coalesce the decisions of one event-loop
+ * turn into one script call: the per-call cost of the client and of Redis is paid once per batch.
+ */
+export function decideBatchSource(layout: DecideLayout): string {
+  const { g, body, reply } = decideParts(layout);
+  const shape = decideShape(layout);
+  // The single-decision body with its KEYS and ARGV indexes shifted to the decision's own (offsets
+  // named with a trailing underscore: no fragment variable is).
+  const shift = (lua: string) =>
+    lua.replace(/\bKEYS\[(\d+)\]/g, 'KEYS[k_ + $1]').replace(/\bARGV\[(\d+)\]/g, 'ARGV[a_ + $1]');
+  const loop = [
+    'local out_ = {}',
+    `for d_ = 0, #KEYS / ${shape.keys} - 1 do`,
+    indent(
+      [
+        `local k_, a_, o_ = d_ * ${shape.keys}, d_ * ${shape.args}, d_ * ${shape.reply}`,
+        shift(body.join('\n')),
+        ...reply.map((item, i) => `out_[o_ + ${i + 1}] = ${shift(item)}`),
+      ].join('\n'),
+    ),
+    'end',
+    'return out_',
+  ];
+  return assemble(`${decideTitle(layout)}, batch`, g, loop);
+}
+
+function decideTitle({ codes, blockKeys, penalty }: DecideLayout): string {
+  return `decide ${describe(codes)}, ${blockKeys} block key(s), penalty ${penalty ? 'on' : 'off'}`;
+}
+
+/** A decide script's generator, its body (without the reply) and its reply items. */
+function decideParts({ codes, blockKeys, penalty }: DecideLayout): {
+  g: Generator;
+  body: string[];
+  reply: string[];
+} {
   const withId = decideTakesId(codes);
   const g = new Generator(codes, 2 + blockKeys, withId ? 3 : 2);
   const reads = [1];
@@ -356,12 +416,7 @@ end`);
       `ceil(${g.section(slot, 'expires')})`,
     );
   }
-  body.push(`return {\n${indent(reply.join(',\n'))}\n}`);
-  return assemble(
-    `decide ${describe(codes)}, ${blockKeys} block key(s), penalty ${penalty ? 'on' : 'off'}`,
-    g,
-    body,
-  );
+  return { g, body, reply };
 }
 
 /**
