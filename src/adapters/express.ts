@@ -29,14 +29,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Lease } from '../core/types.js';
 import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
-import {
-  type AdapterOptions,
-  errorVerdict,
-  headerString,
-  once,
-  ownLimits,
-  sendableHeaders,
-} from './shared.js';
+import { type AdapterOptions, errorVerdict, headerString, once, ownLimits } from './shared.js';
 
 export type { AdapterWarning } from './shared.js';
 
@@ -116,14 +109,14 @@ export function sluice(options: ExpressSluiceOptions): SluiceExpressMiddleware {
     }
     let proceed: boolean;
     try {
-      proceed = act(verdict, res, core, options.onWarning);
+      proceed = act(verdict, res, core);
     } catch (error) {
       // Acting can throw too (a header value Node refuses, such as a tenant id with a newline).
       if (verdict.action === 'continue') void core.release(verdict.lease);
       if (verdict.action !== 'skip' && !res.headersSent) {
         for (const name of Object.keys(verdict.headers)) res.removeHeader(name);
       }
-      proceed = res.headersSent ? false : act(failed(error, req), res, core, options.onWarning);
+      proceed = res.headersSent ? false : act(failed(error, req), res, core);
     }
     if (proceed) next();
   };
@@ -150,20 +143,15 @@ export function sluice(options: ExpressSluiceOptions): SluiceExpressMiddleware {
 }
 
 /** Applies a verdict to the response; true when the request goes on to the next handler. */
-function act(
-  verdict: Verdict,
-  res: Response,
-  core: HttpLimiterCore<Request>,
-  warn: ExpressSluiceOptions['onWarning'],
-): boolean {
+function act(verdict: Verdict, res: Response, core: HttpLimiterCore<Request>): boolean {
   if (verdict.action === 'skip') return true;
   if (res.headersSent) {
     // Someone answered while we were deciding: nothing left to say.
     if (verdict.action === 'continue') void core.release(verdict.lease);
     return false;
   }
-  for (const [name, value] of Object.entries(sendableHeaders(verdict.headers, warn)))
-    res.setHeader(name, value);
+  const headers = verdict.headers;
+  for (const name in headers) res.setHeader(name, headers[name] as string);
   if (verdict.action === 'reject') {
     res.statusCode = verdict.status;
     res.setHeader('Content-Type', verdict.contentType);

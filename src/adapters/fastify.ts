@@ -26,14 +26,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Lease } from '../core/types.js';
 import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
-import {
-  type AdapterOptions,
-  errorVerdict,
-  headerString,
-  once,
-  ownLimits,
-  sendableHeaders,
-} from './shared.js';
+import { type AdapterOptions, errorVerdict, headerString, once, ownLimits } from './shared.js';
 
 export type { AdapterWarning } from './shared.js';
 
@@ -141,7 +134,7 @@ const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options
 
   const act = (verdict: Verdict, request: FastifyRequest, reply: FastifyReply): void => {
     if (verdict.action === 'skip') return;
-    reply.headers(sendableHeaders(verdict.headers, options.onWarning));
+    reply.headers(verdict.headers);
     if (verdict.action === 'reject') {
       reply.code(verdict.status).type(verdict.contentType).send(verdict.body);
       return;

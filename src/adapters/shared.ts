@@ -18,15 +18,6 @@ export type AdapterWarning =
        */
       kind: 'already-decided';
       message: string;
-    }
-  | {
-      /**
-       * A header left out because its value cannot be sent in HTTP (e.g. X-RateLimit-Tenant for a
-       * tenant id from the context with characters beyond Latin-1, or a newline). The decision stands.
-       */
-      kind: 'invalid-header';
-      header: string;
-      message: string;
     };
 
 /** Options of every adapter: the core's, plus error reporting. */
@@ -86,32 +77,6 @@ export function errorVerdict(format: HttpLimiterOptions<unknown>['body'], now = 
     status: 503,
     headers: { 'retry-after': String(ERROR_RETRY_AFTER_SECONDS) },
   };
-}
-
-/** What Node and the Fetch API's Headers accept in a header value (bytes 0x80-0xff as Latin-1). */
-const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-
-/**
- * The verdict's headers without those whose value cannot be sent (reported to `warn`), so that a
- * decision is never turned into an error by a header that only reflects it.
- */
-export function sendableHeaders(
-  headers: Record<string, string>,
-  warn: ((warning: AdapterWarning) => void) | undefined,
-): Record<string, string> {
-  let out = headers;
-  for (const name in headers) {
-    const value = headers[name] as string;
-    if (!INVALID_HEADER_VALUE.test(value)) continue;
-    if (out === headers) out = { ...headers };
-    delete out[name];
-    try {
-      warn?.({ kind: 'invalid-header', header: name, message: `${name} left out: its value cannot be sent` });
-    } catch {
-      // A reporting callback must not change the answer.
-    }
-  }
-  return out;
 }
 
 /** A header's value as one string (repeated headers joined the way Node joins them). */

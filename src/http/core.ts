@@ -50,7 +50,16 @@ export interface HttpLimiterOptions<Req> {
 
 export type HttpWarning =
   | { kind: 'missing-tenant'; defaultTenant: string }
-  | { kind: 'untrusted-forwarded-for'; message: string };
+  | { kind: 'untrusted-forwarded-for'; message: string }
+  | {
+      /**
+       * A header left out because its value cannot be sent in HTTP (e.g. X-RateLimit-Tenant for a
+       * tenant id from the context with characters beyond Latin-1, or a newline). The decision stands.
+       */
+      kind: 'invalid-header';
+      header: string;
+      message: string;
+    };
 
 /** The outcome the adapters act on. */
 export type Verdict =
@@ -103,7 +112,7 @@ export class HttpLimiterCore<Req> {
     if (routeLimits) ctx.routeLimits = routeLimits;
 
     const decision = await o.limiter.check(ctx);
-    const headers = rateLimitHeaders(decision, Date.now(), o.headers);
+    const headers = rateLimitHeaders(decision, Date.now(), o.headers, this.unsendable);
     if (decision.allowed) {
       return decision.lease
         ? { action: 'continue', headers, decision, lease: decision.lease }
@@ -112,6 +121,18 @@ export class HttpLimiterCore<Req> {
     const rejection = rejectionBody(decision, o.body);
     return { action: 'reject', headers, decision, ...rejection };
   }
+
+  private readonly unsendable = (header: string): void => {
+    try {
+      this.options.onWarning?.({
+        kind: 'invalid-header',
+        header,
+        message: `${header} left out: its value cannot be sent`,
+      });
+    } catch {
+      // A reporting callback must not change the answer.
+    }
+  };
 
   /** Frees a request's concurrency lease (adapters call it when the response is done). */
   async release(lease: Lease | undefined): Promise<void> {

@@ -14,6 +14,9 @@ export interface HeaderOptions {
   shadow?: boolean;
 }
 
+/** What Node and the Fetch API's Headers accept in a header value (bytes 0x80-0xff as Latin-1). */
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
 /** What the headers are computed from: a Decision, with the policy layer's extras when present. */
 export type HeaderSource = Decision & { tier?: string; shadowRejections?: string[] };
 
@@ -29,7 +32,14 @@ export function rateLimitHeaders(
   d: HeaderSource,
   now: number,
   options: HeaderOptions = {},
+  unsendable?: (name: string) => void,
 ): Record<string, string> {
+  // Values made of names or identifiers (the rest are numbers or sanitised RFC 8941 Strings) are sent
+  // only if HTTP can carry them: a tenant id from the context may hold anything. Left out, and told.
+  const text = (name: string, value: string) => {
+    if (!INVALID_HEADER_VALUE.test(value)) headers[name] = value;
+    else unsendable?.(name);
+  };
   const headers: Record<string, string> = {};
   // On a failure path nothing was counted: quota headers would be made up, so only Retry-After is sent.
   const counted = d.path === 'store' || d.path === 'local';
@@ -38,7 +48,7 @@ export function rateLimitHeaders(
     headers['x-ratelimit-limit'] = String(d.binding.limit);
     headers['x-ratelimit-remaining'] = String(Math.max(0, d.remaining));
     headers['x-ratelimit-reset'] = String(Math.ceil(d.resetAt / 1000));
-    headers['x-ratelimit-type'] = d.binding.name;
+    text('x-ratelimit-type', d.binding.name);
   }
   if (options.ietf !== false && counted && d.limits.length > 0) {
     let policy = '';
@@ -53,12 +63,12 @@ export function rateLimitHeaders(
     headers.ratelimit = state;
   }
   if (options.tenant !== false) {
-    headers['x-ratelimit-tenant'] = d.tenant;
-    if (d.tier !== undefined) headers['x-ratelimit-tier'] = d.tier;
+    text('x-ratelimit-tenant', d.tenant);
+    if (d.tier !== undefined) text('x-ratelimit-tier', d.tier);
   }
   if (options.backend !== false) headers['x-rate-limit-backend'] = backendLabel(d);
   if (options.shadow !== false && d.shadowRejections && d.shadowRejections.length > 0) {
-    headers['x-ratelimit-shadow-rejected'] = d.shadowRejections.join(', ');
+    text('x-ratelimit-shadow-rejected', d.shadowRejections.join(', '));
   }
   if (!d.allowed) headers['retry-after'] = String(retryAfterSeconds(d));
   return headers;

@@ -175,4 +175,44 @@ describe('hono: middleware specifics', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
+
+  it("on a real @hono/node-server the headers reach the client, also on a handler's own Response", async () => {
+    const app = newApp();
+    const mw = sluice({ limiter, tenant: (c) => authOf(c)?.tenant });
+    app.use(mw);
+    app.get('/built', (c) => c.text('built'));
+    app.get('/own', () => new Response('own', { headers: { 'x-own': '1' } }));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const get = (path: string) =>
+      fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: 'Bearer node-headers' } });
+    try {
+      const replies = [];
+      for (const path of ['/built', '/own', '/built', '/own', '/built', '/own']) {
+        const res = await get(path);
+        replies.push([
+          res.status,
+          res.headers.get('x-ratelimit-remaining'),
+          res.headers.get('ratelimit'),
+          res.headers.get('x-own'),
+          res.headers.get('retry-after') !== null,
+          await res.text(),
+        ]);
+      }
+      expect(replies.slice(0, 5)).toEqual([
+        [200, '4', '"default.sliding-log-1m";r=4;t=60', null, false, 'built'],
+        [200, '3', '"default.sliding-log-1m";r=3;t=60', '1', false, 'own'],
+        [200, '2', '"default.sliding-log-1m";r=2;t=60', null, false, 'built'],
+        [200, '1', '"default.sliding-log-1m";r=1;t=60', '1', false, 'own'],
+        [200, '0', '"default.sliding-log-1m";r=0;t=60', null, false, 'built'],
+      ]);
+      const limited = replies[5] as unknown[];
+      expect([limited[0], limited[1], limited[3], limited[4]]).toEqual([429, '0', null, true]);
+      expect(JSON.parse(limited[5] as string).error.code).toBe('RATE_5001');
+    } finally {
+      (server as Server).closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });
