@@ -20,6 +20,7 @@ import {
   INCUMBENTS,
   isFramework,
   KEY_ROOT,
+  SLUICE_LEGACY_WHAT,
   SLUICE_WHAT,
   TENANT,
   TENANT_HEADER,
@@ -76,9 +77,6 @@ async function main(): Promise<void> {
         `${servers} servers, ${config.rounds} rounds of ${config.warmupSeconds} s warm-up + ${config.seconds} s ` +
         `(${Math.round(loadSeconds)} s of load in all), ${config.connections} connections`,
     );
-    if (config.frameworks.includes('hono') && INCUMBENTS.hono === null) {
-      console.log('hono: no incumbent Redis limiter among the dev dependencies (hono-rate-limiter): skipped');
-    }
     const measured: VariantRuns[] = [];
     for (const framework of config.frameworks)
       measured.push(...(await benchFramework(framework, redis.url, admin)));
@@ -225,6 +223,7 @@ function whatOf(framework: Framework, variant: Variant): string {
     const budget = config.sluiceBudget === 'default' ? "Sluice's default 50 ms" : config.sluiceBudget;
     return `${SLUICE_WHAT}; store-call budget ${budget}`;
   }
+  if (variant === 'sluice-legacy') return SLUICE_LEGACY_WHAT;
   return INCUMBENTS[framework]?.what ?? '';
 }
 
@@ -238,7 +237,7 @@ function notes(variants: VariantSummary[]): string[] {
 }
 
 const NOTES = [
-  'hono: no incumbent measured. hono-rate-limiter (npm 0.5.x, the usual Hono limiter, Redis through a store package) is not among the dev dependencies and was not installed for this run.',
+  'hono-rate-limiter takes a Redis client of the @upstash/redis shape (scriptLoad, evalsha with key and argument arrays): the bench passes ioredis behind that interface, as express-rate-limit gets ioredis through rate-limit-redis `sendCommand`.',
   'Sluice decides two windows (sliding-window 1 s + fixed-window 1 min) in one Redis script call per request; each incumbent decides one fixed window. Each variant sends its default response headers.',
   "Sluice's PolicyLimiter also polls its runtime-overrides document once per second (one GET), negligible against the load.",
   'Servers run under `node --import tsx` with NODE_ENV=production and load Sluice from its build (dist/, as users do: `npm run bench:http` builds first); tsx only transpiles the bench harness.',

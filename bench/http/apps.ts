@@ -10,6 +10,7 @@ import express from 'express';
 import { rateLimit } from 'express-rate-limit';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
+import { RedisStore as HonoRedisStore, rateLimiter as honoRateLimiter } from 'hono-rate-limiter';
 import { Redis } from 'ioredis';
 import { RedisStore as ExpressRedisStore, type RedisReply } from 'rate-limit-redis';
 import { sluice as sluiceExpress } from '../../dist/express.js';
@@ -50,10 +51,10 @@ async function startExpress(variant: Variant, redisUrl: string, port: number): P
   const app = express();
   const closers: Closer[] = [];
   let limiter: PolicyLimiter | undefined;
-  if (variant === 'sluice') {
+  if (isSluice(variant)) {
     limiter = await createSluiceLimiter(redisUrl);
     closers.push(() => (limiter as PolicyLimiter).close());
-    app.use(sluiceExpress({ limiter, tenantHeaders: [TENANT_HEADER] }));
+    app.use(sluiceExpress({ limiter, tenantHeaders: [TENANT_HEADER], ...headersOf(variant) }));
   } else if (variant === 'incumbent') {
     const client = new Redis(redisUrl);
     closers.push(() => client.quit());
@@ -83,10 +84,10 @@ async function startFastify(variant: Variant, redisUrl: string, port: number): P
   const app = Fastify({ logger: false });
   const closers: Closer[] = [];
   let limiter: PolicyLimiter | undefined;
-  if (variant === 'sluice') {
+  if (isSluice(variant)) {
     limiter = await createSluiceLimiter(redisUrl);
     closers.push(() => (limiter as PolicyLimiter).close());
-    await app.register(sluiceFastify, { limiter, tenantHeaders: [TENANT_HEADER] });
+    await app.register(sluiceFastify, { limiter, tenantHeaders: [TENANT_HEADER], ...headersOf(variant) });
   } else if (variant === 'incumbent') {
     // The client options @fastify/rate-limit's README recommends.
     const client = new Redis(redisUrl, { connectTimeout: 500, maxRetriesPerRequest: 1 });
@@ -115,12 +116,21 @@ async function startHono(variant: Variant, redisUrl: string, port: number): Prom
   const app = new Hono();
   const closers: Closer[] = [];
   let limiter: PolicyLimiter | undefined;
-  if (variant === 'sluice') {
+  if (isSluice(variant)) {
     limiter = await createSluiceLimiter(redisUrl);
     closers.push(() => (limiter as PolicyLimiter).close());
-    app.use(sluiceHono({ limiter, tenantHeaders: [TENANT_HEADER] }));
+    app.use(sluiceHono({ limiter, tenantHeaders: [TENANT_HEADER], ...headersOf(variant) }));
   } else if (variant === 'incumbent') {
-    throw new Error('hono has no incumbent Redis limiter among the dev dependencies');
+    const client = new Redis(redisUrl);
+    closers.push(() => client.quit());
+    app.use(
+      honoRateLimiter({
+        windowMs: 60_000,
+        limit: HUGE,
+        keyGenerator: (c) => c.req.header(TENANT_HEADER) ?? 'anonymous',
+        store: new HonoRedisStore({ client: honoRedisClient(client), prefix: `${KEY_ROOT}-hrl:` }),
+      }),
+    );
   }
   app.get('/', (c) => c.text(BODY));
   const server = await new Promise<Server>((resolve, reject) => {
@@ -128,6 +138,26 @@ async function startHono(variant: Variant, redisUrl: string, port: number): Prom
     s.once('error', reject);
   });
   return running(server, closers, limiter);
+}
+
+function isSluice(variant: Variant): boolean {
+  return variant === 'sluice' || variant === 'sluice-legacy';
+}
+
+/** The header families of a Sluice variant (see VARIANTS). */
+function headersOf(variant: Variant): { headers?: { ietf: false; tenant: false; backend: false } } {
+  return variant === 'sluice-legacy' ? { headers: { ietf: false, tenant: false, backend: false } } : {};
+}
+
+/** ioredis behind hono-rate-limiter's Redis client interface (the one @upstash/redis has). */
+function honoRedisClient(client: Redis) {
+  return {
+    scriptLoad: (script: string) => client.script('LOAD', script) as Promise<string>,
+    evalsha: <TArgs extends unknown[], TData = unknown>(sha: string, keys: string[], args: TArgs) =>
+      client.evalsha(sha, keys.length, ...keys, ...args.map(String)) as Promise<TData>,
+    decr: (key: string) => client.decr(key),
+    del: (key: string) => client.del(key),
+  };
 }
 
 function running(server: Server, closers: Closer[], limiter: PolicyLimiter | undefined): RunningServer {

@@ -8,7 +8,12 @@
 export const FRAMEWORKS = ['express', 'fastify', 'hono'] as const;
 export type Framework = (typeof FRAMEWORKS)[number];
 
-export const VARIANTS = ['none', 'sluice', 'incumbent'] as const;
+/**
+ * `sluice-legacy`: Sluice with only the legacy header family (4 headers, like the incumbents' 3-4),
+ * to tell what the decision costs from what the default nine headers cost. The target is judged on
+ * `sluice`, with its default headers.
+ */
+export const VARIANTS = ['none', 'sluice', 'sluice-legacy', 'incumbent'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** Every Redis key the bench writes starts with this (found and deleted by SCAN on an external Redis). */
@@ -31,9 +36,14 @@ export const INCUMBENTS: Record<Framework, { name: string; what: string } | null
     name: '@fastify/rate-limit',
     what: '@fastify/rate-limit with `redis` (an ioredis client), 1e9 per 1 min fixed window, keyed by X-Tenant-ID, default headers',
   },
-  // hono-rate-limiter (npm, 0.5.x) would be the incumbent, with a Redis store; it is not a dependency.
-  hono: null,
+  hono: {
+    name: 'hono-rate-limiter',
+    what: "hono-rate-limiter with its RedisStore (ioredis behind the store's `scriptLoad`/`evalsha` client interface), 1e9 per 1 min fixed window, keyed by X-Tenant-ID, default headers",
+  },
 };
+
+export const SLUICE_LEGACY_WHAT =
+  'the same, with only the legacy header family (`headers: { ietf: false, tenant: false, backend: false }`: x-ratelimit-limit, -remaining, -reset, -type)';
 
 export const SLUICE_WHAT =
   'Sluice middleware over PolicyLimiter.create: Redis store, one tenant policy of two windows (sliding-window 1e9 / 1s + fixed-window 1e9 / 1m) in one decision, tier policy disabled, tenant from the X-Tenant-ID header, default headers';

@@ -18,7 +18,7 @@ import {
   PolicyLimiter,
   RedisStore,
   type Store,
-} from '../../src/index.js';
+} from '../../dist/index.js';
 import type { Decide } from './driver.js';
 
 export interface Contender {

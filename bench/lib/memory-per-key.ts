@@ -5,7 +5,7 @@
  * (exact; it includes the key name, reported separately so it can be discounted).
  */
 import type { Redis } from 'ioredis';
-import { type AlgorithmName, createLimiter, RedisStore } from '../../src/index.js';
+import { type AlgorithmName, createLimiter, RedisStore } from '../../dist/index.js';
 import { KEY_ROOT } from './contenders.js';
 
 export interface MemoryRow {
