@@ -121,6 +121,11 @@ export class Limiter {
   private local: Limiter | undefined;
   private readonly penalty: boolean;
   private readonly retentionMs: number;
+  /** The local failure mode's share of a checks array, laid out (see decideLocally). */
+  private readonly localPlans = new WeakMap<
+    readonly Check[],
+    { tenant: string; share: readonly Check[]; subject: Subject }
+  >();
   /** Laid-out configured limits of recent tenants and keys (see configuredSubject). */
   private readonly subjects = new Map<string, { checks: Check[]; subject: Subject }>();
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
@@ -420,17 +425,18 @@ export class Limiter {
         guard: false,
       });
     }
-    const share =
-      this.localFraction === 1
-        ? checks
-        : checks.map((c) => ({ limit: scaleLimit(c.limit, this.localFraction), key: c.key }));
-    const decision = await this.local.decideSubject(
-      request,
-      share,
-      resolveSubject(this.prefix, request.tenant, share),
-      cost,
-      'closed',
-    );
+    // This instance's share of the checks, laid out once per checks array (they are per tenant and key
+    // on the prepared and configured paths): while the circuit is open this is every decision's path.
+    let local = this.localPlans.get(checks);
+    if (local?.tenant !== request.tenant) {
+      const share =
+        this.localFraction === 1
+          ? checks
+          : checks.map((c) => ({ limit: scaleLimit(c.limit, this.localFraction), key: c.key }));
+      local = { tenant: request.tenant, share, subject: resolveSubject(this.prefix, request.tenant, share) };
+      this.localPlans.set(checks, local);
+    }
+    const decision = await this.local.decideSubject(request, local.share, local.subject, cost, 'closed');
     decision.path = 'local';
     decision.storeError = cause ?? CIRCUIT_OPEN;
     return decision;

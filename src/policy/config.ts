@@ -114,6 +114,8 @@ const storeSchema = z.discriminatedUnion('type', [
     maxConnections: positiveInt.optional(),
     /** Coalesce the decisions of one event-loop turn into one script call (default true). */
     coalesce: z.boolean().optional(),
+    /** Most decisions per coalesced call (default 16). */
+    maxBatch: z.number().int().min(1).max(1000).optional(),
   }),
 ]);
 

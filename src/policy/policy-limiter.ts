@@ -595,7 +595,10 @@ function storeFromConfig(config: SluiceConfig): Store {
       ? {}
       : { commandTimeout: parseDuration(store.commandTimeout, 'store.commandTimeout') }),
   };
-  const common = { ...(store.coalesce === undefined ? {} : { coalesce: store.coalesce }) };
+  const common = {
+    ...(store.coalesce === undefined ? {} : { coalesce: store.coalesce }),
+    ...(store.maxBatch === undefined ? {} : { maxBatch: store.maxBatch }),
+  };
   if (store.url) return new RedisStore({ url: store.url, redisOptions: timeouts, ...common });
   if (store.cluster) {
     return new RedisStore({

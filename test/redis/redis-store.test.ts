@@ -158,7 +158,8 @@ describe('Redis store', () => {
   });
 
   it('coalesces the decisions made in one event-loop turn into one script call, each counted once', async () => {
-    const l = createLimiter({ limits: [{ limit: 100, window: '1m' }], store, prefix: 'batch' });
+    const wide = new RedisStore({ url: server.url, maxBatch: 64 });
+    const l = createLimiter({ limits: [{ limit: 100, window: '1m' }], store: wide, prefix: 'batch' });
     await l.limit({ tenant: 't', key: 'warm-up' });
     const [reads, calls] = [await readsProcessed(admin), await commandCalls(admin, 'evalsha')];
     // Keys of two users and two tenants: one layout, so one batch, decided in the order made.
@@ -179,8 +180,19 @@ describe('Redis store', () => {
     const decisions = await Promise.all(
       Array.from({ length: 100 }, () => l.limit({ tenant: 't', key: 'k' })),
     );
-    expect(await commandCalls(admin, 'evalsha')).toBe(calls + 2);
+    expect(await commandCalls(admin, 'evalsha')).toBe(calls + Math.ceil(100 / MAX_BATCH));
     expect(decisions.map((d) => d.remaining)).toEqual(Array.from({ length: 100 }, (_, i) => 998 - i));
+    const bigger = new RedisStore({ url: server.url, maxBatch: 50 });
+    const l50 = createLimiter({
+      limits: [{ limit: 1000, window: '1m' }],
+      store: bigger,
+      prefix: 'batch-cap',
+    });
+    const before = await commandCalls(admin, 'evalsha');
+    await Promise.all(Array.from({ length: 100 }, () => l50.limit({ tenant: 't', key: 'k' })));
+    expect(await commandCalls(admin, 'evalsha')).toBe(before + 2);
+    expect(() => new RedisStore({ url: server.url, maxBatch: 0 })).toThrow(/maxBatch/);
+    await bigger.close();
   });
 
   it('coalesce: false sends one script call per decision, pipelined in one write', async () => {
@@ -208,7 +220,8 @@ describe('Redis store', () => {
     expect(decisions.map((d) => d.remaining).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 20 }, (_, i) => 79 + i),
     );
-    expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 1);
+    // One EVAL per batch (20 decisions: ceil(20 / MAX_BATCH) batches), not one per decision.
+    expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + Math.ceil(20 / MAX_BATCH));
     expect((await l.limit({ tenant: 't', key: 'k' })).remaining).toBe(78);
   });
 

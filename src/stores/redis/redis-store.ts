@@ -41,13 +41,20 @@ export interface RedisStoreOptions {
    * creates).
    */
   coalesce?: boolean;
+  /** Most decisions per coalesced call (default MAX_BATCH, 16). */
+  maxBatch?: number;
 }
 
 /** Options Sluice sets on the clients it creates: a decision must never be sent twice. */
 const SAFE_CLIENT_OPTIONS: RedisOptions = { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1 };
 
-/** Most decisions coalesced into one script call: bounds the time one call holds Redis. */
-export const MAX_BATCH = 64;
+/**
+ * Most decisions coalesced into one script call by default. Small enough that Redis starts on the
+ * first batch of a turn while the client still sends the next, and that the client reads the first
+ * replies while Redis runs the next (one huge batch would make them take turns); large enough that a
+ * call's fixed cost is spread thin. Bounds how long one call holds Redis too.
+ */
+export const MAX_BATCH = 16;
 
 /**
  * Cluster clients must not retry a command after a failover or CLUSTERDOWN either: by then its caller
@@ -92,6 +99,7 @@ export class RedisStore implements Store {
   /** Decide scripts of the layouts met so far (see decideScript). */
   private readonly layouts: LayoutNode = { next: new Map(), scripts: new Map() };
   private readonly coalesce: boolean;
+  private readonly maxBatch: number;
   /** This turn's decisions waiting to be sent, by decide call then slot group (see enqueue). */
   private queued = new Map<DecideScript, Map<string, Batch>>();
   private flushScheduled = false;
@@ -112,8 +120,19 @@ export class RedisStore implements Store {
     if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') {
       throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'redis.coalesce', 'must be true or false');
     }
+    if (
+      options.maxBatch !== undefined &&
+      !(Number.isInteger(options.maxBatch) && options.maxBatch >= 1 && options.maxBatch <= 1000)
+    ) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'redis.maxBatch',
+        'must be a whole number in [1, 1000]',
+      );
+    }
     this.owned = options.client === undefined;
     this.coalesce = options.coalesce !== false;
+    this.maxBatch = options.maxBatch ?? MAX_BATCH;
     if (options.client) {
       this.client = options.client;
     } else if (options.url !== undefined) {
@@ -231,7 +250,7 @@ export class RedisStore implements Store {
     const waiters = batch.waiters;
     const reply = new Promise<unknown>((resolve, reject) => waiters.push({ resolve, reject }));
     batch.decisions.push(keysAndArgs);
-    if (batch.decisions.length >= MAX_BATCH) {
+    if (batch.decisions.length >= this.maxBatch) {
       groups.delete(group);
       this.send(batch);
     } else if (!this.flushScheduled) {
