@@ -285,6 +285,7 @@ async function runInfo(
         'express-rate-limit',
         'rate-limit-redis',
         '@fastify/rate-limit',
+        'hono-rate-limiter',
         'ioredis',
         'autocannon',
       ].map((name) => [name, version(name)]),
