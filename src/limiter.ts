@@ -207,19 +207,28 @@ export class Limiter {
   }
 
   /** Decides a request prepared by `prepare` (of a limiter with the same prefix). */
-  async decidePrepared(prepared: PreparedDecision, cost: number = 1): Promise<Decision> {
+  decidePrepared(prepared: PreparedDecision, cost: number = 1): Promise<Decision> {
+    // Not an async function (this is every policy decision's path): errors become rejections here.
     if (prepared?.prefix !== this.prefix) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_OPTION',
-        'prepared',
-        `was prepared for prefix "${prepared?.prefix}", not this limiter's "${this.prefix}"`,
+      return Promise.reject(
+        new ValidationError(
+          'ERR_SLUICE_INVALID_OPTION',
+          'prepared',
+          `was prepared for prefix "${prepared?.prefix}", not this limiter's "${this.prefix}"`,
+        ),
       );
+    }
+    let units: number;
+    try {
+      units = validateCost(cost);
+    } catch (error) {
+      return Promise.reject(error);
     }
     return this.decideSubject(
       prepared,
       prepared.checks,
       prepared.subject,
-      validateCost(cost),
+      units,
       prepared.failureMode ?? this.failureMode,
     );
   }

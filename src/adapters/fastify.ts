@@ -98,12 +98,14 @@ const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options
     return errorVerdict(options.body);
   };
 
-  const decide = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  // The hook itself (one async layer per request): an async hook that sent a reply must return it,
+  // so that Fastify stops the chain.
+  const hook = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     let verdict: Verdict;
     try {
       const route = routeOf(request);
       const own = route.config ? sluiceConfigOf(route.config) : undefined;
-      if (own?.skip) return;
+      if (own?.skip) return undefined;
       let limits: PolicyLimit[] | undefined;
       if (own?.limits && own.limits.length > 0 && route.config) {
         // One copy per route (see ownLimits), kept for the route's lifetime.
@@ -113,23 +115,18 @@ const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options
           routeLimits.set(route.config, limits);
         }
       }
-      const view: RequestView = {
-        method: request.method,
-        route: route.url,
-        header: (name) => headerString(request.headers[name.toLowerCase()]),
-        remoteAddress: request.raw.socket?.remoteAddress,
-      };
-      verdict = await core.evaluate(request, view, limits);
+      verdict = await core.evaluate(request, new FastifyView(request, route.url), limits);
     } catch (error) {
       verdict = failed(error, request);
     }
-    if (verdict.action === 'skip') return;
+    if (verdict.action === 'skip') return undefined;
     try {
       act(verdict, request, reply);
     } catch (error) {
       if (verdict.action === 'continue') void core.release(verdict.lease);
       if (!reply.sent) act(failed(error, request), request, reply);
     }
+    return reply.sent ? reply : undefined;
   };
 
   const act = (verdict: Verdict, request: FastifyRequest, reply: FastifyReply): void => {
@@ -149,11 +146,6 @@ const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options
     }
   };
 
-  const hook = async (request: FastifyRequest, reply: FastifyReply) => {
-    await decide(request, reply);
-    // An async hook that sent a reply must return it, so Fastify stops the chain.
-    if (reply.sent) return reply;
-  };
   switch (options.hook ?? 'onRequest') {
     case 'onRequest':
       fastify.addHook('onRequest', hook);
@@ -165,10 +157,29 @@ const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options
       fastify.addHook('preHandler', hook);
       break;
   }
-  fastify.addHook('onResponse', async (request) => {
+  // A callback hook, not an async one: it runs on every response, leases or not.
+  fastify.addHook('onResponse', (request, _reply, done) => {
     releases.get(request)?.();
+    done();
   });
 };
+
+/** A request as the core reads it (a class: no closure per request). */
+class FastifyView implements RequestView {
+  readonly method: string;
+  readonly remoteAddress: string | undefined;
+  constructor(
+    private readonly request: FastifyRequest,
+    readonly route: string | undefined,
+  ) {
+    this.method = request.method;
+    this.remoteAddress = request.raw.socket?.remoteAddress;
+  }
+
+  header(name: string): string | undefined {
+    return headerString(this.request.headers[name.toLowerCase()]);
+  }
+}
 
 function routeOf(request: FastifyRequest): RouteInfo {
   const options = (request as { routeOptions?: { url?: string; config?: object } }).routeOptions;

@@ -34,12 +34,6 @@ export function rateLimitHeaders(
   options: HeaderOptions = {},
   unsendable?: (name: string) => void,
 ): Record<string, string> {
-  // Values made of names or identifiers (the rest are numbers or sanitised RFC 8941 Strings) are sent
-  // only if HTTP can carry them: a tenant id from the context may hold anything. Left out, and told.
-  const text = (name: string, value: string) => {
-    if (!INVALID_HEADER_VALUE.test(value)) headers[name] = value;
-    else unsendable?.(name);
-  };
   const headers: Record<string, string> = {};
   // On a failure path nothing was counted: quota headers would be made up, so only Retry-After is sent.
   const counted = d.path === 'store' || d.path === 'local';
@@ -48,7 +42,7 @@ export function rateLimitHeaders(
     headers['x-ratelimit-limit'] = String(d.binding.limit);
     headers['x-ratelimit-remaining'] = String(Math.max(0, d.remaining));
     headers['x-ratelimit-reset'] = String(Math.ceil(d.resetAt / 1000));
-    text('x-ratelimit-type', d.binding.name);
+    text(headers, 'x-ratelimit-type', d.binding.name, unsendable);
   }
   if (options.ietf !== false && counted && d.limits.length > 0) {
     let policy = '';
@@ -63,15 +57,29 @@ export function rateLimitHeaders(
     headers.ratelimit = state;
   }
   if (options.tenant !== false) {
-    text('x-ratelimit-tenant', d.tenant);
-    if (d.tier !== undefined) text('x-ratelimit-tier', d.tier);
+    text(headers, 'x-ratelimit-tenant', d.tenant, unsendable);
+    if (d.tier !== undefined) text(headers, 'x-ratelimit-tier', d.tier, unsendable);
   }
   if (options.backend !== false) headers['x-rate-limit-backend'] = backendLabel(d);
   if (options.shadow !== false && d.shadowRejections && d.shadowRejections.length > 0) {
-    text('x-ratelimit-shadow-rejected', d.shadowRejections.join(', '));
+    text(headers, 'x-ratelimit-shadow-rejected', d.shadowRejections.join(', '), unsendable);
   }
   if (!d.allowed) headers['retry-after'] = String(retryAfterSeconds(d));
   return headers;
+}
+
+/**
+ * Values made of names or identifiers (the rest are numbers or sanitised RFC 8941 Strings) are sent
+ * only if HTTP can carry them: a tenant id from the context may hold anything. Left out, and told.
+ */
+function text(
+  headers: Record<string, string>,
+  name: string,
+  value: string,
+  unsendable: ((name: string) => void) | undefined,
+): void {
+  if (!INVALID_HEADER_VALUE.test(value)) headers[name] = value;
+  else unsendable?.(name);
 }
 
 /** Seconds for Retry-After: never earlier than the decision allows (rounded up), at least 1. */

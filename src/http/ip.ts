@@ -6,6 +6,24 @@ import { isIP } from 'node:net';
  * through addresses of one allocation does not buy a fresh bucket each time.
  */
 export function ipKey(address: string, ipv6Prefix = 56): string | undefined {
+  // Clients come back: the key of a recent address is remembered (per prefix, bounded).
+  let memo = memos.get(ipv6Prefix);
+  if (!memo) {
+    memo = new Map();
+    memos.set(ipv6Prefix, memo);
+  }
+  const known = memo.get(address);
+  if (known !== undefined || memo.has(address)) return known;
+  const key = computeIpKey(address, ipv6Prefix);
+  if (memo.size >= MAX_MEMO) memo.clear();
+  memo.set(address, key);
+  return key;
+}
+
+const memos = new Map<number, Map<string, string | undefined>>();
+const MAX_MEMO = 4096;
+
+function computeIpKey(address: string, ipv6Prefix: number): string | undefined {
   let ip = address.trim();
   if (ip.startsWith('[') && ip.includes(']')) ip = ip.slice(1, ip.indexOf(']'));
   const zone = ip.indexOf('%');

@@ -199,58 +199,45 @@ export class RedisStore implements Store {
     });
   }
 
-  async decide(plan: DecisionPlan): Promise<RawDecision> {
-    const call = this.decideCall(plan);
-    const { keys, limitArgs, takesId } = call;
-    // KEYS, then ARGV: cost, the id if the script takes it, each limit's arguments (see decideSource).
-    const keysAndArgs: string[] = new Array(keys.length + 1 + (takesId ? 1 : 0) + limitArgs.length);
-    let at = 0;
-    for (const key of keys) keysAndArgs[at++] = key;
-    keysAndArgs[at++] = String(plan.cost);
-    if (takesId) keysAndArgs[at++] = plan.id;
-    for (const arg of limitArgs) keysAndArgs[at++] = arg;
-    const reply = (await (this.coalesce
-      ? this.enqueue(call.decide, plan.tenant, keysAndArgs)
-      : this.run(call.decide.script, call.decide.numKeys, keysAndArgs))) as number[];
-    // blocked-until, now, then per limit: retry-after (0 exactly when it fits), remaining, reset-at.
-    const blockedUntil = reply[0] as number;
-    let admitted = blockedUntil === 0;
-    const results: Array<RawDecision['limits'][number]> = [];
-    for (let i = 2; i < reply.length; i += 3) {
-      const retryAfterMs = reply[i] as number;
-      if (retryAfterMs !== 0) admitted = false;
-      results.push({
-        fits: retryAfterMs === 0,
-        remaining: reply[i + 1] as number,
-        resetAt: reply[i + 2] as number,
-        retryAfterMs,
-      });
+  decide(plan: DecisionPlan): Promise<RawDecision> {
+    let call: DecideCall;
+    try {
+      call = this.decideCall(plan);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return { admitted, blockedUntil, now: reply[1] as number, limits: results };
+    if (this.coalesce) return this.enqueue(call, plan);
+    const size = call.decide.replySize;
+    const keysAndArgs: string[] = new Array(call.keys.length + call.argCount);
+    writeArgs(keysAndArgs, call, plan, 0, call.keys.length);
+    return this.run(call.decide.script, call.decide.numKeys, keysAndArgs).then((reply) =>
+      rawDecision(reply as number[], 0, size),
+    );
   }
 
   /**
-   * Queues a decision for this turn's batch of its layout (and slot); resolves to its own reply.
-   * Batches are per script, not per key: decisions of every key and tenant with the same layout go
-   * together, in the order they were made.
+   * Queues a decision for this turn's batch of its layout (and slot). Batches are per script, not per
+   * key: decisions of every key and tenant with the same layout go together, in the order made.
    */
-  private enqueue(call: DecideScript, tenant: string, keysAndArgs: string[]): Promise<unknown> {
+  private enqueue(call: DecideCall, plan: DecisionPlan): Promise<RawDecision> {
+    const script = call.decide;
     // A Cluster runs a script on one slot: only one tenant's decisions (hash-tagged keys) share a call.
-    const group = this.client.isCluster ? tenant : '';
-    let groups = this.queued.get(call);
+    const group = this.client.isCluster ? plan.tenant : '';
+    let groups = this.queued.get(script);
     if (!groups) {
       groups = new Map();
-      this.queued.set(call, groups);
+      this.queued.set(script, groups);
     }
     let batch = groups.get(group);
     if (!batch) {
-      batch = { call, decisions: [], waiters: [] };
+      batch = { script, entries: [] };
       groups.set(group, batch);
     }
-    const waiters = batch.waiters;
-    const reply = new Promise<unknown>((resolve, reject) => waiters.push({ resolve, reject }));
-    batch.decisions.push(keysAndArgs);
-    if (batch.decisions.length >= this.maxBatch) {
+    const entries = batch.entries;
+    const decided = new Promise<RawDecision>((resolve, reject) =>
+      entries.push({ call, plan, resolve, reject }),
+    );
+    if (entries.length >= this.maxBatch) {
       groups.delete(group);
       this.send(batch);
     } else if (!this.flushScheduled) {
@@ -258,7 +245,7 @@ export class RedisStore implements Store {
       // After the poll phase: every decision started by this turn's I/O callbacks is in by then.
       setImmediate(this.flush);
     }
-    return reply;
+    return decided;
   }
 
   private readonly flush = (): void => {
@@ -268,33 +255,32 @@ export class RedisStore implements Store {
     for (const groups of queued.values()) for (const batch of groups.values()) this.send(batch);
   };
 
-  /** One script call for a batch: the layout's own script for one decision, its batch script for more. */
-  private send({ call, decisions, waiters }: Batch): void {
-    const count = decisions.length;
-    if (count === 1) {
-      const waiter = waiters[0] as Waiter;
-      this.run(call.script, call.numKeys, decisions[0] as string[]).then(waiter.resolve, waiter.reject);
-      return;
-    }
-    // KEYS of every decision, then ARGV of every decision (see decideBatchSource).
-    const keyCount = call.keyCount;
-    const argCount = (decisions[0] as string[]).length - keyCount;
+  /**
+   * One script call for a batch: the layout's own script for one decision, its batch script for more
+   * (KEYS of every decision, then ARGV of every decision: see decideBatchSource).
+   */
+  private send({ script, entries }: Batch): void {
+    const count = entries.length;
+    const keyCount = script.keyCount;
+    const argCount = (entries[0] as BatchEntry).call.argCount;
     const keysAndArgs: string[] = new Array(count * (keyCount + argCount));
     for (let d = 0; d < count; d++) {
-      const own = decisions[d] as string[];
-      for (let i = 0; i < keyCount; i++) keysAndArgs[d * keyCount + i] = own[i] as string;
-      for (let i = 0; i < argCount; i++) {
-        keysAndArgs[count * keyCount + d * argCount + i] = own[keyCount + i] as string;
-      }
+      const { call, plan } = entries[d] as BatchEntry;
+      writeArgs(keysAndArgs, call, plan, d * keyCount, count * keyCount + d * argCount);
     }
-    const size = call.replySize;
-    this.run(this.batchScript(call), count * keyCount, keysAndArgs).then(
+    const size = script.replySize;
+    const sent =
+      count === 1
+        ? this.run(script.script, script.numKeys, keysAndArgs)
+        : this.run(this.batchScript(script), count * keyCount, keysAndArgs);
+    sent.then(
       (reply) => {
-        const all = reply as number[];
-        for (let d = 0; d < count; d++) (waiters[d] as Waiter).resolve(all.slice(d * size, (d + 1) * size));
+        for (let d = 0; d < count; d++) {
+          (entries[d] as BatchEntry).resolve(rawDecision(reply as number[], d * size, size));
+        }
       },
       (error: unknown) => {
-        for (const waiter of waiters) waiter.reject(error);
+        for (const entry of entries) entry.reject(error);
       },
     );
   }
@@ -396,6 +382,7 @@ export class RedisStore implements Store {
     const call: DecideCall = {
       decide,
       takesId: decide.takesId,
+      argCount: 1 + (decide.takesId ? 1 : 0) + limitArgs.length,
       metaKey: plan.metaKey,
       blockKeys: plan.blockKeys,
       penalty: plan.penalty,
@@ -521,23 +508,60 @@ interface DecideScript {
   readonly takesId: boolean;
 }
 
-interface Waiter {
-  resolve(reply: unknown): void;
+/** A decision waiting for its batch's script call. */
+interface BatchEntry {
+  readonly call: DecideCall;
+  readonly plan: DecisionPlan;
+  resolve(decision: RawDecision): void;
   reject(error: unknown): void;
 }
 
 /** Decisions of one layout (and slot) waiting for this turn's script call. */
 interface Batch {
-  readonly call: DecideScript;
-  /** Each decision's keys and arguments, as for a call of its own. */
-  readonly decisions: string[][];
-  readonly waiters: Waiter[];
+  readonly script: DecideScript;
+  readonly entries: BatchEntry[];
+}
+
+/**
+ * Writes a decision's KEYS at `keyAt` and its ARGV at `argAt`: cost, the id if the script takes it,
+ * then each limit's arguments (see decideSource).
+ */
+function writeArgs(out: string[], call: DecideCall, plan: DecisionPlan, keyAt: number, argAt: number): void {
+  const { keys, limitArgs } = call;
+  for (let i = 0; i < keys.length; i++) out[keyAt + i] = keys[i] as string;
+  let at = argAt;
+  out[at++] = String(plan.cost);
+  if (call.takesId) out[at++] = plan.id;
+  for (let i = 0; i < limitArgs.length; i++) out[at++] = limitArgs[i] as string;
+}
+
+/**
+ * One decision's reply at `offset`: blocked-until, now, then per limit: retry-after (0 exactly when it
+ * fits), remaining, reset-at.
+ */
+function rawDecision(reply: number[], offset: number, size: number): RawDecision {
+  const blockedUntil = reply[offset] as number;
+  let admitted = blockedUntil === 0;
+  const limits: Array<RawDecision['limits'][number]> = [];
+  for (let i = offset + 2; i < offset + size; i += 3) {
+    const retryAfterMs = reply[i] as number;
+    if (retryAfterMs !== 0) admitted = false;
+    limits.push({
+      fits: retryAfterMs === 0,
+      remaining: reply[i + 1] as number,
+      resetAt: reply[i + 2] as number,
+      retryAfterMs,
+    });
+  }
+  return { admitted, blockedUntil, now: reply[offset + 1] as number, limits };
 }
 
 /** A decide script with the arguments every decision of one plan shape sends alike. */
 interface DecideCall {
   readonly decide: DecideScript;
   readonly takesId: boolean;
+  /** ARGV count of one decision. */
+  readonly argCount: number;
   /** What the arguments were made from (besides the limits). */
   readonly metaKey: string;
   readonly blockKeys: readonly string[];
