@@ -255,24 +255,20 @@ export class RedisStore implements Store {
     for (const groups of queued.values()) for (const batch of groups.values()) this.send(batch);
   };
 
-  /**
-   * One script call for a batch: the layout's own script for one decision, its batch script for more
-   * (KEYS of every decision, then ARGV of every decision: see decideBatchSource).
-   */
+  /** One script call for a batch: the layout's own script for one decision, its batch script for more. */
   private send({ script, entries }: Batch): void {
     const count = entries.length;
-    const keyCount = script.keyCount;
-    const argCount = (entries[0] as BatchEntry).call.argCount;
-    const keysAndArgs: string[] = new Array(count * (keyCount + argCount));
-    for (let d = 0; d < count; d++) {
-      const { call, plan } = entries[d] as BatchEntry;
-      writeArgs(keysAndArgs, call, plan, d * keyCount, count * keyCount + d * argCount);
-    }
     const size = script.replySize;
-    const sent =
-      count === 1
-        ? this.run(script.script, script.numKeys, keysAndArgs)
-        : this.run(this.batchScript(script), count * keyCount, keysAndArgs);
+    let sent: Promise<unknown>;
+    if (count === 1) {
+      const { call, plan } = entries[0] as BatchEntry;
+      const keysAndArgs: string[] = new Array(call.keys.length + call.argCount);
+      writeArgs(keysAndArgs, call, plan, 0, call.keys.length);
+      sent = this.run(script.script, script.numKeys, keysAndArgs);
+    } else {
+      const [keyCount, keysAndArgs] = batchArgs(entries);
+      sent = this.run(this.batchScript(script), keyCount, keysAndArgs);
+    }
     sent.then(
       (reply) => {
         for (let d = 0; d < count; d++) {
@@ -533,6 +529,31 @@ function writeArgs(out: string[], call: DecideCall, plan: DecisionPlan, keyAt: n
   out[at++] = String(plan.cost);
   if (call.takesId) out[at++] = plan.id;
   for (let i = 0; i < limitArgs.length; i++) out[at++] = limitArgs[i] as string;
+}
+
+/**
+ * A batch's KEYS count and its KEYS and ARGV (see decideBatchSource): what decisions of one request
+ * shape share (keys, limit arguments) once per shape, then each decision's shape, cost and id.
+ */
+function batchArgs(entries: readonly BatchEntry[]): [number, string[]] {
+  const shapes = new Map<DecideCall, number>();
+  for (const { call } of entries) if (!shapes.has(call)) shapes.set(call, shapes.size);
+  const first = (entries[0] as BatchEntry).call;
+  const own = first.takesId ? 2 : 1;
+  const keyCount = shapes.size * first.keys.length;
+  const out: string[] = new Array(
+    keyCount + 1 + shapes.size * first.limitArgs.length + entries.length * (1 + own),
+  );
+  let at = 0;
+  for (const call of shapes.keys()) for (const key of call.keys) out[at++] = key;
+  out[at++] = String(shapes.size);
+  for (const call of shapes.keys()) for (const arg of call.limitArgs) out[at++] = arg;
+  for (const { call, plan } of entries) {
+    out[at++] = String(shapes.get(call));
+    out[at++] = String(plan.cost);
+    if (own === 2) out[at++] = plan.id;
+  }
+  return [keyCount, out];
 }
 
 /**

@@ -319,23 +319,38 @@ export function decideShape({ codes, blockKeys }: DecideLayout): {
 /**
  * The batch variant of a layout's decide script: any number of decisions of that layout in one call,
  * decided one after the other, each exactly as `decideSource` decides it (at one `now`, read once).
- * KEYS and ARGV: each decision's own (as for decideSource), one decision after the other. Returns
- * every decision's reply, one after the other. Lets a store coalesce the decisions of one event-loop
- * turn into one script call: the per-call cost of the client and of Redis is paid once per batch.
+ * Lets a store coalesce the decisions of one event-loop turn into one script call, so that the client
+ * and Redis pay a call's fixed cost once per batch.
+ *
+ * What decisions of one request shape share (their keys and their limits' arguments) is sent once:
+ * KEYS: each shape's keys (as for decideSource), shape after shape.
+ * ARGV: the number of shapes; each shape's limit arguments; then per decision: its shape (0-based),
+ * its cost, and its id if the layout takes one.
+ * Returns every decision's reply (as decideSource's), one after the other.
  */
 export function decideBatchSource(layout: DecideLayout): string {
   const { g, body, reply } = decideParts(layout);
   const shape = decideShape(layout);
-  // The single-decision body with its KEYS and ARGV indexes shifted to the decision's own (offsets
-  // named with a trailing underscore: no fragment variable is).
+  const own = decideTakesId(layout.codes) ? 2 : 1; // cost, then the id: the decision's own ARGV
+  const shared = shape.args - own; // the limits' arguments: the shape's
+  // The single-decision body reading its KEYS from its shape's and its ARGV from its own or its
+  // shape's (offsets named with a trailing underscore: no fragment variable is).
   const shift = (lua: string) =>
-    lua.replace(/\bKEYS\[(\d+)\]/g, 'KEYS[k_ + $1]').replace(/\bARGV\[(\d+)\]/g, 'ARGV[a_ + $1]');
+    lua
+      .replace(/\bKEYS\[(\d+)\]/g, 'KEYS[k_ + $1]')
+      .replace(/\bARGV\[(\d+)\]/g, (_, n: string) =>
+        Number(n) <= own ? `ARGV[p_ + ${Number(n) + 1}]` : `ARGV[s_ + ${Number(n) - own}]`,
+      );
+  const perDecision = own + 1;
   const loop = [
     'local out_ = {}',
-    `for d_ = 0, #KEYS / ${shape.keys} - 1 do`,
+    `local first_ = 1 + tonumber(ARGV[1]) * ${shared}`,
+    `for d_ = 0, (#ARGV - first_) / ${perDecision} - 1 do`,
     indent(
       [
-        `local k_, a_, o_ = d_ * ${shape.keys}, d_ * ${shape.args}, d_ * ${shape.reply}`,
+        `local p_ = first_ + d_ * ${perDecision}`,
+        'local c_ = tonumber(ARGV[p_ + 1])',
+        `local k_, s_, o_ = c_ * ${shape.keys}, 1 + c_ * ${shared}, d_ * ${shape.reply}`,
         shift(body.join('\n')),
         ...reply.map((item, i) => `out_[o_ + ${i + 1}] = ${shift(item)}`),
       ].join('\n'),
