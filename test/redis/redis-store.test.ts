@@ -145,6 +145,32 @@ describe('Redis store', () => {
     expect(ttl).toBeLessThanOrEqual(10_000);
   });
 
+  it('a batch writes each key once, with its TTL, and heals a key that lost its TTL', async () => {
+    const string = ALL_ALGORITHMS.filter((l) => ['fixed', 'counter', 'bucket', 'tenant'].includes(l.name));
+    const l = createLimiter({ limits: string, store, prefix: 'batch-ttl' });
+    const sets = await commandCalls(admin, 'set');
+    const decisions = await Promise.all(Array.from({ length: 8 }, () => l.limit({ tenant: 't', key: 'k' })));
+    // 5 admitted (the smallest limit), 3 rejected; one SET per key for the whole batch, not per decision.
+    expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, true, true, false, false, false]);
+    expect(await commandCalls(admin, 'set')).toBe(sets + 4);
+    const expectedMax: Record<string, number> = {
+      'batch-ttl:{t}:s:k:fixed:fw3000': 3000,
+      'batch-ttl:{t}:s:k:counter:sw4000': 8000,
+      'batch-ttl:{t}:s:k:bucket:tb5000': 5000,
+      'batch-ttl:{t}:s:*:tenant:fw7000': 7000,
+    };
+    for (const [key, max] of Object.entries(expectedMax)) {
+      const ttl = await admin.pttl(key);
+      expect(ttl, key).toBeGreaterThan(0);
+      expect(ttl, key).toBeLessThanOrEqual(max);
+    }
+    // A key that lost its TTL: a batch of rejected decisions gives it back.
+    await admin.persist('batch-ttl:{t}:s:k:counter:sw4000');
+    const rejected = await Promise.all(Array.from({ length: 4 }, () => l.limit({ tenant: 't', key: 'k' })));
+    expect(rejected.every((d) => !d.allowed)).toBe(true);
+    expect(await admin.pttl('batch-ttl:{t}:s:k:counter:sw4000')).toBeGreaterThan(0);
+  });
+
   it('reloads its scripts after SCRIPT FLUSH and counts the decision once', async () => {
     const l = createLimiter({ limits: [{ limit: 10, window: '1m' }], store, prefix: 'flush' });
     const evalsBefore = await commandCalls(admin, 'eval');

@@ -170,7 +170,16 @@ class Generator {
   /** Whether the limits' variables live in a table rather than in locals (see MAX_LIMIT_LOCALS). */
   private readonly inTable: boolean;
 
-  constructor(codes: readonly string[], firstKey: number, firstArg: number) {
+  /**
+   * @param deferred string states are read and written through the batch script's write-behind
+   *   helpers (see WRITE_BEHIND) instead of directly.
+   */
+  constructor(
+    codes: readonly string[],
+    firstKey: number,
+    firstArg: number,
+    readonly deferred = false,
+  ) {
     let arg = firstArg;
     this.slots = codes.map((code, index) => {
       const slot = { i: index + 1, fragment: fragment(code), key: firstKey + index, value: '', arg };
@@ -239,20 +248,23 @@ class Generator {
   save(slot: Slot, keep: boolean): string {
     const key = `KEYS[${slot.key}]`;
     const ttl = 'int(ceil(exp - now))';
+    const deferred = this.deferred && slot.fragment.kind === 'string';
     const lines = [
       `local exp = ${this.section(slot, 'expires')}`,
-      `if exp <= now then redis.call('DEL', ${key})`,
+      `if exp <= now then ${deferred ? `del_(${key})` : `redis.call('DEL', ${key})`}`,
     ];
     if (slot.fragment.kind === 'zset') {
       lines.push(`else redis.call('PEXPIRE', ${key}, ${ttl}) end`);
     } else {
       const encoded = this.section(slot, 'encode');
+      const set = (ttlArgs: string, deferredTtl: string) =>
+        deferred
+          ? `set_(${key}, ${encoded}, ${deferredTtl})`
+          : `redis.call('SET', ${key}, ${encoded}, ${ttlArgs})`;
       if (keep && slot.fragment.sections.has('keep')) {
-        lines.push(
-          `elseif ${this.section(slot, 'keep')} then redis.call('SET', ${key}, ${encoded}, 'KEEPTTL')`,
-        );
+        lines.push(`elseif ${this.section(slot, 'keep')} then ${set("'KEEPTTL'", 'false')}`);
       }
-      lines.push(`else redis.call('SET', ${key}, ${encoded}, 'PX', ${ttl}) end`);
+      lines.push(`else ${set(`'PX', ${ttl}`, ttl)} end`);
     }
     return block(lines.join('\n'));
   }
@@ -272,13 +284,65 @@ function indent(lua: string): string {
   return lua.replace(/^(?=.)/gm, '  ');
 }
 
-/** `redis.call('MGET', ...)` of these KEYS indexes. */
-function mget(keys: readonly number[]): string {
+/** `redis.call('MGET', ...)` of these KEYS indexes (`mget_(...)`: through the write-behind cache). */
+function mget(keys: readonly number[], deferred = false): string {
   const list = keys.map((k) => `KEYS[${k}]`).join(', ');
-  return keys.length <= MAX_MGET_ARGS
-    ? `redis.call('MGET', ${list})`
-    : `redis.call('MGET', unpack({ ${list} }))`;
+  const call = deferred ? 'mget_(' : "redis.call('MGET', ";
+  return keys.length <= MAX_MGET_ARGS ? `${call}${list})` : `${call}unpack({ ${list} }))`;
 }
+
+/**
+ * The batch script's write-behind for string states: a key is read from Redis at most once per batch
+ * (later reads see the batch's own writes) and written once, at the end, with the TTL of its last
+ * `PX` write (one `now` for the whole batch, so the same expiry instant) or kept (`KEEPTTL`). Sorted
+ * sets are read and written directly. Helpers named with a trailing underscore, like the batch's own
+ * variables.
+ */
+const WRITE_BEHIND = `local cache_, pending_ = {}, {}
+local function mget_(...)
+  local keys_ = { ... }
+  local values_, missing_ = {}, nil
+  for i_ = 1, #keys_ do
+    local v_ = cache_[keys_[i_]]
+    if v_ == nil then
+      missing_ = missing_ or {}
+      missing_[#missing_ + 1] = i_
+    else
+      values_[i_] = v_
+    end
+  end
+  if missing_ then
+    local names_ = {}
+    for j_ = 1, #missing_ do names_[j_] = keys_[missing_[j_]] end
+    local got_ = redis.call('MGET', unpack(names_))
+    for j_ = 1, #missing_ do
+      cache_[names_[j_]] = got_[j_]
+      values_[missing_[j_]] = got_[j_]
+    end
+  end
+  return values_
+end
+local function set_(key_, value_, ttl_)
+  cache_[key_] = value_
+  local p_ = pending_[key_]
+  if p_ and not ttl_ then p_[1] = value_ else pending_[key_] = { value_, ttl_ } end
+end
+local function del_(key_)
+  cache_[key_] = false
+  pending_[key_] = false
+end
+local function pttl_(key_)
+  local p_ = pending_[key_]
+  if p_ == false then return -2 end
+  if p_ and p_[2] then return tonumber(p_[2]) end
+  return redis.call('PTTL', key_)
+end`;
+
+const WRITE_BEHIND_FLUSH = `for key_, p_ in pairs(pending_) do
+  if not p_ then redis.call('DEL', key_)
+  elseif p_[2] then redis.call('SET', key_, p_[1], 'PX', p_[2])
+  else redis.call('SET', key_, p_[1], 'KEEPTTL') end
+end`;
 
 export interface DecideLayout {
   /** The limits' algorithm codes, in the plan's order. */
@@ -329,7 +393,7 @@ export function decideShape({ codes, blockKeys }: DecideLayout): {
  * Returns every decision's reply (as decideSource's), one after the other.
  */
 export function decideBatchSource(layout: DecideLayout): string {
-  const { g, body, reply } = decideParts(layout);
+  const { g, body, reply } = decideParts(layout, true);
   const shape = decideShape(layout);
   const own = decideTakesId(layout.codes) ? 2 : 1; // cost, then the id: the decision's own ARGV
   const shared = shape.args - own; // the limits' arguments: the shape's
@@ -343,6 +407,7 @@ export function decideBatchSource(layout: DecideLayout): string {
       );
   const perDecision = own + 1;
   const loop = [
+    WRITE_BEHIND,
     'local out_ = {}',
     `local first_ = 1 + tonumber(ARGV[1]) * ${shared}`,
     `for d_ = 0, (#ARGV - first_) / ${perDecision} - 1 do`,
@@ -356,6 +421,7 @@ export function decideBatchSource(layout: DecideLayout): string {
       ].join('\n'),
     ),
     'end',
+    WRITE_BEHIND_FLUSH,
     'return out_',
   ];
   return assemble(`${decideTitle(layout)}, batch`, g, loop);
@@ -366,13 +432,16 @@ function decideTitle({ codes, blockKeys, penalty }: DecideLayout): string {
 }
 
 /** A decide script's generator, its body (without the reply) and its reply items. */
-function decideParts({ codes, blockKeys, penalty }: DecideLayout): {
+function decideParts(
+  { codes, blockKeys, penalty }: DecideLayout,
+  deferred = false,
+): {
   g: Generator;
   body: string[];
   reply: string[];
 } {
   const withId = decideTakesId(codes);
-  const g = new Generator(codes, 2 + blockKeys, withId ? 3 : 2);
+  const g = new Generator(codes, 2 + blockKeys, withId ? 3 : 2, deferred);
   const reads = [1];
   for (let j = 0; j < blockKeys; j++) reads.push(2 + j);
   for (const slot of g.limits) {
@@ -384,7 +453,7 @@ function decideParts({ codes, blockKeys, penalty }: DecideLayout): {
   const body: string[] = [
     `local cost = tonumber(ARGV[1])${withId ? '\nlocal id = ARGV[2]' : ''}`,
     '-- One MGET reads the meta key, the block markers and every string state.',
-    `local values = ${mget(reads)}`,
+    `local values = ${mget(reads, deferred)}`,
     'local meta = values[1]',
     PARSE_META + 'if blocked <= now then blocked = 0 end',
   ];
@@ -420,7 +489,7 @@ end`);
       indent(block(g.section(slot, 'commit'))),
       indent(g.save(slot, true)),
       heal,
-      `  if redis.call('PTTL', KEYS[${slot.key}]) == -1 then`,
+      `  if ${deferred && slot.fragment.kind === 'string' ? 'pttl_' : "redis.call('PTTL', "}${deferred && slot.fragment.kind === 'string' ? '(' : ''}KEYS[${slot.key}]) == -1 then`,
       indent(indent(g.save(slot, false))),
       '  end',
       'end',
