@@ -146,7 +146,9 @@ describe('Redis store', () => {
   });
 
   it('a batch writes each key once, with its TTL, and heals a key that lost its TTL', async () => {
-    const string = ALL_ALGORITHMS.filter((l) => ['fixed', 'counter', 'bucket', 'tenant'].includes(l.name));
+    const string = ALL_ALGORITHMS.filter((l) =>
+      ['fixed', 'counter', 'bucket', 'tenant'].includes(l.name ?? ''),
+    );
     const l = createLimiter({ limits: string, store, prefix: 'batch-ttl' });
     const sets = await commandCalls(admin, 'set');
     const decisions = await Promise.all(Array.from({ length: 8 }, () => l.limit({ tenant: 't', key: 'k' })));
