@@ -6,7 +6,7 @@
  * bench/results/http.md and http.json.
  *
  *   npm run bench:http
- *   BENCH_HTTP_SECONDS=5 BENCH_HTTP_WARMUP_SECONDS=1 BENCH_HTTP_ROUNDS=2 BENCH_HTTP_CONNECTIONS=64 npm run bench:http
+ *   BENCH_HTTP_SECONDS=5 BENCH_HTTP_WARMUP_SECONDS=1 BENCH_HTTP_ROUNDS=3 BENCH_HTTP_CONNECTIONS=64 npm run bench:http
  *   BENCH_HTTP_FRAMEWORKS=fastify,hono npm run bench:http      (a subset, while working on one adapter)
  */
 import { readFileSync } from 'node:fs';
@@ -54,7 +54,7 @@ const config = {
   warmupSeconds: envNumber('BENCH_HTTP_WARMUP_SECONDS', 1),
   /** Once per server before the first round. */
   primeSeconds: envNumber('BENCH_HTTP_PRIME_SECONDS', 2),
-  rounds: envNumber('BENCH_HTTP_ROUNDS', 2, true),
+  rounds: envNumber('BENCH_HTTP_ROUNDS', 3, true),
   connections: envNumber('BENCH_HTTP_CONNECTIONS', 64, true),
   pipelining: 1 as const,
   frameworks: envFrameworks('BENCH_HTTP_FRAMEWORKS'),
