@@ -83,9 +83,11 @@ function noOfflineQueueOnceReady(client: Redis): void {
 }
 
 /**
- * Executes plans with one Lua script call each: EVALSHA with the hash computed at load time, and EVAL
- * only when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH). Any other error is reported
- * as a StoreError and the script is never re-sent: a script that may have run must not run twice.
+ * Executes plans with Lua scripts: a decision's limits in one script, and the decisions of one
+ * event-loop turn coalesced into one call per layout (see `coalesce`). EVALSHA with the hash computed
+ * at load time, and EVAL only when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH). Any
+ * other error is reported as a StoreError to every decision of the call, and the script is never
+ * re-sent: a script that may have run must not run twice.
  */
 export class RedisStore implements Store {
   readonly backend = 'redis';
