@@ -223,6 +223,30 @@ describe('Redis store', () => {
     await bigger.close();
   });
 
+  it('a batch that cannot be sent fails its decisions at once, not after their budget', async () => {
+    class UnbuildableBatch extends RedisStore {
+      protected override compile(name: string, source: string) {
+        if (name.endsWith(' batch')) throw new Error('cannot build this script');
+        return super.compile(name, source);
+      }
+    }
+    const broken = new UnbuildableBatch({ url: server.url });
+    const l = createLimiter({
+      limits: [{ limit: 5, window: '1m' }],
+      store: broken,
+      prefix: 'unbuildable',
+      guard: { budgetMs: 5000 },
+    });
+    const started = Date.now();
+    const decisions = await Promise.all(Array.from({ length: 3 }, () => l.limit({ tenant: 't', key: 'k' })));
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(decisions.map((d) => [d.allowed, d.path, d.storeError?.code])).toEqual(
+      Array.from({ length: 3 }, () => [false, 'fail-closed', 'ERR_SLUICE_STORE']),
+    );
+    expect(decisions[0]?.storeError?.message).toContain('cannot build this script');
+    await broken.close();
+  });
+
   it('coalesce: false sends one script call per decision, pipelined in one write', async () => {
     const single = new RedisStore({ url: server.url, coalesce: false });
     const l = createLimiter({ limits: [{ limit: 100, window: '1m' }], store: single, prefix: 'no-batch' });

@@ -257,19 +257,16 @@ export class RedisStore implements Store {
     for (const groups of queued.values()) for (const batch of groups.values()) this.send(batch);
   };
 
-  /** One script call for a batch: the layout's own script for one decision, its batch script for more. */
+  /** Sends a batch and hands each decision its own part of the reply, or the call's error. */
   private send({ script, entries }: Batch): void {
     const count = entries.length;
     const size = script.replySize;
     let sent: Promise<unknown>;
-    if (count === 1) {
-      const { call, plan } = entries[0] as BatchEntry;
-      const keysAndArgs: string[] = new Array(call.keys.length + call.argCount);
-      writeArgs(keysAndArgs, call, plan, 0, call.keys.length);
-      sent = this.run(script.script, script.numKeys, keysAndArgs);
-    } else {
-      const [keyCount, keysAndArgs] = batchArgs(entries);
-      sent = this.run(this.batchScript(script), keyCount, keysAndArgs);
+    try {
+      sent = this.runBatch(script, entries);
+    } catch (error) {
+      // Runs from a timer: a throw here would reach no caller, and every decision would wait out its budget.
+      sent = Promise.reject(error);
     }
     sent.then(
       (reply) => {
@@ -278,9 +275,22 @@ export class RedisStore implements Store {
         }
       },
       (error: unknown) => {
-        for (const entry of entries) entry.reject(error);
+        const failure = error instanceof StoreError ? error : this.wrap(script.script, error);
+        for (const entry of entries) entry.reject(failure);
       },
     );
+  }
+
+  /** One script call: the layout's own script for one decision, its batch script for more. */
+  private runBatch(script: DecideScript, entries: readonly BatchEntry[]): Promise<unknown> {
+    if (entries.length === 1) {
+      const { call, plan } = entries[0] as BatchEntry;
+      const keysAndArgs: string[] = new Array(call.keys.length + call.argCount);
+      writeArgs(keysAndArgs, call, plan, 0, call.keys.length);
+      return this.run(script.script, script.numKeys, keysAndArgs);
+    }
+    const [keyCount, keysAndArgs] = batchArgs(entries);
+    return this.run(this.batchScript(script), keyCount, keysAndArgs);
   }
 
   private batchScript(call: DecideScript): Script {
