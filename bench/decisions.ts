@@ -27,6 +27,7 @@ import {
   writeResults,
 } from './lib/report.js';
 import { measureScriptAnatomy } from './lib/script-anatomy.js';
+import { benchSettings, envNumber, maskPassword } from './lib/settings.js';
 import { checkTargets, type RoundResult, summarize } from './lib/summary.js';
 
 const RESULTS_JSON = fileURLToPath(new URL('./results/decisions.json', import.meta.url));
@@ -149,27 +150,10 @@ async function runInfo(admin: Redis, redisServer: string, startedAt: number): Pr
 
 /** How this run was started, with the BENCH_* settings in effect, so it can be repeated. */
 function exactCommand(): string {
-  const settings = Object.keys(process.env)
-    .filter((k) => k.startsWith('BENCH_'))
-    .sort()
-    .map((k) => `${k}=${k === 'BENCH_REDIS_URL' ? maskPassword(process.env[k] ?? '') : process.env[k]}`);
+  const settings = benchSettings('BENCH_');
   const event = process.env['npm_lifecycle_event'];
   const script = relative(process.cwd(), process.argv[1] ?? 'bench/decisions.ts');
   return [...settings, event ? `npm run ${event}` : `npx tsx ${script}`].join(' ');
-}
-
-function maskPassword(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}
-
-function envNumber(name: string, fallback: number, whole = false): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0 || (whole && !Number.isInteger(value))) {
-    throw new Error(`${name}=${raw}: expected a positive ${whole ? 'whole ' : ''}number`);
-  }
-  return value;
 }
 
 main().catch((error: unknown) => {

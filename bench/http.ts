@@ -44,6 +44,7 @@ import { sluiceBudget } from './http/sluice.js';
 import { type ServerProcess, startServer } from './http/spawn.js';
 import { provideRedis } from './lib/redis-server.js';
 import { deleteMatching, readCounters, redisVersion, subtract } from './lib/redis-stats.js';
+import { benchSettings, envNumber, maskPassword } from './lib/settings.js';
 
 const RESULTS_JSON = fileURLToPath(new URL('./results/http.json', import.meta.url));
 const RESULTS_MD = fileURLToPath(new URL('./results/http.md', import.meta.url));
@@ -298,25 +299,7 @@ async function runInfo(
 
 /** How to repeat this run: `npm run bench:http`, with the BENCH_* settings in effect. */
 function exactCommand(): string {
-  const settings = Object.keys(process.env)
-    .filter((k) => k.startsWith('BENCH_HTTP_') || k === 'BENCH_REDIS_URL')
-    .sort()
-    .map((k) => `${k}=${k === 'BENCH_REDIS_URL' ? maskPassword(process.env[k] ?? '') : process.env[k]}`);
-  return [...settings, `npm run ${NPM_SCRIPT}`].join(' ');
-}
-
-function maskPassword(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}
-
-function envNumber(name: string, fallback: number, whole = false): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0 || (whole && !Number.isInteger(value))) {
-    throw new Error(`${name}=${raw}: expected a positive ${whole ? 'whole ' : ''}number`);
-  }
-  return value;
+  return [...benchSettings('BENCH_HTTP_'), `npm run ${NPM_SCRIPT}`].join(' ');
 }
 
 function envFrameworks(name: string): Framework[] {

@@ -3,8 +3,8 @@
  * waits for its `listening` line, asks it for its CPU time, stops it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../lib/redis-server.js';
 import { type Framework, HOST, type Variant } from './config.js';
 
 export interface ServerStats {
@@ -119,19 +119,4 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
-}
-
-/** A port the OS says is free right now, never 6379. */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer();
-      server.once('error', reject);
-      server.listen(0, HOST, () => {
-        const { port } = server.address() as AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
-    if (port !== 6379) return port;
-  }
 }

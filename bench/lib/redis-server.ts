@@ -59,7 +59,7 @@ async function startRedisServer(): Promise<BenchRedis> {
 }
 
 /** A port the OS says is free right now (6379 is skipped: it is probably a developer's own Redis). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const server = net.createServer();
