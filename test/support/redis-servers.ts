@@ -333,39 +333,36 @@ function logTail(dir: string, lines = 20): string {
 // ---------------------------------------------------------------------------------------------------------
 // One managed redis-server process
 
-class ManagedNode implements RedisServer {
+/**
+ * One redis-server process (a node or a Sentinel) in its own temp dir: spawned with its log in the
+ * dir, watched by the watchdog, ready once PING answers PONG, killed with SIGKILL.
+ */
+abstract class ManagedProcess {
   readonly host = HOST;
-  readonly url: string;
-  private child: ChildProcess | undefined;
+  protected child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
-  private stopped = false;
+  protected stopped = false;
 
   constructor(
     readonly port: number,
     readonly dir: string,
-    private readonly args: string[],
     private readonly watchdog: Watchdog,
-  ) {
-    this.url = `redis://${HOST}:${port}`;
-  }
+    /** How errors name it: "redis-server" or "sentinel". */
+    private readonly label: string,
+  ) {}
 
   pid(): number | undefined {
     const child = this.child;
     return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
   }
 
-  /** Spawns the process and resolves once PING answers PONG (rejects with the log tail otherwise). */
-  async start(): Promise<void> {
-    if (this.stopped) throw new Error(`redis-server on port ${this.port} was stopped`);
-    if (this.pid() !== undefined) return;
+  /** Spawns redis-server with `args` and resolves once PING answers PONG (rejects with the log tail otherwise). */
+  protected async spawnReady(args: string[]): Promise<void> {
     installExitHook();
     const fd = openSync(join(this.dir, 'redis.log'), 'a');
     let child: ChildProcess;
     try {
-      child = spawn(SERVER_BIN, ['--port', String(this.port), ...this.args], {
-        cwd: this.dir,
-        stdio: ['ignore', fd, fd],
-      });
+      child = spawn(SERVER_BIN, args, { cwd: this.dir, stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);
     }
@@ -387,21 +384,15 @@ class ManagedNode implements RedisServer {
         done();
       });
     });
-    await this.waitReady(() => spawnError);
-  }
-
-  private async waitReady(spawnError: () => Error | undefined): Promise<void> {
-    const child = this.child!;
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let lastError = 'no attempt';
     while (Date.now() < deadline) {
-      const failure = spawnError();
-      if (failure || child.exitCode !== null || child.signalCode !== null) {
-        const why = failure
-          ? `could not be spawned (${failure.message})`
+      if (spawnError || child.exitCode !== null || child.signalCode !== null) {
+        const why = spawnError
+          ? `could not be spawned (${spawnError.message})`
           : `exited (${child.exitCode ?? child.signalCode})`;
         throw new Error(
-          `redis-server on port ${this.port} ${why}; last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
+          `${this.label} on port ${this.port} ${why}; last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
         );
       }
       try {
@@ -414,7 +405,7 @@ class ManagedNode implements RedisServer {
     }
     await this.kill();
     throw new Error(
-      `redis-server on port ${this.port} did not answer PING within ${READY_TIMEOUT_MS} ms (last error: ` +
+      `${this.label} on port ${this.port} did not answer PING within ${READY_TIMEOUT_MS} ms (last error: ` +
         `${lastError}); last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
     );
   }
@@ -428,11 +419,6 @@ class ManagedNode implements RedisServer {
     await this.exited;
   }
 
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.start();
-  }
-
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -441,6 +427,32 @@ class ManagedNode implements RedisServer {
     liveDirs.delete(this.dir);
     this.watchdog.dispose();
     releasePort(this.port);
+  }
+}
+
+class ManagedNode extends ManagedProcess implements RedisServer {
+  readonly url: string;
+
+  constructor(
+    port: number,
+    dir: string,
+    private readonly args: string[],
+    watchdog: Watchdog,
+  ) {
+    super(port, dir, watchdog, 'redis-server');
+    this.url = `redis://${HOST}:${port}`;
+  }
+
+  /** Spawns the process and resolves once PING answers PONG (rejects with the log tail otherwise). */
+  async start(): Promise<void> {
+    if (this.stopped) throw new Error(`redis-server on port ${this.port} was stopped`);
+    if (this.pid() !== undefined) return;
+    await this.spawnReady(['--port', String(this.port), ...this.args]);
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
   }
 }
 
@@ -760,95 +772,16 @@ export interface RedisSentinel {
   stop(): Promise<void>;
 }
 
-class ManagedSentinel implements RedisSentinel {
-  readonly host = HOST;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private stopped = false;
-
-  constructor(
-    readonly port: number,
-    private readonly dir: string,
-    private readonly watchdog: Watchdog,
-  ) {}
-
-  pid(): number | undefined {
-    const child = this.child;
-    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+class ManagedSentinel extends ManagedProcess implements RedisSentinel {
+  constructor(port: number, dir: string, watchdog: Watchdog) {
+    super(port, dir, watchdog, 'sentinel');
   }
 
   /** Spawns `redis-server sentinel.conf --sentinel` and resolves once PING answers PONG. */
   async start(config: string): Promise<void> {
-    installExitHook();
     const confPath = join(this.dir, 'sentinel.conf');
     writeFileSync(confPath, config); // Sentinel rewrites this file as it learns about the topology.
-    const fd = openSync(join(this.dir, 'redis.log'), 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(SERVER_BIN, [confPath, '--sentinel'], { cwd: this.dir, stdio: ['ignore', fd, fd] });
-    } finally {
-      closeSync(fd);
-    }
-    this.child = child;
-    liveChildren.add(child);
-    child.unref();
-    this.watchdog.track(child.pid);
-    let spawnError: Error | undefined;
-    this.exited = new Promise((resolve) => {
-      const done = () => {
-        liveChildren.delete(child);
-        this.watchdog.track(undefined);
-        resolve();
-      };
-      child.once('exit', done);
-      child.once('error', (err) => {
-        spawnError = err;
-        done();
-      });
-    });
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let lastError = 'no attempt';
-    while (Date.now() < deadline) {
-      if (spawnError || child.exitCode !== null || child.signalCode !== null) {
-        const why = spawnError
-          ? `could not be spawned (${spawnError.message})`
-          : `exited (${child.exitCode ?? child.signalCode})`;
-        throw new Error(
-          `sentinel on port ${this.port} ${why}; last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
-        );
-      }
-      try {
-        if ((await command(this.port, ['PING'], 250)) === 'PONG') return;
-        lastError = 'unexpected PING reply';
-      } catch (err) {
-        lastError = (err as Error).message;
-      }
-      await sleep(20);
-    }
-    await this.kill();
-    throw new Error(
-      `sentinel on port ${this.port} did not answer PING within ${READY_TIMEOUT_MS} ms (last error: ` +
-        `${lastError}); last lines of ${this.dir}/redis.log:\n${logTail(this.dir)}`,
-    );
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.ref();
-      child.kill('SIGKILL');
-    }
-    await this.exited;
-  }
-
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    await this.kill();
-    await rm(this.dir, { recursive: true, force: true });
-    liveDirs.delete(this.dir);
-    this.watchdog.dispose();
-    releasePort(this.port);
+    await this.spawnReady([confPath, '--sentinel']);
   }
 }
 
