@@ -2,8 +2,16 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { StoreError, ValidationError } from '../../core/errors.js';
 import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store, StoredDocument } from '../store.js';
 import {
+  type BatchEntry,
+  batchArgs,
+  Coalescer,
+  type DecideCall,
+  type DecideScript,
+  rawDecision,
+  writeArgs,
+} from './coalescer.js';
+import {
   ADMIN_SOURCE,
-  type DecideLayout,
   DOCUMENT_SOURCE,
   decideBatchSource,
   decideShape,
@@ -100,11 +108,8 @@ export class RedisStore implements Store {
   private readonly scripts = new Map<string, Script>();
   /** Decide scripts of the layouts met so far (see decideScript). */
   private readonly layouts: LayoutNode = { next: new Map(), scripts: new Map() };
-  private readonly coalesce: boolean;
-  private readonly maxBatch: number;
-  /** This turn's decisions waiting to be sent, by decide call then slot group (see enqueue). */
-  private queued = new Map<DecideScript, Map<string, Batch>>();
-  private flushScheduled = false;
+  /** The decisions of one event-loop turn, coalesced (undefined: `coalesce: false`). */
+  private readonly coalescer: Coalescer | undefined;
   /** Decide calls by plan limits (see decideCall). */
   private readonly calls = new WeakMap<readonly PlannedLimit[], DecideCall>();
   /** Each limit's script arguments, stringified once. */
@@ -133,8 +138,6 @@ export class RedisStore implements Store {
       );
     }
     this.owned = options.client === undefined;
-    this.coalesce = options.coalesce !== false;
-    this.maxBatch = options.maxBatch ?? MAX_BATCH;
     if (options.client) {
       this.client = options.client;
     } else if (options.url !== undefined) {
@@ -173,6 +176,16 @@ export class RedisStore implements Store {
       this.client = client;
     }
     this.scripting = this.client as unknown as BufferScripting;
+    this.coalescer =
+      options.coalesce === false
+        ? undefined
+        : new Coalescer({
+            maxBatch: options.maxBatch ?? MAX_BATCH,
+            // A Cluster runs a script on one slot: only one tenant's decisions (hash-tagged keys) share a call.
+            groupByTenant: this.client.isCluster,
+            send: (script, entries) => this.runBatch(script, entries),
+            wrap: (script, error) => this.wrap(script.script, error),
+          });
     // Connection errors also reach each pending call as a StoreError; without a listener ioredis
     // would print every reconnection failure as an unhandled error event.
     if (this.owned)
@@ -208,76 +221,12 @@ export class RedisStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.coalesce) return this.enqueue(call, plan);
+    if (this.coalescer) return this.coalescer.add(call, plan);
     const size = call.decide.replySize;
     const keysAndArgs: string[] = new Array(call.keys.length + call.argCount);
     writeArgs(keysAndArgs, call, plan, 0, call.keys.length);
     return this.run(call.decide.script, call.decide.numKeys, keysAndArgs).then((reply) =>
       rawDecision(reply as number[], 0, size),
-    );
-  }
-
-  /**
-   * Queues a decision for this turn's batch of its layout (and slot). Batches are per script, not per
-   * key: decisions of every key and tenant with the same layout go together, in the order made.
-   */
-  private enqueue(call: DecideCall, plan: DecisionPlan): Promise<RawDecision> {
-    const script = call.decide;
-    // A Cluster runs a script on one slot: only one tenant's decisions (hash-tagged keys) share a call.
-    const group = this.client.isCluster ? plan.tenant : '';
-    let groups = this.queued.get(script);
-    if (!groups) {
-      groups = new Map();
-      this.queued.set(script, groups);
-    }
-    let batch = groups.get(group);
-    if (!batch) {
-      batch = { script, entries: [] };
-      groups.set(group, batch);
-    }
-    const entries = batch.entries;
-    const decided = new Promise<RawDecision>((resolve, reject) =>
-      entries.push({ call, plan, resolve, reject }),
-    );
-    if (entries.length >= this.maxBatch) {
-      groups.delete(group);
-      this.send(batch);
-    } else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // After the poll phase: every decision started by this turn's I/O callbacks is in by then.
-      setImmediate(this.flush);
-    }
-    return decided;
-  }
-
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    const queued = this.queued;
-    this.queued = new Map();
-    for (const groups of queued.values()) for (const batch of groups.values()) this.send(batch);
-  };
-
-  /** Sends a batch and hands each decision its own part of the reply, or the call's error. */
-  private send({ script, entries }: Batch): void {
-    const count = entries.length;
-    const size = script.replySize;
-    let sent: Promise<unknown>;
-    try {
-      sent = this.runBatch(script, entries);
-    } catch (error) {
-      // Runs from a timer: a throw here would reach no caller, and every decision would wait out its budget.
-      sent = Promise.reject(error);
-    }
-    sent.then(
-      (reply) => {
-        for (let d = 0; d < count; d++) {
-          (entries[d] as BatchEntry).resolve(rawDecision(reply as number[], d * size, size));
-        }
-      },
-      (error: unknown) => {
-        const failure = error instanceof StoreError ? error : this.wrap(script.script, error);
-        for (const entry of entries) entry.reject(failure);
-      },
     );
   }
 
@@ -502,107 +451,6 @@ interface LayoutNode {
   readonly next: Map<string, LayoutNode>;
   /** The scripts of the layouts ending here, by block-marker count * 2 + penalty (0 or 1). */
   readonly scripts: Map<number, DecideScript>;
-}
-
-interface DecideScript {
-  readonly script: Script;
-  readonly layout: DecideLayout;
-  /** Reply items of one decision. */
-  readonly replySize: number;
-  /** KEYS count, as sent. */
-  readonly numKeys: string;
-  readonly keyCount: number;
-  /** Whether ARGV carries the decision id (see decideSource). */
-  readonly takesId: boolean;
-}
-
-/** A decision waiting for its batch's script call. */
-interface BatchEntry {
-  readonly call: DecideCall;
-  readonly plan: DecisionPlan;
-  resolve(decision: RawDecision): void;
-  reject(error: unknown): void;
-}
-
-/** Decisions of one layout (and slot) waiting for this turn's script call. */
-interface Batch {
-  readonly script: DecideScript;
-  readonly entries: BatchEntry[];
-}
-
-/**
- * Writes a decision's KEYS at `keyAt` and its ARGV at `argAt`: cost, the id if the script takes it,
- * then each limit's arguments (see decideSource).
- */
-function writeArgs(out: string[], call: DecideCall, plan: DecisionPlan, keyAt: number, argAt: number): void {
-  const { keys, limitArgs } = call;
-  for (let i = 0; i < keys.length; i++) out[keyAt + i] = keys[i] as string;
-  let at = argAt;
-  out[at++] = String(plan.cost);
-  if (call.takesId) out[at++] = plan.id;
-  for (let i = 0; i < limitArgs.length; i++) out[at++] = limitArgs[i] as string;
-}
-
-/**
- * A batch's KEYS count and its KEYS and ARGV (see decideBatchSource): what decisions of one request
- * shape share (keys, limit arguments) once per shape, then each decision's shape, cost and id.
- */
-function batchArgs(entries: readonly BatchEntry[]): [number, string[]] {
-  const shapes = new Map<DecideCall, number>();
-  for (const { call } of entries) if (!shapes.has(call)) shapes.set(call, shapes.size);
-  const first = (entries[0] as BatchEntry).call;
-  const own = first.takesId ? 2 : 1;
-  const keyCount = shapes.size * first.keys.length;
-  const out: string[] = new Array(
-    keyCount + 1 + shapes.size * first.limitArgs.length + entries.length * (1 + own),
-  );
-  let at = 0;
-  for (const call of shapes.keys()) for (const key of call.keys) out[at++] = key;
-  out[at++] = String(shapes.size);
-  for (const call of shapes.keys()) for (const arg of call.limitArgs) out[at++] = arg;
-  for (const { call, plan } of entries) {
-    out[at++] = String(shapes.get(call));
-    out[at++] = String(plan.cost);
-    if (own === 2) out[at++] = plan.id;
-  }
-  return [keyCount, out];
-}
-
-/**
- * One decision's reply at `offset`: blocked-until, now, then per limit: retry-after (0 exactly when it
- * fits), remaining, reset-at.
- */
-function rawDecision(reply: number[], offset: number, size: number): RawDecision {
-  const blockedUntil = reply[offset] as number;
-  let admitted = blockedUntil === 0;
-  const limits: Array<RawDecision['limits'][number]> = [];
-  for (let i = offset + 2; i < offset + size; i += 3) {
-    const retryAfterMs = reply[i] as number;
-    if (retryAfterMs !== 0) admitted = false;
-    limits.push({
-      fits: retryAfterMs === 0,
-      remaining: reply[i + 1] as number,
-      resetAt: reply[i + 2] as number,
-      retryAfterMs,
-    });
-  }
-  return { admitted, blockedUntil, now: reply[offset + 1] as number, limits };
-}
-
-/** A decide script with the arguments every decision of one plan shape sends alike. */
-interface DecideCall {
-  readonly decide: DecideScript;
-  readonly takesId: boolean;
-  /** ARGV count of one decision. */
-  readonly argCount: number;
-  /** What the arguments were made from (besides the limits). */
-  readonly metaKey: string;
-  readonly blockKeys: readonly string[];
-  readonly penalty: boolean;
-  /** KEYS: meta key, block markers, one state key per limit. */
-  readonly keys: readonly string[];
-  /** Each limit's arguments, in order. */
-  readonly limitArgs: readonly string[];
 }
 
 function isNoScript(error: unknown): boolean {
