@@ -30,6 +30,8 @@ export interface RedisStoreOptions {
   /**
    * An existing ioredis client or Cluster. Sluice does not close it. Set
    * `autoResendUnfulfilledCommands: false` on it: a decision re-sent after a reconnect can count twice.
+   * Leave `enableAutoPipelining` off while Sluice coalesces (the default): it would hold each coalesced
+   * call back one more event-loop turn.
    */
   client?: RedisClient;
   /** A redis:// or rediss:// URL; Sluice creates (and closes) the client. */
