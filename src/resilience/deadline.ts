@@ -1,4 +1,5 @@
 import { StoreError } from '../core/errors.js';
+import type { DeadlineKeeper, Expirable } from '../stores/store.js';
 
 /**
  * Time budgets for store calls without a timer per call: calls are queued in deadline order (one
@@ -6,8 +7,8 @@ import { StoreError } from '../core/errors.js';
  * overdue ones. A call that misses its budget is abandoned, never re-sent: if its script still runs,
  * it runs once.
  */
-export class Deadlines {
-  private readonly queue: Pending[] = [];
+export class Deadlines implements DeadlineKeeper {
+  private readonly queue: Expirable[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly tickMs: number;
@@ -22,11 +23,20 @@ export class Deadlines {
   /** Resolves as `work` does, or rejects with StoreError `ERR_SLUICE_STORE_TIMEOUT` past the budget. */
   run<T>(work: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry = new Pending(Date.now() + this.budgetMs, resolve as (value: unknown) => void, reject);
-      this.queue.push(entry);
-      this.arm();
+      const entry = new Pending(resolve as (value: unknown) => void, reject);
+      this.track(entry);
       work.then(entry.resolve, entry.reject);
     });
+  }
+
+  /**
+   * Expires `entry` (with StoreError `ERR_SLUICE_STORE_TIMEOUT`) once the budget is over, unless it
+   * has settled by then: for stores that own their calls' promises (Store.decideWithin).
+   */
+  track(entry: Expirable): void {
+    entry.at = Date.now() + this.budgetMs;
+    this.queue.push(entry);
+    this.arm();
   }
 
   private arm(): void {
@@ -40,10 +50,10 @@ export class Deadlines {
   private tick(): void {
     const now = Date.now();
     while (this.head < this.queue.length) {
-      const entry = this.queue[this.head] as Pending;
+      const entry = this.queue[this.head] as Expirable;
       if (!entry.settled && entry.at > now) break;
       if (!entry.settled) {
-        entry.reject(
+        entry.expire(
           new StoreError(this.backend, `no answer within the ${this.budgetMs} ms budget`, {
             code: 'ERR_SLUICE_STORE_TIMEOUT',
           }),
@@ -65,13 +75,17 @@ export class Deadlines {
 }
 
 /** A call waiting for its answer or its deadline, whichever comes first (the other is then ignored). */
-class Pending {
+class Pending implements Expirable {
+  at = 0;
   settled = false;
   constructor(
-    readonly at: number,
     private readonly onValue: (value: unknown) => void,
     private readonly onError: (error: Error) => void,
   ) {}
+
+  expire(error: Error): void {
+    this.reject(error);
+  }
 
   readonly resolve = (value: unknown): void => {
     if (this.settled) return;

@@ -8,6 +8,22 @@ export interface PlannedLimit {
   readonly limit: NormalizedLimit;
 }
 
+/** A call that can be expired: what a store hands a DeadlineKeeper. */
+export interface Expirable {
+  /** Epoch ms after which the call is overdue (set by the keeper's `track`). */
+  at: number;
+  /** Settled already (answered or expired): the keeper skips it. */
+  settled: boolean;
+  /** Fails the call with the keeper's timeout error. */
+  expire(error: Error): void;
+}
+
+/** Keeps the deadlines of calls in flight (resilience/deadline.ts's Deadlines). */
+export interface DeadlineKeeper {
+  /** Sets `entry.at` to now + the budget and expires the entry then, unless it has settled. */
+  track(entry: Expirable): void;
+}
+
 /** Everything a store needs to decide one request atomically. Built by engine/plan.ts. */
 export interface DecisionPlan {
   /** Encoded tenant: groups the keys (and is the Cluster hash tag). */
@@ -62,6 +78,12 @@ export interface Store {
   /** Short name reported in decisions, e.g. "memory" or "redis". */
   readonly backend: string;
   decide(plan: DecisionPlan): Promise<RawDecision>;
+  /**
+   * Optional: `decide`, with the call's deadline kept by the store itself. The store hands `deadlines`
+   * an entry that rejects its pending call when the time is up, sparing the caller a wrapper promise
+   * per decision (the guard's budget on every decision's path; see resilience/deadline.ts).
+   */
+  decideWithin?(plan: DecisionPlan, deadlines: DeadlineKeeper): Promise<RawDecision>;
   /** Gives back `cost` on every limit (skipping lease-based ones), never above capacity. */
   refund(plan: ReturnPlan): Promise<void>;
   /** Removes a lease's entries from the lease-based limits. */

@@ -5,7 +5,7 @@
  * each decision its part of the reply; the store runs the scripts.
  */
 import { StoreError } from '../../core/errors.js';
-import type { DecisionPlan, RawDecision } from '../store.js';
+import type { DeadlineKeeper, DecisionPlan, Expirable, RawDecision } from '../store.js';
 import type { DecideLayout, Script } from './scripts.js';
 
 /** A layout's decide script, as the store compiled it. */
@@ -37,12 +37,32 @@ export interface DecideCall {
   readonly limitArgs: readonly string[];
 }
 
-/** A decision waiting for its batch's script call. */
-export interface BatchEntry {
-  readonly call: DecideCall;
-  readonly plan: DecisionPlan;
-  resolve(decision: RawDecision): void;
-  reject(error: unknown): void;
+/** A decision waiting for its batch's script call (and, when tracked, for its deadline). */
+export class BatchEntry implements Expirable {
+  at = 0;
+  settled = false;
+  constructor(
+    readonly call: DecideCall,
+    readonly plan: DecisionPlan,
+    private readonly onValue: (decision: RawDecision) => void,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  resolve(decision: RawDecision): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onValue(decision);
+  }
+
+  reject(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onError(error);
+  }
+
+  expire(error: Error): void {
+    this.reject(error);
+  }
 }
 
 /** Decisions of one layout (and slot) waiting for this turn's script call. */
@@ -73,7 +93,7 @@ export class Coalescer {
    * Queues a decision for this turn's batch of its layout (and slot). Batches are per script, not per
    * key: decisions of every key and tenant with the same layout go together, in the order made.
    */
-  add(call: DecideCall, plan: DecisionPlan): Promise<RawDecision> {
+  add(call: DecideCall, plan: DecisionPlan, deadlines: DeadlineKeeper | undefined): Promise<RawDecision> {
     const script = call.decide;
     const group = this.options.groupByTenant ? plan.tenant : '';
     let groups = this.queued.get(script);
@@ -87,9 +107,12 @@ export class Coalescer {
       groups.set(group, batch);
     }
     const entries = batch.entries;
-    const decided = new Promise<RawDecision>((resolve, reject) =>
-      entries.push({ call, plan, resolve, reject }),
-    );
+    let entry: BatchEntry | undefined;
+    const decided = new Promise<RawDecision>((resolve, reject) => {
+      entry = new BatchEntry(call, plan, resolve, reject);
+    });
+    entries.push(entry as BatchEntry);
+    deadlines?.track(entry as BatchEntry);
     if (entries.length >= this.options.maxBatch) {
       groups.delete(group);
       this.send(batch);
@@ -109,8 +132,15 @@ export class Coalescer {
   };
 
   /** Sends a batch and hands each decision its own part of the reply, or the call's error. */
-  private send({ script, entries }: Batch): void {
+  private send(batch: Batch): void {
+    const script = batch.script;
+    // A decision already answered (its deadline passed while it waited) is not sent: its caller has
+    // the failure mode's answer, and it must not count.
+    const entries = batch.entries.some((e) => e.settled)
+      ? batch.entries.filter((e) => !e.settled)
+      : batch.entries;
     const count = entries.length;
+    if (count === 0) return;
     const size = script.replySize;
     let sent: Promise<unknown>;
     try {

@@ -1,6 +1,14 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { StoreError, ValidationError } from '../../core/errors.js';
-import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store, StoredDocument } from '../store.js';
+import type {
+  DeadlineKeeper,
+  DecisionPlan,
+  PlannedLimit,
+  RawDecision,
+  ReturnPlan,
+  Store,
+  StoredDocument,
+} from '../store.js';
 import {
   type BatchEntry,
   batchArgs,
@@ -112,6 +120,11 @@ export class RedisStore implements Store {
   private readonly layouts: LayoutNode = { next: new Map(), scripts: new Map() };
   /** The decisions of one event-loop turn, coalesced (undefined: `coalesce: false`). */
   private readonly coalescer: Coalescer | undefined;
+  /**
+   * `decide` with its deadline kept by its coalescer entry (see Store.decideWithin): only when
+   * coalescing (otherwise the guard wraps each call).
+   */
+  readonly decideWithin?: (plan: DecisionPlan, deadlines: DeadlineKeeper) => Promise<RawDecision>;
   /** Decide calls by plan limits (see decideCall). */
   private readonly calls = new WeakMap<readonly PlannedLimit[], DecideCall>();
   /** Each limit's script arguments, stringified once. */
@@ -188,6 +201,18 @@ export class RedisStore implements Store {
             send: (script, entries) => this.runBatch(script, entries),
             wrap: (script, error) => this.wrap(script.script, error),
           });
+    const coalescer = this.coalescer;
+    if (coalescer) {
+      this.decideWithin = (plan, deadlines) => {
+        let call: DecideCall;
+        try {
+          call = this.decideCall(plan);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return coalescer.add(call, plan, deadlines);
+      };
+    }
     // Connection errors also reach each pending call as a StoreError; without a listener ioredis
     // would print every reconnection failure as an unhandled error event.
     if (this.owned)
@@ -223,7 +248,7 @@ export class RedisStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.coalescer) return this.coalescer.add(call, plan);
+    if (this.coalescer) return this.coalescer.add(call, plan, undefined);
     const size = call.decide.replySize;
     const keysAndArgs: string[] = new Array(call.keys.length + call.argCount);
     writeArgs(keysAndArgs, call, plan, 0, call.keys.length);
