@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../lib/redis-server.js';
+import { freePort, stopChild } from '../lib/redis-server.js';
 import { type Framework, HOST, type Variant } from './config.js';
 
 export interface ServerStats {
@@ -25,7 +25,6 @@ export interface ServerProcess {
 
 const SERVER_SCRIPT = fileURLToPath(new URL('./server.ts', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 5_000;
 
 export async function startServer(
   framework: Framework,
@@ -110,13 +109,4 @@ function askStats(child: ChildProcess): Promise<ServerStats> {
       reject(new Error('server IPC channel closed'));
     }
   });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
 }

@@ -99,7 +99,8 @@ async function waitForPing(child: ChildProcess, port: number): Promise<void> {
   throw new Error(`no PONG within ${READY_TIMEOUT_MS} ms`);
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL if the process has not exited within STOP_TIMEOUT_MS. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
