@@ -44,4 +44,11 @@ export { MemoryStore } from './stores/memory/memory-store.js';
 export { REDIS_ACL_COMMANDS, redisAclRules } from './stores/redis/acl.js';
 export type { RedisClient, RedisStoreOptions } from './stores/redis/redis-store.js';
 export { RedisStore } from './stores/redis/redis-store.js';
-export type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store } from './stores/store.js';
+export type {
+  DecisionPlan,
+  PlannedLimit,
+  RawDecision,
+  RefundPlan,
+  ReleasePlan,
+  Store,
+} from './stores/store.js';

@@ -1,8 +1,8 @@
 import { type Clock, systemClock } from './core/clock.js';
-import { type Duration, parseDuration } from './core/duration.js';
+import { type Duration, MAX_DURATION_MS, parseDuration } from './core/duration.js';
 import { StoreError, ValidationError } from './core/errors.js';
-import { decodeIdentifier, encodeIdentifier } from './core/identifiers.js';
-import { blockKey, validatePrefix } from './core/keys.js';
+import { encodeIdentifier } from './core/identifiers.js';
+import { blockKey, ledgerKey, validatePrefix } from './core/keys.js';
 import {
   type Decision,
   FAILURE_MODES,
@@ -12,8 +12,9 @@ import {
   type NormalizedLimit,
 } from './core/types.js';
 import { buildDecision, failureDecision } from './engine/decision.js';
-import { MAX_QUANTITY, normalizeLimit, normalizeLimits, scaleLimit, validateCost } from './engine/limits.js';
-import { type Check, LEASE_ID, planDecision, resolveSubject, type Subject } from './engine/plan.js';
+import { normalizeLimit, normalizeLimits, scaleLimit, validateCost } from './engine/limits.js';
+import { type Check, planDecision, resolveSubject, type Subject } from './engine/plan.js';
+import { checkOf, leaseCheck, refundTicket, validateLease } from './engine/receipts.js';
 import { GuardedStore, type GuardOptions } from './resilience/guarded-store.js';
 import { MemoryStore } from './stores/memory/memory-store.js';
 import type { RawDecision, Store } from './stores/store.js';
@@ -48,11 +49,6 @@ export interface LimiterOptions {
   guard?: GuardOptions | false;
   /** Clock of the local fallback limiter. Default Date.now. */
   clock?: Clock;
-  /**
-   * How long a `resetTenant` marker is kept (default 31 days, or the longest window if longer). It must
-   * outlive every window of every limiter sharing the tenant's keys.
-   */
-  tenantResetRetention?: Duration;
 }
 
 /** Who is asking: a tenant and, for per-key limits, a key within it (user id, route, API key...). */
@@ -98,12 +94,16 @@ interface Requester {
 
 /** Tenants and keys whose configured subject is kept (see configuredSubject). */
 const MAX_CACHED_SUBJECTS = 4096;
-const DEFAULT_RETENTION_MS = 31 * 86_400_000;
+/**
+ * How long a `resetTenant` marker is kept: longer than any state can live (a sliding window's state
+ * lives two windows of up to 10 years; a token bucket refills in at most 10 years), so that no state
+ * written before a reset ever counts again, whatever limits were used through `decide()`.
+ */
+const RESET_RETENTION_MS = 2 * MAX_DURATION_MS;
 const CIRCUIT_OPEN = Object.freeze({
   code: 'ERR_SLUICE_CIRCUIT_OPEN',
   message: 'circuit open: not calling the store',
 });
-const LEASE_SLOT = /^([A-Za-z0-9._~%-]+):cc(\d+)$/;
 
 /**
  * Decides requests against several limits at once, exactly and atomically: admitted only if every limit
@@ -120,7 +120,6 @@ export class Limiter {
   private readonly clock: Clock;
   private local: Limiter | undefined;
   private readonly penalty: boolean;
-  private readonly retentionMs: number;
   /** The local failure mode's share of a checks array, laid out (see decideLocally). */
   private readonly localPlans = new WeakMap<
     readonly Check[],
@@ -145,11 +144,6 @@ export class Limiter {
       throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'penalty', 'must be true or false');
     }
     this.penalty = options.penalty ?? false;
-    const longest = Math.max(0, ...this.limits.map((l) => l.windowMs));
-    this.retentionMs =
-      options.tenantResetRetention === undefined
-        ? Math.max(DEFAULT_RETENTION_MS, longest)
-        : parseDuration(options.tenantResetRetention, 'tenantResetRetention');
     const store = options.store ?? new MemoryStore();
     // The in-process store cannot be slow or down: it is guarded only when asked to.
     const guarded = options.guard === undefined ? store.backend !== 'memory' : options.guard !== false;
@@ -233,65 +227,59 @@ export class Limiter {
     );
   }
 
-  /** Gives back `cost` units admitted earlier (for example when the work was not done). Capped at capacity. */
-  async refund(request: LimitRequest & { cost: number }): Promise<void> {
-    const cost = validateCost(request.cost);
-    if (cost === 0) return;
-    const subject = resolveSubject(this.prefix, request.tenant, this.configuredChecks(request));
+  /**
+   * Gives back units of an admitted decision (for example when the work was not done, or cost less
+   * than reserved): `units` (default: all of its cost) of what that decision took, on each of its
+   * limits, where it took them, never more. A sliding log loses that decision's own entry (or part of
+   * it); a fixed or sliding window gets the units back only while the window that admitted them still
+   * counts; a token bucket gets back at most the part of that decision's debt not yet refilled.
+   * Refunds of one decision add up to its cost at most, across calls and processes (a ledger per
+   * decision in the store). Concurrency slots are freed by `release`, not refunded. A decision that
+   * was not admitted, was decided by a failure mode without counting, or came before a `resetTenant`
+   * gives nothing back. Pass the Decision as returned (or a JSON copy of it).
+   */
+  async refund(decision: Decision, units?: number): Promise<void> {
+    const ticket = refundTicket(decision, units);
+    if (!ticket) return;
+    if (decision.path === 'local') {
+      await this.local?.refund(decision, ticket.units);
+      return;
+    }
+    const checks = ticket.limits.map((result) => checkOf(result));
+    const subject = resolveSubject(this.prefix, decision.tenant, checks);
     await this.store.refund({
       tenant: subject.encodedTenant,
       metaKey: subject.metaKey,
       limits: subject.limits,
-      cost,
+      ledgerKeys: subject.limits.map((p) => ledgerKey(p.key, decision.id)),
+      marks: ticket.limits.map((r) => ({ resetAt: r.resetAt, mark: r.resetTicks ?? 0 })),
+      id: decision.id,
+      at: decision.at,
+      cost: decision.cost,
+      units: ticket.units,
     });
   }
 
-  /** Frees the concurrency slots of a lease before its TTL. Releasing twice is harmless. */
+  /**
+   * Frees the concurrency slots of a lease before its TTL. Releasing twice is harmless. A lease is
+   * named by its unguessable id and the instant it was taken: a release frees exactly the slots that
+   * lease holds (whatever `cost` it states), and nothing if the lease is not one the store granted.
+   */
   async release(lease: Lease): Promise<void> {
-    if (
-      typeof lease !== 'object' ||
-      lease === null ||
-      typeof lease.id !== 'string' ||
-      !LEASE_ID.test(lease.id)
-    ) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_OPTION',
-        'lease',
-        'is not a lease returned by a decision',
-      );
+    validateLease(lease);
+    if (lease.local === true) {
+      // Granted by the local fallback: its slots are there, not in the (unreachable) shared store.
+      await this.local?.release({ ...lease, local: undefined } as unknown as Lease);
+      return;
     }
-    const cost = validateCost(lease.cost, 'lease.cost');
-    if (!Array.isArray(lease.slots) || lease.slots.length === 0) {
-      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'lease.slots', 'must be a non-empty array');
-    }
-    const checks: Check[] = lease.slots.map((slot, i) => {
-      const match = typeof slot?.limit === 'string' ? LEASE_SLOT.exec(slot.limit) : null;
-      if (!match) {
-        throw new ValidationError(
-          'ERR_SLUICE_INVALID_OPTION',
-          `lease.slots[${i}].limit`,
-          'is not a concurrency limit id',
-        );
-      }
-      const windowMs = Number(match[2]);
-      const limit: NormalizedLimit = {
-        name: decodeIdentifier(match[1] as string),
-        algorithm: 'concurrency',
-        limit: Math.max(1, Math.min(cost, MAX_QUANTITY)),
-        windowMs,
-        capacity: cost,
-        scope: slot.key === undefined ? 'tenant' : 'key',
-        id: slot.limit,
-      };
-      return slot.key === undefined ? { limit } : { limit, key: slot.key };
-    });
+    const checks: Check[] = lease.slots.map((slot, i) => leaseCheck(slot, i));
     const subject = resolveSubject(this.prefix, lease.tenant, checks);
     await this.store.release({
       tenant: subject.encodedTenant,
       metaKey: subject.metaKey,
       limits: subject.limits,
-      cost,
       leaseId: lease.id,
+      at: lease.acquiredAt,
     });
   }
 
@@ -311,7 +299,7 @@ export class Limiter {
    */
   async resetTenant(tenant: string): Promise<void> {
     const subject = resolveSubject(this.prefix, tenant, []);
-    await this.store.resetTenant(subject.encodedTenant, subject.metaKey, this.retentionMs);
+    await this.store.resetTenant(subject.encodedTenant, subject.metaKey, RESET_RETENTION_MS);
   }
 
   /** Rejects every request of a key (or, without a key, of the whole tenant) for `duration`. */
@@ -448,6 +436,7 @@ export class Limiter {
     const decision = await this.local.decideSubject(request, local.share, local.subject, cost, 'closed');
     decision.path = 'local';
     decision.storeError = cause ?? CIRCUIT_OPEN;
+    if (decision.lease) decision.lease.local = true;
     return decision;
   }
 

@@ -52,6 +52,8 @@ export function errorVerdict(format: HttpLimiterOptions<unknown>['body'], now = 
     retryAfterMs,
   };
   const decision: Decision = {
+    id: '',
+    at: now,
     allowed: false,
     reason: 'store_unavailable',
     tenant: '',

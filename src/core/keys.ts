@@ -8,6 +8,7 @@ import { ValidationError } from './errors.js';
  *   <prefix>:{<tenant>}:m                                   tenant meta: reset instant `r`, block-until `b`
  *   <prefix>:{<tenant>}:b:<key>                             block marker of one key (value: until, ms)
  *   <prefix>:{<tenant>}:s:<key|*>:<limit>:<algo><windowMs>  state of one limit for one key (`*`: tenant-wide)
+ *   <prefix>:{<tenant>}:r:<decision id>:<key|*>:<limit>:...  units of one decision refunded on that state
  */
 export const TENANT_WIDE = '*';
 
@@ -34,6 +35,12 @@ export function blockKey(prefix: string, tenant: string, subject: string): strin
 
 export function stateKey(prefix: string, tenant: string, subject: string, limitId: string): string {
   return `${prefix}:{${tenant}}:s:${subject}:${limitId}`;
+}
+
+/** The refund ledger of decision `id` on the state at `state` (a stateKey): same tag, own namespace. */
+export function ledgerKey(state: string, id: string): string {
+  const at = state.indexOf('}:s:');
+  return `${state.slice(0, at)}}:r:${id}:${state.slice(at + 4)}`;
 }
 
 /** The hash-tag part shared by all keys of a tenant: `<prefix>:{<tenant>}:`. */

@@ -93,21 +93,35 @@ export interface LimitResult {
   resetAt: number;
   /** Ms until this request's cost would fit in this limit: 0 if it fits, Infinity if it never can. */
   retryAfterMs: number;
+  /**
+   * Token buckets: the exact reset instant is `resetAt` when this is 0, else `resetAt - 1` plus this
+   * many 1/refill ms (what `refund` needs to give back exactly this decision's share of the bucket).
+   */
+  resetTicks?: number;
 }
 
 /** A concurrency lease: pass it to `release` when the work is done (or let it expire). */
 export interface Lease {
+  /** Unguessable: the lease is named by it (and by `acquiredAt`), not by anything a caller states. */
   id: string;
   tenant: string;
   cost: number;
+  /** Epoch ms at which the slots were taken. */
+  acquiredAt: number;
   /** Epoch ms after which the slots free themselves (the shortest lease TTL of the decision). */
   expiresAt: number;
   /** The concurrency limits holding a slot: limit id and the key it counted (absent: tenant-wide). */
   slots: Array<{ limit: string; key?: string }>;
+  /** Granted by the local fallback (failure mode `local`): released there too. */
+  local?: true;
 }
 
 /** The outcome of one call: one verdict for all limits of the request. */
 export interface Decision {
+  /** Unique and unguessable: names this decision's log entries, lease and refunds. */
+  id: string;
+  /** Epoch ms at which the store decided (its clock). */
+  at: number;
   allowed: boolean;
   reason: DecisionReason;
   tenant: string;

@@ -16,7 +16,9 @@ export function buildDecision(
   for (let i = 0; i < count; i++) {
     const r = raw.limits[i] as RawDecision['limits'][number];
     const wait = r.retryAfterMs === -1 ? Number.POSITIVE_INFINITY : r.retryAfterMs;
-    limits[i] = limitResult(subject, i, r.fits, r.remaining, r.resetAt, wait);
+    const result = limitResult(subject, i, r.fits, r.remaining, r.resetAt, wait);
+    if (result.algorithm === 'token-bucket') result.resetTicks = r.mark;
+    limits[i] = result;
   }
 
   const blocked = raw.blockedUntil > 0;
@@ -38,6 +40,8 @@ export function buildDecision(
   }
 
   const decision: Decision = {
+    id,
+    at: raw.now,
     allowed: raw.admitted,
     reason,
     tenant: subject.tenant,
@@ -86,7 +90,7 @@ function leaseOf(subject: Subject, cost: number, id: string, now: number): Lease
     ttl = Math.min(ttl, planned.limit.windowMs);
   });
   if (slots.length === 0) return undefined;
-  return { id, tenant: subject.tenant, cost, expiresAt: now + ttl, slots };
+  return { id, tenant: subject.tenant, cost, acquiredAt: now, expiresAt: now + ttl, slots };
 }
 
 /**
@@ -110,6 +114,8 @@ export function failureDecision(
   );
   const binding = limits.reduce((best, l) => (l.remaining < best.remaining ? l : best));
   const decision: Decision = {
+    id: '',
+    at: now,
     allowed: open,
     reason: open ? 'fail_open' : 'store_unavailable',
     tenant: subject.tenant,

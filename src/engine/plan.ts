@@ -94,14 +94,22 @@ export function planDecision(subject: Subject, cost: number, penalty: boolean): 
   };
 }
 
-// Decision ids: a random per-process prefix plus a counter. Unique across processes without a
-// random draw per decision; they name log entries and leases.
-const PROCESS_NONCE = randomBytes(6).toString('base64url');
-let counter = 0;
+// Decision ids name log entries, leases and refund ledgers. They are unguessable (96 random bits), so
+// that holding one lease or decision tells nothing of another's id: a release or refund can only name
+// a decision its caller was given. Random bytes are drawn in blocks, not per decision.
+const ID_BYTES = 12;
+const POOL_IDS = 256;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
 
 export function nextDecisionId(): string {
-  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${PROCESS_NONCE}${counter.toString(36)}`;
+  if (poolAt >= pool.length) {
+    pool = randomBytes(ID_BYTES * POOL_IDS);
+    poolAt = 0;
+  }
+  const id = pool.toString('base64url', poolAt, poolAt + ID_BYTES);
+  poolAt += ID_BYTES;
+  return id;
 }
 
 export const LEASE_ID = /^[A-Za-z0-9_-]{1,64}$/;

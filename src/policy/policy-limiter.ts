@@ -633,6 +633,8 @@ function unlimited(ctx: RequestContext): Decision {
     retryAfterMs: 0,
   };
   return {
+    id: '',
+    at: Date.now(),
     allowed: true,
     reason: 'allowed',
     tenant: ctx.tenant,

@@ -1,6 +1,13 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
-import type { DecisionPlan, RawDecision, ReturnPlan, Store, StoredDocument } from '../stores/store.js';
+import type {
+  DecisionPlan,
+  RawDecision,
+  RefundPlan,
+  ReleasePlan,
+  Store,
+  StoredDocument,
+} from '../stores/store.js';
 import { type BreakerOptions, CircuitBreaker } from './breaker.js';
 import { Deadlines } from './deadline.js';
 
@@ -52,11 +59,11 @@ export class GuardedStore implements Store {
       .then(this.succeeded as Identity<RawDecision>, this.failed);
   }
 
-  refund(plan: ReturnPlan): Promise<void> {
+  refund(plan: RefundPlan): Promise<void> {
     return this.guard(() => this.inner.refund(plan));
   }
 
-  release(plan: ReturnPlan & { leaseId: string }): Promise<void> {
+  release(plan: ReleasePlan): Promise<void> {
     return this.guard(() => this.inner.release(plan));
   }
 

@@ -51,6 +51,8 @@ export interface RawDecision {
     readonly resetAt: number;
     /** -1: the cost can never fit. */
     readonly retryAfterMs: number;
+    /** The algorithm's mark after the decision (token bucket: its TAT's ticks; see Receipt). */
+    readonly mark: number;
   }>;
 }
 
@@ -60,14 +62,35 @@ export interface StoredDocument {
   body: string;
 }
 
-/** Plan of a refund or a lease release: the same limits, no decision. */
-export interface ReturnPlan {
+/**
+ * Plan of a refund: the refundable (not lease-based) limits of one admitted decision, and what the
+ * decision reported for each, so that each algorithm gives back what that decision took, where it took
+ * it, never more (see Algorithm.refund).
+ */
+export interface RefundPlan {
   readonly tenant: string;
   readonly metaKey: string;
   readonly limits: readonly PlannedLimit[];
+  /** Per limit: its ledger key (units of this decision refunded so far), parallel to `limits`. */
+  readonly ledgerKeys: readonly string[];
+  /** Per limit: its reset instant and mark right after the decision. */
+  readonly marks: ReadonlyArray<{ readonly resetAt: number; readonly mark: number }>;
+  /** The decision: its id, instant and cost. */
+  readonly id: string;
+  readonly at: number;
   readonly cost: number;
-  /** For releases: the lease (decision) id whose entries are removed. */
-  readonly leaseId?: string;
+  /** Units to give back (1 to cost). */
+  readonly units: number;
+}
+
+/** Plan of a lease release: the lease-based limits of the decision that acquired it. */
+export interface ReleasePlan {
+  readonly tenant: string;
+  readonly metaKey: string;
+  readonly limits: readonly PlannedLimit[];
+  /** The lease (decision) id, and the instant it was acquired: together they name its entries. */
+  readonly leaseId: string;
+  readonly at: number;
 }
 
 /**
@@ -84,10 +107,10 @@ export interface Store {
    * per decision (the guard's budget on every decision's path; see resilience/deadline.ts).
    */
   decideWithin?(plan: DecisionPlan, deadlines: DeadlineKeeper): Promise<RawDecision>;
-  /** Gives back `cost` on every limit (skipping lease-based ones), never above capacity. */
-  refund(plan: ReturnPlan): Promise<void>;
+  /** Gives back what an admitted decision took (see RefundPlan). */
+  refund(plan: RefundPlan): Promise<void>;
   /** Removes a lease's entries from the lease-based limits. */
-  release(plan: ReturnPlan & { leaseId: string }): Promise<void>;
+  release(plan: ReleasePlan): Promise<void>;
   /** Deletes keys (state and block markers) of one tenant. */
   deleteKeys(tenant: string, metaKey: string, keys: readonly string[]): Promise<void>;
   /** Forgets every state of a tenant, without scanning keys. `retainMs`: how long the reset marker must live. */

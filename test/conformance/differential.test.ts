@@ -69,7 +69,7 @@ function randomLimits(rand: () => number, index: number): LimitDefinition[] {
 
 /** The parts of a decision both stores must agree on (the lease id is per call, the backend differs). */
 function comparable(d: Decision): unknown {
-  const { backend: _b, lease, ...rest } = d;
+  const { backend: _b, id: _id, lease, ...rest } = d;
   return { ...rest, lease: lease && { ...lease, id: 'x' } };
 }
 
@@ -97,6 +97,7 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
         createLimiter({ limits, store: redis, prefix: `diff${seed}` }),
       ]);
       const leases: Array<[Lease, Lease]> = [];
+      const admitted: Array<[Decision, Decision]> = [];
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
       const both = async <T>(op: (l: Limiter, side: 0 | 1) => Promise<T>, pair: [Limiter, Limiter]) => {
         await admin.set(NOW_KEY, String(clock.now()));
@@ -115,9 +116,11 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
             const [m, r] = await both((l) => l.limit({ tenant, key, cost }), pair);
             expect(comparable(r), where).toEqual(comparable(m));
             if (m.lease && r.lease) leases.push([m.lease, r.lease]);
-          } else if (roll < 0.65) {
-            const cost = 1 + Math.floor(rand() * 3);
-            await both((l) => l.refund({ tenant, key, cost }), pair);
+            if (m.allowed && cost > 0) admitted.push([m, r]);
+          } else if (roll < 0.65 && admitted.length > 0) {
+            const [m, r] = pick(admitted);
+            const units = 1 + Math.floor(rand() * m.cost);
+            await both((l, side) => l.refund(side === 0 ? m : r, units), pair);
           } else if (roll < 0.72 && leases.length > 0) {
             const [m, r] = leases.splice(Math.floor(rand() * leases.length), 1)[0] as [Lease, Lease];
             await both((l, side) => l.release(side === 0 ? m : r), pair);

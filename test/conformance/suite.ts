@@ -144,18 +144,25 @@ export function conformanceSuite(getHarness: () => Harness): void {
     });
 
     if (algorithm !== 'concurrency') {
-      it('refunds admitted cost, never above capacity', async () => {
+      it('refunds what a decision took, never more than its cost, across refunds', async () => {
         const l = one(5, '1m');
         const tenant = freshTenant();
         await start(algorithm, 60_000);
-        await l.limit({ tenant, key: 'k', cost: 4 });
-        await l.refund({ tenant, key: 'k', cost: 2 });
+        const d = await l.limit({ tenant, key: 'k', cost: 4 });
+        await l.refund(d, 2);
         expect((await l.peek({ tenant, key: 'k' })).remaining).toBe(3);
-        await l.refund({ tenant, key: 'k', cost: 100 });
+        await expect(l.refund(d, 100)).rejects.toMatchObject({ field: 'units' });
+        await l.refund(d); // the 2 units left of its cost
         expect((await l.peek({ tenant, key: 'k' })).remaining).toBe(5);
-        // Refunding a key that has no state creates nothing.
-        await l.refund({ tenant, key: 'never-used', cost: 3 });
-        expect((await l.peek({ tenant, key: 'never-used' })).remaining).toBe(5);
+        // Spent: refunding it again gives nothing back, even after another decision took a unit.
+        await l.limit({ tenant, key: 'k' });
+        await l.refund(d);
+        await l.refund(JSON.parse(JSON.stringify(d)));
+        expect((await l.peek({ tenant, key: 'k' })).remaining).toBe(4);
+        // A rejected decision or a peek took nothing: nothing to give back.
+        const peek = await l.peek({ tenant, key: 'k' });
+        await l.refund(peek);
+        expect((await l.peek({ tenant, key: 'k' })).remaining).toBe(4);
       });
     }
 

@@ -9,7 +9,8 @@ import {
   ADMIN_SOURCE,
   decideBatchSource,
   decideSource,
-  returnSource,
+  refundSource,
+  releaseSource,
   script,
 } from '../../src/stores/redis/scripts.js';
 import { createAclUser, keySlot, type RedisServer, startRedis } from '../support/redis-servers.js';
@@ -76,10 +77,10 @@ describe('Redis store', () => {
       ...[...layouts.slice(1), long].flatMap((layout) =>
         [0, 2].map((blockKeys) => decideBatchSource({ codes: layout, blockKeys, penalty: blockKeys > 0 })),
       ),
-      ...[...layouts, long].map((layout) => returnSource('refund', layout)),
-      ...[[], ['cc'], ['cc', 'cc']].map((layout) => returnSource('release', layout)),
+      ...[...layouts, long].map((layout) => refundSource(layout)),
+      ...[[], ['cc'], ['cc', 'cc'], ['sl', 'cc']].map((layout) => releaseSource(layout)),
     ];
-    expect(sources.length).toBe(1 + 31 * 6 + 1 + 31 * 2 + 32 + 3);
+    expect(sources.length).toBe(1 + 31 * 6 + 1 + 31 * 2 + 32 + 4);
     for (const source of sources) {
       expect(await admin.script('LOAD', source)).toBe(script('x', source).sha);
     }
@@ -108,8 +109,8 @@ describe('Redis store', () => {
 
   it('puts a TTL on every key it writes, no longer than the state needs', async () => {
     const l = createLimiter({ limits: ALL_ALGORITHMS, store, prefix: 'ttl' });
-    await l.limit({ tenant: 't', key: 'k', cost: 2 });
-    await l.refund({ tenant: 't', key: 'k', cost: 1 });
+    const d = await l.limit({ tenant: 't', key: 'k', cost: 2 });
+    await l.refund(d, 1);
     await l.block({ tenant: 't', key: 'k' }, '90s');
     await l.block({ tenant: 't' }, '30s');
     await l.resetTenant('t');
@@ -124,8 +125,16 @@ describe('Redis store', () => {
       'ttl:{t}:s:k:inflight:cc6000': 6000,
       'ttl:{t}:s:*:tenant:fw7000': 7000,
       'ttl:{t}:b:k': 90_000,
-      'ttl:{t}:m': 31 * 86_400_000,
+      // The refund ledgers of the decision: as long as a refund of it can change each state.
+      [`ttl:{t}:r:${d.id}:k:log:sl2000`]: 0,
+      [`ttl:{t}:r:${d.id}:k:fixed:fw3000`]: 3000,
+      [`ttl:{t}:r:${d.id}:k:counter:sw4000`]: 8000,
+      [`ttl:{t}:r:${d.id}:k:bucket:tb5000`]: 2000,
+      [`ttl:{t}:r:${d.id}:*:tenant:fw7000`]: 7000,
+      // Longer than any state can live: twice the longest window.
+      'ttl:{t}:m': 2 * 10 * 365 * 86_400_000,
     };
+    delete expectedMax[`ttl:{t}:r:${d.id}:k:log:sl2000`]; // logs keep no ledger: the entry itself
     expect(Object.keys(ttls).sort()).toEqual(Object.keys(expectedMax).sort());
     for (const [key, ttl] of Object.entries(ttls)) {
       expect(ttl, key).toBeGreaterThan(0);
@@ -302,7 +311,7 @@ describe('Redis store', () => {
     const d = await l.limit({ tenant: 't', key: 'k' });
     expect(d.allowed).toBe(true);
     await l.peek({ tenant: 't', key: 'k' });
-    await l.refund({ tenant: 't', key: 'k', cost: 1 });
+    await l.refund(d, 1);
     await l.release(d.lease!);
     await l.block({ tenant: 't', key: 'k' }, '1s');
     await l.unblock({ tenant: 't', key: 'k' });
@@ -354,7 +363,7 @@ describe('Redis store', () => {
       'fail-closed',
       'ERR_SLUICE_STORE',
     ]);
-    const error = await l.refund({ tenant: 't', key: 'k', cost: 1 }).catch((e: unknown) => e);
+    const error = await l.block({ tenant: 't', key: 'k' }, '1s').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).backend).toBe('redis');
     await doomed.close();

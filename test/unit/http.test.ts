@@ -6,6 +6,8 @@ import { clientAddress, inCidr, ipKey } from '../../src/http/ip.js';
 
 const now = 1_700_000_000_000;
 const decision: Decision & { tier: string; shadowRejections: string[] } = {
+  id: 'd',
+  at: 0,
   allowed: false,
   reason: 'rate_limited',
   tenant: 'acme',

@@ -133,11 +133,16 @@ describe('bad input is a clear error naming the field, and consumes nothing', ()
   it('block durations, refunds and leases are validated too', async () => {
     const l = makeLimiter([{ limit: 1, window: '1s', algorithm: 'concurrency' }]);
     expect((await validationError(() => l.block({ tenant: 't', key: 'k' }, 'soon'))).field).toBe('duration');
-    expect((await validationError(() => l.refund({ tenant: 't', key: 'k', cost: -2 }))).field).toBe('cost');
-    const lease = (await l.limit({ tenant: 't', key: 'k' })).lease!;
+    const decision = await l.limit({ tenant: 't', key: 'k' });
+    expect((await validationError(() => l.refund(decision, -2))).field).toBe('units');
+    expect((await validationError(() => l.refund({ tenant: 't' } as never))).field).toBe('decision');
+    const lease = decision.lease!;
     expect((await validationError(() => l.release({ ...lease, id: 'a:b' }))).field).toBe('lease');
     expect((await validationError(() => l.release({ ...lease, slots: [{ limit: 'x:sl100' }] }))).field).toBe(
       'lease.slots[0].limit',
+    );
+    expect((await validationError(() => l.release({ ...lease, acquiredAt: 'now' as never }))).field).toBe(
+      'lease.acquiredAt',
     );
     expect((await l.peek({ tenant: 't', key: 'k' })).remaining).toBe(0);
   });

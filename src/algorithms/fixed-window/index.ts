@@ -10,6 +10,7 @@ export const fixedWindow: Algorithm<FixedWindowState> = {
   name: 'fixed-window',
   code: 'fw',
   leases: false,
+  ledger: true,
   acceptsBurst: false,
   capacity: (limit) => limit,
   load(stored, now, { windowMs }) {
@@ -24,9 +25,12 @@ export const fixedWindow: Algorithm<FixedWindowState> = {
   commit(state, _now, _limit, cost) {
     state.count += cost;
   },
-  refund(state, _now, _limit, cost) {
-    state.count = Math.max(0, state.count - cost);
+  mark: () => 0,
+  refund(state, _now, { windowMs }, units, { at }) {
+    // Only units of the window that admitted the decision; a past window's units are gone already.
+    if (Math.floor(at / windowMs) * windowMs === state.start) state.count = Math.max(0, state.count - units);
   },
+  refundableUntil: ({ at }, { windowMs }) => Math.floor(at / windowMs) * windowMs + windowMs,
   view(state, now, { limit, windowMs }) {
     return { remaining: limit - state.count, resetAt: state.count > 0 ? state.start + windowMs : now };
   },
@@ -57,10 +61,12 @@ if cost > L@ then w@ = -1
 elseif count@ + cost > L@ then w@ = start@ + W@ - now end
 --- commit
 count@ = count@ + cost
---- refundable
-count@ ~= 0
 --- refund
-count@ = max(0, count@ - cost)
+if at - at % W@ == start@ then count@ = max(0, count@ - U@) end
+--- until
+at - at % W@ + W@
+--- mark
+0
 --- remaining
 L@ - count@
 --- expires

@@ -25,6 +25,7 @@ export const slidingWindow: Algorithm<SlidingWindowState> = {
   name: 'sliding-window',
   code: 'sw',
   leases: false,
+  ledger: true,
   acceptsBurst: false,
   capacity: (limit) => limit,
   load(stored, now, { windowMs }) {
@@ -50,9 +51,15 @@ export const slidingWindow: Algorithm<SlidingWindowState> = {
   commit(state, _now, _limit, cost) {
     state.current += cost;
   },
-  refund(state, _now, _limit, cost) {
-    state.current = Math.max(0, state.current - cost);
+  mark: () => 0,
+  refund(state, _now, { windowMs }, units, { at }) {
+    // The decision's units are in the window that admitted it: the current one or, a window later,
+    // the previous one (which still weighs on the sliding window). Older ones weigh nothing.
+    const start = Math.floor(at / windowMs) * windowMs;
+    if (start === state.start) state.current = Math.max(0, state.current - units);
+    else if (start === state.start - windowMs) state.previous = Math.max(0, state.previous - units);
   },
+  refundableUntil: ({ at }, { windowMs }) => Math.floor(at / windowMs) * windowMs + 2 * windowMs,
   view(state, now, { limit, windowMs }) {
     return {
       remaining: Math.max(0, limit - used(state, now, windowMs)),
@@ -100,10 +107,14 @@ elseif prev@ * (W@ - (now - start@)) / W@ + cur@ + cost > L@ then
 end
 --- commit
 cur@ = cur@ + cost
---- refundable
-cur@ ~= 0
 --- refund
-cur@ = max(0, cur@ - cost)
+local sa = at - at % W@
+if sa == start@ then cur@ = max(0, cur@ - U@)
+elseif sa == start@ - W@ then prev@, p@ = max(0, prev@ - U@), nil end
+--- until
+at - at % W@ + 2 * W@
+--- mark
+0
 --- remaining
 L@ - (prev@ * (W@ - (now - start@)) / W@ + cur@)
 --- expires

@@ -1,7 +1,16 @@
 import { type Clock, systemClock } from '../../core/clock.js';
+import { MAX_DURATION_MS } from '../../core/duration.js';
 import { StoreError, ValidationError } from '../../core/errors.js';
 import { roundInstant, roundRemaining, roundWait } from '../rounding.js';
-import type { DecisionPlan, PlannedLimit, RawDecision, ReturnPlan, Store, StoredDocument } from '../store.js';
+import type {
+  DecisionPlan,
+  PlannedLimit,
+  RawDecision,
+  RefundPlan,
+  ReleasePlan,
+  Store,
+  StoredDocument,
+} from '../store.js';
 
 export interface MemoryStoreOptions {
   /** Source of time (epoch ms). Default `Date.now`. Inject a ManualClock to drive windows in tests. */
@@ -26,7 +35,12 @@ interface Entry {
 
 interface MetaState {
   blockedUntil: number;
+  /** The tenant's last reset (0: none): refunds of decisions made at or before it give nothing back. */
+  resetAt: number;
 }
+
+/** How long a tenant's reset instant is kept: longer than any state can live (see RESET_RETENTION_MS). */
+const RESET_RETENTION_MS = 2 * MAX_DURATION_MS;
 
 /**
  * The embedded default store: decisions in process memory, with the same semantics as Redis.
@@ -84,7 +98,10 @@ export class MemoryStore implements Store {
     const checks = plan.limits.map((p, i) => p.algorithm.fits(states[i], now, p.limit, plan.cost));
     const admitted = blockedUntil === 0 && checks.every((c) => c.fits);
     const charge = plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0));
-    const charged = plan.limits.map((_, i) => charge && (checks[i] as { fits: boolean }).fits);
+    // Penalties never charge lease-based limits: nobody could release a rejected decision's slots.
+    const charged = plan.limits.map(
+      (p, i) => charge && (checks[i] as { fits: boolean }).fits && (admitted || !p.algorithm.leases),
+    );
 
     if (charged.includes(true)) {
       this.ensureRoom(
@@ -112,40 +129,44 @@ export class MemoryStore implements Store {
           remaining: roundRemaining(view.remaining),
           resetAt: roundInstant(view.resetAt),
           retryAfterMs: roundWait(check.fits, check.retryAfterMs),
+          mark: p.algorithm.mark(states[i]),
         };
       }),
     };
   }
 
-  async refund(plan: ReturnPlan): Promise<void> {
+  async refund(plan: RefundPlan): Promise<void> {
     const now = this.clock();
     const bucket = this.tenants.get(plan.tenant);
     if (!bucket) return;
-    for (const p of plan.limits) {
-      if (p.algorithm.leases) continue;
+    const meta = this.read(bucket, plan.metaKey, now) as MetaState | undefined;
+    if (meta && plan.at <= meta.resetAt) return; // taken before the tenant's reset: already void
+    plan.limits.forEach((p, i) => {
       const stored = this.read(bucket, p.key, now);
-      if (stored === undefined) continue;
+      if (stored === undefined) return;
+      const { resetAt, mark } = plan.marks[i] as RefundPlan['marks'][number];
+      const ledgerKey = plan.ledgerKeys[i] as string;
+      const refunded = p.algorithm.ledger ? ((this.read(bucket, ledgerKey, now) as number) ?? 0) : 0;
+      const receipt = { id: plan.id, at: plan.at, cost: plan.cost, refunded, resetAt, mark };
+      const units = Math.min(plan.units, plan.cost - refunded);
+      const until = p.algorithm.refundableUntil(receipt, p.limit);
+      if (units <= 0 || until <= now) return;
       const state = p.algorithm.load(stored, now, p.limit);
-      p.algorithm.refund(state, now, p.limit, plan.cost);
+      p.algorithm.refund(state, now, p.limit, units, receipt);
       this.write(bucket, p, state, now);
-    }
+      if (p.algorithm.ledger) this.put(bucket, ledgerKey, { state: refunded + units, expiresAt: until });
+    });
   }
 
-  async release(plan: ReturnPlan & { leaseId: string }): Promise<void> {
+  async release(plan: ReleasePlan): Promise<void> {
     const now = this.clock();
     const bucket = this.tenants.get(plan.tenant);
     if (!bucket) return;
-    const prefix = `${plan.leaseId}:`;
     for (const p of plan.limits) {
-      if (!p.algorithm.leases) continue;
-      const state = this.read(bucket, p.key, now) as { times: number[]; ids: string[] } | undefined;
-      if (!state) continue;
-      for (let i = state.ids.length - 1; i >= 0; i--) {
-        if ((state.ids[i] as string).startsWith(prefix)) {
-          state.ids.splice(i, 1);
-          state.times.splice(i, 1);
-        }
-      }
+      const stored = this.read(bucket, p.key, now);
+      if (stored === undefined || !p.algorithm.release) continue;
+      const state = p.algorithm.load(stored, now, p.limit);
+      p.algorithm.release(state, plan.leaseId, plan.at);
       this.write(bucket, p, state, now);
     }
   }
@@ -156,10 +177,16 @@ export class MemoryStore implements Store {
     for (const key of keys) this.remove(bucket, tenant, key);
   }
 
-  async resetTenant(tenant: string): Promise<void> {
+  async resetTenant(tenant: string, metaKey: string): Promise<void> {
+    const now = this.clock();
     const bucket = this.tenants.get(tenant);
-    if (!bucket) return;
-    for (const [key, entry] of bucket) if (!entry.marker) this.remove(bucket, tenant, key);
+    if (bucket) for (const [key, entry] of bucket) if (!entry.marker) this.remove(bucket, tenant, key);
+    // The reset instant outlives every state (as the Redis store's marker does): a refund of a decision
+    // made before it must not give back units into the counters that follow it.
+    const meta = this.read(this.tenants.get(tenant), metaKey, now) as MetaState | undefined;
+    const resetAt = Math.max(now, (meta?.resetAt ?? 0) + 1);
+    this.ensureRoom(tenant, meta ? 0 : 1, now);
+    this.putMeta(this.bucket(tenant), metaKey, { blockedUntil: meta?.blockedUntil ?? 0, resetAt }, now);
   }
 
   async block(tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
@@ -168,14 +195,33 @@ export class MemoryStore implements Store {
     const bucket = this.tenants.get(tenant);
     this.ensureRoom(tenant, bucket?.has(blockKey ?? metaKey) ? 0 : 1, now);
     const target = this.bucket(tenant);
-    const key = blockKey ?? metaKey;
-    const state: unknown = blockKey ? until : ({ blockedUntil: until } satisfies MetaState);
-    this.put(target, key, { state, expiresAt: until, marker: true });
+    if (blockKey) {
+      this.put(target, blockKey, { state: until, expiresAt: until, marker: true });
+      return;
+    }
+    const meta = this.read(target, metaKey, now) as MetaState | undefined;
+    this.putMeta(target, metaKey, { blockedUntil: until, resetAt: meta?.resetAt ?? 0 }, now);
   }
 
   async unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
     const bucket = this.tenants.get(tenant);
-    if (bucket) this.remove(bucket, tenant, blockKey ?? metaKey);
+    if (!bucket) return;
+    if (blockKey) {
+      this.remove(bucket, tenant, blockKey);
+      return;
+    }
+    const now = this.clock();
+    const meta = this.read(bucket, metaKey, now) as MetaState | undefined;
+    if (meta?.resetAt) this.putMeta(bucket, metaKey, { blockedUntil: 0, resetAt: meta.resetAt }, now);
+    else this.remove(bucket, tenant, metaKey);
+  }
+
+  /** Tenant meta lives as long as its block, and as long as its reset must be remembered. */
+  private putMeta(bucket: Map<string, Entry>, metaKey: string, meta: MetaState, now: number): void {
+    const expiresAt = Math.max(meta.blockedUntil, meta.resetAt ? now + RESET_RETENTION_MS : 0);
+    const kept = bucket.get(metaKey);
+    const until = Math.max(expiresAt, kept && kept.expiresAt > now ? kept.expiresAt : 0);
+    this.put(bucket, metaKey, { state: meta, expiresAt: until, marker: true });
   }
 
   async close(): Promise<void> {

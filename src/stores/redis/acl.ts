@@ -19,9 +19,8 @@ export const REDIS_ACL_COMMANDS = [
   'zadd',
   'zrem',
   'zrange',
-  'zcard',
+  'zrangebyscore',
   'zremrangebyscore',
-  'zpopmax',
   // connection: ioredis' ready check, health checks, Cluster topology
   'ping',
   'info',

@@ -6,7 +6,7 @@
  */
 import { StoreError } from '../../core/errors.js';
 import type { DeadlineKeeper, DecisionPlan, Expirable, RawDecision } from '../store.js';
-import type { DecideLayout, Script } from './scripts.js';
+import { type DecideLayout, REPLY_PER_LIMIT, type Script } from './scripts.js';
 
 /** A layout's decide script, as the store compiled it. */
 export interface DecideScript {
@@ -209,13 +209,13 @@ export function batchArgs(entries: readonly BatchEntry[]): [number, string[]] {
 
 /**
  * One decision's reply at `offset`: blocked-until, now, then per limit: retry-after (0 exactly when it
- * fits), remaining, reset-at.
+ * fits), remaining, reset-at, mark.
  */
 export function rawDecision(reply: number[], offset: number, size: number): RawDecision {
   const blockedUntil = reply[offset] as number;
   let admitted = blockedUntil === 0;
   const limits: Array<RawDecision['limits'][number]> = [];
-  for (let i = offset + 2; i < offset + size; i += 3) {
+  for (let i = offset + 2; i < offset + size; i += REPLY_PER_LIMIT) {
     const retryAfterMs = reply[i] as number;
     if (retryAfterMs !== 0) admitted = false;
     limits.push({
@@ -223,6 +223,7 @@ export function rawDecision(reply: number[], offset: number, size: number): RawD
       remaining: reply[i + 1] as number,
       resetAt: reply[i + 2] as number,
       retryAfterMs,
+      mark: reply[i + 3] as number,
     });
   }
   return { admitted, blockedUntil, now: reply[offset + 1] as number, limits };

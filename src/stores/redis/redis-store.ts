@@ -5,7 +5,8 @@ import type {
   DecisionPlan,
   PlannedLimit,
   RawDecision,
-  ReturnPlan,
+  RefundPlan,
+  ReleasePlan,
   Store,
   StoredDocument,
 } from '../store.js';
@@ -26,7 +27,8 @@ import {
   decideSource,
   decideTakesId,
   limitArgs,
-  returnSource,
+  refundSource,
+  releaseSource,
   type Script,
   script,
 } from './scripts.js';
@@ -274,12 +276,29 @@ export class RedisStore implements Store {
     return this.cached(name, () => decideBatchSource(call.layout));
   }
 
-  async refund(plan: ReturnPlan): Promise<void> {
-    await this.returnUnits('refund', plan, '');
+  async refund(plan: RefundPlan): Promise<void> {
+    if (plan.limits.length === 0) return;
+    const codes = plan.limits.map((p) => p.algorithm.code);
+    const script = this.cached(`refund:${codes.join(',')}`, () => refundSource(codes));
+    const keys = [plan.metaKey];
+    plan.limits.forEach((p, i) => {
+      keys.push(p.key, plan.ledgerKeys[i] as string);
+    });
+    const args = [String(plan.units), plan.id, String(plan.at), String(plan.cost)];
+    plan.limits.forEach((p, i) => {
+      const { resetAt, mark } = plan.marks[i] as RefundPlan['marks'][number];
+      args.push(...this.argsOf(p), String(resetAt), String(mark));
+    });
+    await this.run(script, keys.length, [...keys, ...args]);
   }
 
-  async release(plan: ReturnPlan & { leaseId: string }): Promise<void> {
-    await this.returnUnits('release', plan, plan.leaseId);
+  async release(plan: ReleasePlan): Promise<void> {
+    if (plan.limits.length === 0) return;
+    const codes = plan.limits.map((p) => p.algorithm.code);
+    const script = this.cached(`release:${codes.join(',')}`, () => releaseSource(codes));
+    const keysAndArgs = [plan.metaKey, ...plan.limits.map((p) => p.key), plan.leaseId, String(plan.at)];
+    for (const p of plan.limits) keysAndArgs.push(...this.argsOf(p));
+    await this.run(script, 1 + plan.limits.length, keysAndArgs);
   }
 
   async deleteKeys(_tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {
@@ -322,16 +341,6 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     if (this.owned) await this.client.quit().catch(() => this.client.disconnect());
-  }
-
-  private async returnUnits(op: 'refund' | 'release', plan: ReturnPlan, leaseId: string): Promise<void> {
-    // Refunds skip lease-based limits (freed by releases), releases only touch those.
-    const limits = plan.limits.filter((p) => p.algorithm.leases === (op === 'release'));
-    const codes = limits.map((p) => p.algorithm.code);
-    const script = this.cached(`${op}:${codes.join(',')}`, () => returnSource(op, codes));
-    const keysAndArgs = [plan.metaKey, ...limits.map((p) => p.key), String(plan.cost), leaseId];
-    for (const p of limits) keysAndArgs.push(...this.argsOf(p));
-    await this.run(script, 1 + limits.length, keysAndArgs);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { LUA_FRAGMENTS } from '../../algorithms/index.js';
+import { ALGORITHMS, LUA_FRAGMENTS } from '../../algorithms/index.js';
 import type { NormalizedLimit } from '../../core/types.js';
 
 /**
@@ -21,9 +21,12 @@ import type { NormalizedLimit } from '../../core/types.js';
  *   load             sorted-set states: trim and read the state from the key itself
  *   fits             leave w@ false if `cost` fits now; else set it to the wait in ms (-1: never)
  *   commit           consume `cost`
- *   refundable       expression: a refund of `cost` would change something
- *   refund           give back `cost`
- *   release          (lease algorithms) remove the entries of lease `id`
+ *   helpers          Lua functions the other sections call: emitted once per script, not per limit
+ *   mark             expression: the limit's mark after the decision (token bucket: its TAT's ticks)
+ *   refund           give back U@ units of decision `id` made at `at` (RA@ / MK@: the limit's reset
+ *                    instant and mark right after it; RF@: units refunded before, from the ledger)
+ *   until            expression: the instant after which a refund of that decision changes nothing
+ *   release          (lease algorithms) remove the entry of lease `id` acquired at `at`
  *   remaining        expression: units left (the script rounds down)
  *   expires          expression: the instant the state is empty again: the key's TTL, and the
  *                    limit's reset instant (back to full capacity), which is the same instant
@@ -64,16 +67,23 @@ interface Fragment {
   /** 'string': one string, read by the MGET and written with SET; 'zset': a sorted set. */
   readonly kind: 'string' | 'zset';
   readonly state: readonly string[];
+  /** Whether its algorithm holds leases (concurrency): penalties skip it, releases only touch it. */
+  readonly leases: boolean;
   /** Whether the fragment uses X@ (capacity): only then is it passed (elsewhere capacity = limit). */
   readonly usesCapacity: boolean;
   readonly sections: ReadonlyMap<string, string>;
+  /** Lua functions used by the sections (its `helpers` section), emitted once per script. */
+  readonly helpers: string;
 }
 
 const SECTION_LINE = /^--- (\w+)(?::(.*))?$/;
-const EXPRESSIONS = new Set(['refundable', 'remaining', 'expires', 'encode', 'keep']);
-const REQUIRED = ['fits', 'commit', 'refundable', 'refund', 'remaining', 'expires'];
-/** Per-limit variables every fragment may use besides its state: parameters and the wait. */
-const LIMIT_VARIABLES = ['L', 'W', 'X', 'w'];
+const EXPRESSIONS = new Set(['mark', 'until', 'remaining', 'expires', 'encode', 'keep']);
+const REQUIRED = ['fits', 'commit', 'mark', 'refund', 'until', 'remaining', 'expires'];
+/**
+ * Per-limit variables every fragment may use besides its state: parameters, the wait, and in refund
+ * scripts the receipt's reset instant and mark, the ledger's refunded units and the units to refund.
+ */
+const LIMIT_VARIABLES = ['L', 'W', 'X', 'w', 'RA', 'MK', 'RF', 'U'];
 const PLACEHOLDER = /\b([A-Za-z_]\w*)@/g;
 
 function parseFragment(code: string, text: string): Fragment {
@@ -103,6 +113,7 @@ function parseFragment(code: string, text: string): Fragment {
     for (const [, variable] of body.join('\n').matchAll(PLACEHOLDER)) {
       if (!known.has(variable as string)) throw fail(`${name} uses ${variable}@, not a declared variable`);
     }
+    if (name === 'helpers') continue;
     if (!EXPRESSIONS.has(name)) {
       texts.set(name, body.join('\n').trim());
       continue;
@@ -115,7 +126,12 @@ function parseFragment(code: string, text: string): Fragment {
     if (expression.includes('--')) throw fail(`expression ${name} has a trailing comment`);
     texts.set(name, expression);
   }
-  return { code, kind, state, usesCapacity: /\bX@/.test(text), sections: texts };
+  const helpers = (sections.get('helpers') ?? []).join('\n').trim();
+  if (PLACEHOLDER.test(helpers)) throw fail('helpers must not use placeholders');
+  PLACEHOLDER.lastIndex = 0;
+  texts.delete('helpers');
+  const leases = Object.values(ALGORITHMS).some((a) => a.code === code && a.leases);
+  return { code, kind, state, leases, usesCapacity: /\bX@/.test(text), sections: texts, helpers };
 }
 
 const FRAGMENTS: ReadonlyMap<string, Fragment> = new Map(
@@ -174,19 +190,31 @@ class Generator {
    * @param deferred string states are read and written through the batch script's write-behind
    *   helpers (see WRITE_BEHIND) instead of directly.
    */
+  /** Parameters each limit reads from ARGV after its own (refund scripts: the receipt's RA, MK). */
+  private readonly extraParams: readonly string[];
+
+  /**
+   * @param deferred string states are read and written through the batch script's write-behind
+   *   helpers (see WRITE_BEHIND) instead of directly.
+   * @param keyStride KEYS per limit (refund scripts: the state key, then its ledger key).
+   */
   constructor(
     codes: readonly string[],
     firstKey: number,
     firstArg: number,
     readonly deferred = false,
+    keyStride = 1,
+    extraParams: readonly string[] = [],
   ) {
+    this.extraParams = extraParams;
     let arg = firstArg;
     this.slots = codes.map((code, index) => {
-      const slot = { i: index + 1, fragment: fragment(code), key: firstKey + index, value: '', arg };
-      arg += slot.fragment.usesCapacity ? 3 : 2;
+      const f = fragment(code);
+      const slot = { i: index + 1, fragment: f, key: firstKey + index * keyStride, value: '', arg };
+      arg += (f.usesCapacity ? 3 : 2) + extraParams.length;
       return slot;
     });
-    const locals = this.slots.reduce((n, s) => n + s.fragment.state.length + 4, 0);
+    const locals = this.slots.reduce((n, s) => n + s.fragment.state.length + 4 + extraParams.length + 2, 0);
     this.inTable = locals > MAX_LIMIT_LOCALS;
   }
 
@@ -214,10 +242,10 @@ class Generator {
   }
 
   /** Declares the limit's parameters (from ARGV), its wait and its state variables. */
-  declare(slot: Slot): string {
-    const params = slot.fragment.usesCapacity ? ['L', 'W', 'X'] : ['L', 'W'];
+  declare(slot: Slot, variables: readonly string[] = []): string {
+    const params = [...(slot.fragment.usesCapacity ? ['L', 'W', 'X'] : ['L', 'W']), ...this.extraParams];
     const values = params.map((_, k) => `tonumber(ARGV[${slot.arg + k}])`);
-    const names = [...params, 'w', ...slot.fragment.state];
+    const names = [...params, 'w', ...variables, ...slot.fragment.state];
     if (this.inTable) {
       const fields = params.map((p, k) => `${p} = ${values[k]}`).join(', ');
       return `lim[${slot.i}] = { ${fields}, w = false }`;
@@ -231,12 +259,16 @@ class Generator {
    */
   prelude(body: string): string {
     const lines = [SERVER_CLOCK_LUA];
-    const math = ['floor', 'ceil', 'max', 'min'].filter((f) => new RegExp(`\\b${f}\\(`).test(body));
+    // Helpers of the fragments present, once each (sliding-log and concurrency share theirs).
+    const helpers = [...new Set(this.slots.map((s) => s.fragment.helpers).filter((h) => h !== ''))];
+    const code = [...helpers, body].join('\n');
+    const math = ['floor', 'ceil', 'max', 'min'].filter((f) => new RegExp(`\\b${f}\\(`).test(code));
     const names = ['tonumber', ...math];
     lines.push(`local ${names.join(', ')} = tonumber${math.map((f) => `, math.${f}`).join('')}`);
-    if (/\b(int|num)\(/.test(body)) lines.push('local fmt = string.format');
-    if (/\bint\(/.test(body)) lines.push("local function int(x) return fmt('%d', x) end");
-    if (/\bnum\(/.test(body)) lines.push("local function num(x) return fmt('%.17g', x) end");
+    if (/\b(int|num)\(/.test(code)) lines.push('local fmt = string.format');
+    if (/\bint\(/.test(code)) lines.push("local function int(x) return fmt('%d', x) end");
+    if (/\bnum\(/.test(code)) lines.push("local function num(x) return fmt('%.17g', x) end");
+    lines.push(...helpers);
     if (this.inTable) lines.push('local lim = {}');
     return lines.join('\n');
   }
@@ -359,13 +391,16 @@ export interface DecideLayout {
  * ARGV: cost, the decision id (only if a limit has a sorted-set state), then per limit: limit, window
  * ms, and capacity for the algorithms that use it.
  * Returns: blocked-until (0: not blocked), now, then per limit: retry-after (0: fits, -1: never),
- * remaining, reset-at. The decision is admitted when it is not blocked and every limit fits.
+ * remaining, reset-at, mark (see the fragment sections). The decision is admitted when it is not blocked and every limit fits.
  */
 export function decideSource(layout: DecideLayout): string {
   const { g, body, reply } = decideParts(layout);
   body.push(`return {\n${indent(reply.join(',\n'))}\n}`);
   return assemble(decideTitle(layout), g, body);
 }
+
+/** Reply items per limit of a decision: retry-after, remaining, reset-at, mark. */
+export const REPLY_PER_LIMIT = 4;
 
 /** How many KEYS, ARGV and reply items one decision of a layout has. */
 export function decideShape({ codes, blockKeys }: DecideLayout): {
@@ -377,7 +412,7 @@ export function decideShape({ codes, blockKeys }: DecideLayout): {
     (n, code) => n + (fragment(code).usesCapacity ? 3 : 2),
     decideTakesId(codes) ? 2 : 1,
   );
-  return { keys: 1 + blockKeys + codes.length, args, reply: 2 + 3 * codes.length };
+  return { keys: 1 + blockKeys + codes.length, args, reply: 2 + REPLY_PER_LIMIT * codes.length };
 }
 
 /**
@@ -485,7 +520,8 @@ end`);
     const heal = slot.fragment.kind === 'string' ? `elseif ${slot.value} then` : 'else';
     body.push(
       `-- ${slot.i}: ${slot.fragment.code}`,
-      `if charge and not ${w} then`,
+      // Penalties never charge lease-based limits: nobody could release a rejected decision's slots.
+      `if charge and not ${w}${slot.fragment.leases ? ' and admitted' : ''} then`,
       indent(block(g.section(slot, 'commit'))),
       indent(g.save(slot, true)),
       heal,
@@ -498,46 +534,84 @@ end`);
       `${w} and (${w} == -1 and -1 or max(1, ceil(${w}))) or 0`,
       `max(0, floor(${g.section(slot, 'remaining')}))`,
       `ceil(${g.section(slot, 'expires')})`,
+      g.section(slot, 'mark'),
     );
   }
   return { g, body, reply };
 }
 
 /**
- * The refund or release script of a layout (only the limits the operation applies to: refunds skip
- * lease-based limits, releases only touch those).
- * KEYS: meta, then one state key per limit. ARGV: cost, lease id (releases), then per limit: limit,
- * window ms, and capacity for the algorithms that use it. Limits are handled one after the other, each
- * reading its state when its turn comes.
+ * The refund script of a layout: the limits of one admitted decision that refunds apply to (not the
+ * lease-based ones), each giving back what that decision took there (see the `refund` sections).
+ * KEYS: meta, then per limit its state key and its ledger key (units of this decision refunded so
+ * far: string states only; a log finds its decision's own entry).
+ * ARGV: units, decision id, decision instant, decision cost, then per limit: limit, window ms,
+ * capacity for the algorithms that use it, the limit's reset instant and mark right after the decision.
+ * A decision made at or before the tenant's last reset gives nothing back: its units were voided.
  */
-export function returnSource(op: 'refund' | 'release', codes: readonly string[]): string {
-  const g = new Generator(codes, 2, 3);
+export function refundSource(codes: readonly string[]): string {
+  const g = new Generator(codes, 2, 5, false, 2, ['RA', 'MK']);
   const body: string[] = [
-    'local cost, id = tonumber(ARGV[1]), ARGV[2]',
+    'local units, id, at, cost = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])',
     "local meta = redis.call('GET', KEYS[1])",
     PARSE_META.trimEnd(),
+    'if at <= R then return 0 end',
   ];
   for (const slot of g.limits) {
-    slot.value = 'value';
-    const read =
-      slot.fragment.kind === 'string'
-        ? block(`local value = redis.call('GET', KEYS[${slot.key}])\n${g.section(slot, 'parse')}`)
-        : g.read(slot);
-    body.push(`-- ${slot.i}: ${slot.fragment.code}`, g.declare(slot));
-    if (op === 'release') {
-      body.push(block(g.section(slot, 'release')), read, g.save(slot, false));
-    } else {
+    const U = g.variable(slot, 'U');
+    const RF = g.variable(slot, 'RF');
+    const ledger = `KEYS[${slot.key + 1}]`;
+    body.push(`-- ${slot.i}: ${slot.fragment.code}`, g.declare(slot, ['RF', 'U']));
+    if (slot.fragment.kind === 'string') {
+      slot.value = 'value';
       body.push(
-        read,
-        `if ${g.section(slot, 'refundable')} then`,
+        block(`local value = redis.call('GET', KEYS[${slot.key}])\n${g.section(slot, 'parse')}`),
+        `${RF} = tonumber(redis.call('GET', ${ledger})) or 0`,
+        `${U} = min(units, cost - ${RF})`,
+        `local until_${slot.i} = ${g.section(slot, 'until')}`,
+        `if ${U} > 0 and until_${slot.i} > now then`,
         indent(block(g.section(slot, 'refund'))),
         indent(g.save(slot, false)),
+        `  redis.call('SET', ${ledger}, ${RF} + ${U}, 'PX', int(ceil(until_${slot.i} - now)))`,
         'end',
+      );
+    } else {
+      body.push(
+        g.read(slot),
+        `${RF}, ${U} = 0, min(units, cost)`,
+        block(g.section(slot, 'refund')),
+        g.save(slot, false),
       );
     }
   }
   body.push(`return ${codes.length}`);
-  return assemble(`${op} ${describe(codes)}`, g, body);
+  return assemble(`refund ${describe(codes)}`, g, body);
+}
+
+/**
+ * The release script of a layout: the lease-based limits of one admitted decision, each freeing the
+ * entry of that lease (found by its id at the instant it was acquired, whatever cost a caller states).
+ * KEYS: meta, then one state key per limit. ARGV: lease id, acquired instant, then per limit: limit,
+ * window ms.
+ */
+export function releaseSource(codes: readonly string[]): string {
+  const g = new Generator(codes, 2, 3);
+  const body: string[] = [
+    'local id, at = ARGV[1], tonumber(ARGV[2])',
+    "local meta = redis.call('GET', KEYS[1])",
+    PARSE_META.trimEnd(),
+  ];
+  for (const slot of g.limits) {
+    body.push(
+      `-- ${slot.i}: ${slot.fragment.code}`,
+      g.declare(slot),
+      g.read(slot),
+      block(g.section(slot, 'release')),
+      g.save(slot, false),
+    );
+  }
+  body.push(`return ${codes.length}`);
+  return assemble(`release ${describe(codes)}`, g, body);
 }
 
 function describe(codes: readonly string[]): string {
