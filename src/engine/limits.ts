@@ -1,5 +1,5 @@
 import { ALGORITHM_NAMES, ALGORITHMS } from '../algorithms/index.js';
-import { formatDuration, parseDuration } from '../core/duration.js';
+import { formatDuration, MAX_DURATION_MS, parseDuration } from '../core/duration.js';
 import { ValidationError } from '../core/errors.js';
 import { encodeIdentifier } from '../core/identifiers.js';
 import type { AlgorithmName, NormalizedLimit } from '../core/types.js';
@@ -66,6 +66,7 @@ export function normalizeLimit(definition: unknown, field: string): NormalizedLi
       `${JSON.stringify(scope)} is not "key" or "tenant"`,
     );
   }
+  if (algorithm.name === 'token-bucket') checkRefillTime(limit, windowMs, burst ?? limit, field);
   const name = def.name === undefined ? `${algorithm.name}-${formatDuration(windowMs)}` : def.name;
   const encodedName = encodeIdentifier(name, `${field}.name`);
   const normalized: NormalizedLimit = Object.freeze({
@@ -79,6 +80,22 @@ export function normalizeLimit(definition: unknown, field: string): NormalizedLi
   });
   NORMALIZED.add(normalized);
   return normalized;
+}
+
+/**
+ * A token bucket must refill from empty within the longest duration (10 years): its state then never
+ * reaches further into the future than any other, which keeps its arithmetic exact and its key's TTL
+ * within what Redis accepts.
+ */
+function checkRefillTime(limit: number, windowMs: number, capacity: number, field: string): void {
+  // capacity * windowMs / limit <= MAX, exactly (the products can pass 2^53).
+  if (BigInt(capacity) * BigInt(windowMs) <= BigInt(MAX_DURATION_MS) * BigInt(limit)) return;
+  const years = (capacity / limit) * (windowMs / (365 * 86_400_000));
+  throw new ValidationError(
+    'ERR_SLUICE_INVALID_LIMIT',
+    `${field}.burst`,
+    `a full bucket of ${capacity} refilling ${limit} per ${formatDuration(windowMs)} takes ${years.toPrecision(3)} years to refill: at most 10 years`,
+  );
 }
 
 /** Validates a list of limits: at least one, names unique. */

@@ -1,0 +1,57 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import { MemoryStore } from '../../src/stores/memory/memory-store.js';
+import { RedisStore } from '../../src/stores/redis/redis-store.js';
+import type { Store } from '../../src/stores/store.js';
+import { type RedisServer, startRedis } from '../support/redis-servers.js';
+
+/** A real epoch instant (2027): floating-point error at 1.8e12 ms is what tests at clock 0 miss. */
+export const EPOCH = 1_800_000_000_123;
+
+/** A store to run a regression on, with what the test needs to drive or inspect it. */
+export interface Backend {
+  readonly name: 'memory' | 'redis';
+  readonly store: Store;
+  /** Memory: the store's clock (tests drive it); Redis: undefined (the server's TIME). */
+  readonly clock?: ManualClock;
+  /** Redis: a client of the test's own server, for inspecting keys. */
+  readonly admin?: Redis;
+}
+
+/**
+ * Starts one redis-server for the file, and hands each test fresh backends: a memory store on a
+ * ManualClock at an epoch instant, and a RedisStore on that server (a new prefix per test keeps them
+ * apart). Register at the top of a describe block.
+ */
+export function useBackends(): { each(): Backend[]; redis(): Backend; memory(at?: number): Backend } {
+  let server: RedisServer;
+  let admin: Redis;
+  const stores: Store[] = [];
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await admin?.quit();
+    await server?.stop();
+  });
+  const memory = (at = EPOCH): Backend => {
+    const clock = new ManualClock(at);
+    return { name: 'memory', store: new MemoryStore({ clock: clock.now }), clock };
+  };
+  const redis = (): Backend => {
+    const store = new RedisStore({ url: server.url });
+    stores.push(store);
+    return { name: 'redis', store, admin };
+  };
+  return { each: () => [memory(), redis()], redis, memory };
+}
+
+let prefixes = 0;
+/** A prefix no other test uses (Redis state of one file's tests lives on one server). */
+export function freshPrefix(): string {
+  prefixes += 1;
+  return `reg${process.pid}x${prefixes}`;
+}
