@@ -81,6 +81,33 @@ export function normalizeLimit(definition: unknown, field: string): NormalizedLi
   return normalized;
 }
 
+/**
+ * A limit whose name is made of parts (a policy's name, then its limit's name): the displayed name
+ * joins them with dots (`api.v1.read`), and the state-key id is unambiguous — each part is encoded
+ * with its own dots escaped (`%2E`), so the only literal dot is the separator, and policy `api` +
+ * limit `v1.read` (`api.v1%2Eread`) never shares a counter with policy `api.v1` + limit `read`
+ * (`api%2Ev1.read`). Parts without dots keep the id of the plain joined name.
+ */
+export function namespacedLimit(
+  definition: Record<string, unknown>,
+  parts: readonly string[],
+  field: string,
+): NormalizedLimit {
+  const limit = normalizeLimit({ ...definition, name: parts.join('.') }, field);
+  const encoded = parts
+    .map((part, i) => encodeIdentifier(part, i === 0 ? field : `${field}.name`).replace(/\./g, '%2E'))
+    .join('.');
+  return withId(limit, `${encoded}:${ALGORITHMS[limit.algorithm].code}${limit.windowMs}`);
+}
+
+/** The same limit counted under another state-key id. */
+function withId(limit: NormalizedLimit, id: string): NormalizedLimit {
+  if (limit.id === id) return limit;
+  const copy: NormalizedLimit = Object.freeze({ ...limit, id });
+  NORMALIZED.add(copy);
+  return copy;
+}
+
 /** Validates a list of limits: at least one, names unique. */
 export function normalizeLimits(definitions: unknown, field = 'limits'): NormalizedLimit[] {
   if (!Array.isArray(definitions) || definitions.length === 0) {
@@ -142,7 +169,8 @@ export function scaleLimit(limit: NormalizedLimit, factor: number): NormalizedLi
         ? { burst: Math.max(1, Math.floor(limit.capacity * factor)) }
         : {}),
     };
-    result = normalizeLimit(def, 'scaled limit');
+    // Same counter as the unscaled limit, whatever its id was built from (see namespacedLimit).
+    result = withId(normalizeLimit(def, 'scaled limit'), limit.id);
     if (scaled.size > 10_000) scaled.clear();
     scaled.set(id, result);
   }
