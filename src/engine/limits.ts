@@ -151,7 +151,7 @@ function positiveInteger(value: unknown, field: string, code: 'ERR_SLUICE_INVALI
   return value;
 }
 
-const scaled = new Map<string, NormalizedLimit>();
+const scaled = new Map<string, NormalizedLimit | undefined>();
 
 /** A limit with its quota multiplied by `factor` (at least 1); same name, window and counter. */
 export function scaleLimit(limit: NormalizedLimit, factor: number): NormalizedLimit {
@@ -174,5 +174,48 @@ export function scaleLimit(limit: NormalizedLimit, factor: number): NormalizedLi
     if (scaled.size > 10_000) scaled.clear();
     scaled.set(id, result);
   }
+  return result;
+}
+
+/**
+ * This instance's share of a limit in the `local` failure mode, rounded down so that a fleet of
+ * instances never admits more than the limit: floor(limit × fraction) units per window (token
+ * buckets: floor(burst × fraction) capacity and the refill rate × fraction). `undefined` when the
+ * share is 0: that limit admits nothing locally. Same name and counter id as the limit.
+ */
+export function localShareLimit(limit: NormalizedLimit, fraction: number): NormalizedLimit | undefined {
+  if (fraction === 1) return limit;
+  // The epsilon only absorbs float error (30 × 1/3 is 10, never 9.999...).
+  const share = (n: number) => Math.floor(n * fraction + 1e-9);
+  const id = `${limit.id}|${limit.scope}|${limit.limit}|${limit.capacity}|${fraction}|local`;
+  if (scaled.has(id)) return scaled.get(id) ?? undefined;
+  let def: Record<string, unknown> | undefined;
+  if (limit.algorithm === 'token-bucket') {
+    const burst = share(limit.capacity);
+    const refill = share(limit.limit);
+    if (burst >= 1) {
+      def =
+        refill >= 1
+          ? { limit: refill, window: limit.windowMs, burst }
+          : // Less than one token per window: one token per proportionally longer period (rounded up,
+            // so never faster than the share of the rate).
+            { limit: 1, window: Math.ceil(limit.windowMs / (limit.limit * fraction)), burst };
+    }
+  } else {
+    const units = share(limit.limit);
+    if (units >= 1) def = { limit: units, window: limit.windowMs };
+  }
+  const result =
+    def === undefined
+      ? undefined
+      : withId(
+          normalizeLimit(
+            { name: limit.name, algorithm: limit.algorithm, scope: limit.scope, ...def },
+            'local share',
+          ),
+          limit.id,
+        );
+  if (scaled.size > 10_000) scaled.clear();
+  scaled.set(id, result);
   return result;
 }
