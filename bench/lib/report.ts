@@ -36,7 +36,7 @@ export interface BenchResults {
 }
 
 type Align = 'l' | 'r';
-interface Table {
+export interface Table {
   headers: string[];
   align: Align[];
   rows: string[][];
