@@ -34,12 +34,14 @@ function rng(seed: number): () => number {
   };
 }
 
+/** An exponentially distributed gap of mean `mean` (ms). */
+const gap = (random: () => number, mean: number) => -mean * Math.log(1 - random());
+
 /** Poisson arrivals at `perWindow` per window from `from` to `to` (exponential gaps, whole ms). */
 function poisson(random: () => number, perWindow: number, from: number, to: number): number[] {
   const out: number[] = [];
   const mean = WINDOW_MS / perWindow;
-  for (let t = from - mean * Math.log(1 - random()); t < to; t -= mean * Math.log(1 - random()))
-    out.push(Math.floor(t));
+  for (let t = from + gap(random, mean); t < to; t += gap(random, mean)) out.push(Math.floor(t));
   return out;
 }
 
@@ -79,7 +81,7 @@ function traces(): Trace[] {
   // Random bursts (seed 42): a burst every 5 s on average, each 1-40 arrivals spread over 0-2 s.
   const random = rng(42);
   const mixed: number[] = [];
-  for (let t = -5_000 * Math.log(1 - random()); t < DURATION_MS; t -= 5_000 * Math.log(1 - random())) {
+  for (let t = gap(random, 5_000); t < DURATION_MS; t += gap(random, 5_000)) {
     const size = 1 + Math.floor(random() * 40);
     const spread = random() * 2_000;
     for (let i = 0; i < size; i++) mixed.push(Math.floor(t + random() * spread));
