@@ -11,8 +11,8 @@ import {
   type LimitDefinition,
   type NormalizedLimit,
 } from './core/types.js';
-import { buildDecision, failureDecision } from './engine/decision.js';
-import { normalizeLimit, normalizeLimits, scaleLimit, validateCost } from './engine/limits.js';
+import { buildDecision, failureDecision, zeroShareDecision } from './engine/decision.js';
+import { localShareLimit, normalizeLimit, normalizeLimits, validateCost } from './engine/limits.js';
 import { type Check, planDecision, resolveSubject, type Subject } from './engine/plan.js';
 import { checkOf, leaseCheck, refundTicket, validateLease } from './engine/receipts.js';
 import { GuardedStore, type GuardOptions } from './resilience/guarded-store.js';
@@ -123,7 +123,12 @@ export class Limiter {
   /** The local failure mode's share of a checks array, laid out (see decideLocally). */
   private readonly localPlans = new WeakMap<
     readonly Check[],
-    { tenant: string; share: readonly Check[]; subject: Subject }
+    {
+      tenant: string;
+      share: readonly Check[];
+      subject: Subject;
+      zero: { flags: readonly boolean[]; subject: Subject } | undefined;
+    }
   >();
   /** Laid-out configured limits of recent tenants and keys (see configuredSubject). */
   private readonly subjects = new Map<string, { checks: Check[]; subject: Subject }>();
@@ -426,14 +431,47 @@ export class Limiter {
     // on the prepared and configured paths): while the circuit is open this is every decision's path.
     let local = this.localPlans.get(checks);
     if (local?.tenant !== request.tenant) {
-      const share =
-        this.localFraction === 1
-          ? checks
-          : checks.map((c) => ({ limit: scaleLimit(c.limit, this.localFraction), key: c.key }));
-      local = { tenant: request.tenant, share, subject: resolveSubject(this.prefix, request.tenant, share) };
+      const shares = checks.map((c) => localShareLimit(c.limit, this.localFraction));
+      const share: Check[] = [];
+      shares.forEach((limit, i) => {
+        if (limit) share.push({ limit, key: (checks[i] as Check).key });
+      });
+      const zero = shares.map((limit) => limit === undefined);
+      local = {
+        tenant: request.tenant,
+        share,
+        subject: resolveSubject(this.prefix, request.tenant, share),
+        // A share of 0 (limit 2 over 3 instances): that limit admits nothing locally.
+        zero: zero.includes(true)
+          ? { flags: zero, subject: resolveSubject(this.prefix, request.tenant, checks) }
+          : undefined,
+      };
       this.localPlans.set(checks, local);
     }
-    const decision = await this.local.decideSubject(request, local.share, local.subject, cost, 'closed');
+    let decision: Decision;
+    if (local.zero) {
+      const others =
+        local.share.length > 0
+          ? await this.local.decideSubject(request, local.share, local.subject, 0, 'closed')
+          : undefined;
+      const breaker = this.guard?.breaker;
+      // Nothing fits here until the store decides again: when the breaker lets a probe through.
+      const retryAfterMs =
+        breaker && breaker.state === 'open'
+          ? Math.max(1, breaker.openedAt + breaker.resetTimeoutMs - Date.now())
+          : 1000;
+      decision = zeroShareDecision(
+        local.zero.subject,
+        local.zero.flags,
+        others,
+        { key: request.key, cost },
+        this.local.store.backend,
+        this.clock(),
+        retryAfterMs,
+      );
+    } else {
+      decision = await this.local.decideSubject(request, local.share, local.subject, cost, 'closed');
+    }
     decision.path = 'local';
     decision.storeError = cause ?? CIRCUIT_OPEN;
     if (decision.lease) decision.lease.local = true;

@@ -36,7 +36,7 @@ export interface BenchResults {
 }
 
 type Align = 'l' | 'r';
-interface Table {
+export interface Table {
   headers: string[];
   align: Align[];
   rows: string[][];
@@ -127,9 +127,11 @@ export function memoryTable(results: BenchResults): Table {
 }
 
 function fillText(m: MemoryRow): string {
-  if (m.algorithm === 'sliding-log') return `${m.decisionsPerKey} entries`;
-  if (m.algorithm === 'concurrency') return `${m.decisionsPerKey} leases`;
-  return `${m.decisionsPerKey} decision`;
+  const cost = m.cost === 1 ? '' : ` of cost ${m.cost.toLocaleString('en-US')}`;
+  const n = m.decisionsPerKey;
+  if (m.cost === 1 && m.algorithm === 'sliding-log') return `${n} ${n === 1 ? 'entry' : 'entries'}`;
+  if (m.cost === 1 && m.algorithm === 'concurrency') return `${n} ${n === 1 ? 'lease' : 'leases'}`;
+  return `${n} decision${n === 1 ? '' : 's'}${cost}`;
 }
 
 export function textTable(table: Table): string {
@@ -198,7 +200,8 @@ ${results.contenders.map((x) => `- \`${x.name}\`: ${x.what}`).join('\n')}
 ## Redis memory per active key
 
 \`MEMORY USAGE key SAMPLES 0\` averaged over ${c.memoryKeys} keys per algorithm (found by SCAN on the
-bench's Redis), each filled by admitted decisions of one limit of 100 per hour. The figure includes the
+bench's Redis; 2 keys at the large cost), each filled by admitted decisions of one limit of 100 per hour
+at cost 1, and by one decision of cost 1,000,000 (limit 1,000,000 per hour). The figure includes the
 key name (its length is shown: the bench prefix is longer than a production one).
 
 ${markdownTable(memoryTable(results))}

@@ -43,6 +43,7 @@ export function errorVerdict(format: HttpLimiterOptions<unknown>['body'], now = 
   const retryAfterMs = ERROR_RETRY_AFTER_SECONDS * 1000;
   const binding = {
     name: 'unavailable',
+    id: 'unavailable:fw0',
     algorithm: 'fixed-window' as const,
     limit: Number.POSITIVE_INFINITY,
     windowMs: 0,

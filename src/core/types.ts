@@ -76,6 +76,8 @@ export type DecisionReason =
 /** The state of one limit after a decision. */
 export interface LimitResult {
   name: string;
+  /** The limit's state id (`<encoded name>:<algorithm code><window ms>`): what its counters are keyed by. */
+  id: string;
   algorithm: AlgorithmName;
   /** The key this limit counted (absent for tenant-wide limits). */
   key?: string;

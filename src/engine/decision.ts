@@ -145,6 +145,7 @@ function limitResult(
   const { limit } = subject.limits[i] as Subject['limits'][number];
   const result: LimitResult = {
     name: limit.name,
+    id: limit.id,
     algorithm: limit.algorithm,
     limit: limit.capacity,
     windowMs: limit.windowMs,
@@ -157,4 +158,52 @@ function limitResult(
   if (key !== undefined) result.key = key;
   if (limit.algorithm === 'token-bucket') result.refill = limit.limit;
   return result;
+}
+
+/**
+ * The `local` failure mode's decision when some limits' share on this instance is 0 (`zero[i]`):
+ * those limits admit nothing here, so a request that costs anything is rejected (`rate_limited`,
+ * retry after `retryAfterMs`: when the store may decide again); a peek is allowed. `others` is the
+ * local peek of the remaining limits (in order, without the zero ones), when there are any.
+ */
+export function zeroShareDecision(
+  subject: Subject,
+  zero: readonly boolean[],
+  others: Decision | undefined,
+  request: { key?: string | undefined; cost: number },
+  backend: string,
+  now: number,
+  retryAfterMs: number,
+): Decision {
+  const peek = request.cost === 0;
+  let next = 0;
+  const limits: LimitResult[] = subject.limits.map((_, i) => {
+    if (!zero[i]) return others?.limits[next++] as LimitResult;
+    const result = limitResult(subject, i, peek, 0, now, peek ? 0 : retryAfterMs);
+    result.limit = 0;
+    if (result.refill !== undefined) result.refill = 0;
+    return result;
+  });
+  const blocked = others?.reason === 'blocked';
+  const binding = blocked
+    ? (others as Decision).binding
+    : (limits.find((l, i) => zero[i] && (peek || !l.allowed)) as LimitResult);
+  const decision: Decision = {
+    id: '',
+    at: now,
+    allowed: peek && !blocked,
+    reason: blocked ? 'blocked' : peek ? 'allowed' : 'rate_limited',
+    tenant: subject.tenant,
+    cost: request.cost,
+    binding,
+    limits,
+    remaining: binding.remaining,
+    resetAt: binding.resetAt,
+    retryAfterMs: blocked ? (others as Decision).retryAfterMs : peek ? 0 : retryAfterMs,
+    backend,
+    path: 'local',
+  };
+  if (blocked && others?.blockedUntil !== undefined) decision.blockedUntil = others.blockedUntil;
+  if (request.key !== undefined) decision.key = request.key;
+  return decision;
 }

@@ -98,6 +98,33 @@ function checkRefillTime(limit: number, windowMs: number, capacity: number, fiel
   );
 }
 
+/**
+ * A limit whose name is made of parts (a policy's name, then its limit's name): the displayed name
+ * joins them with dots (`api.v1.read`), and the state-key id is unambiguous — each part is encoded
+ * with its own dots escaped (`%2E`), so the only literal dot is the separator, and policy `api` +
+ * limit `v1.read` (`api.v1%2Eread`) never shares a counter with policy `api.v1` + limit `read`
+ * (`api%2Ev1.read`). Parts without dots keep the id of the plain joined name.
+ */
+export function namespacedLimit(
+  definition: Record<string, unknown>,
+  parts: readonly string[],
+  field: string,
+): NormalizedLimit {
+  const limit = normalizeLimit({ ...definition, name: parts.join('.') }, field);
+  const encoded = parts
+    .map((part, i) => encodeIdentifier(part, i === 0 ? field : `${field}.name`).replace(/\./g, '%2E'))
+    .join('.');
+  return withId(limit, `${encoded}:${ALGORITHMS[limit.algorithm].code}${limit.windowMs}`);
+}
+
+/** The same limit counted under another state-key id. */
+export function withId(limit: NormalizedLimit, id: string): NormalizedLimit {
+  if (limit.id === id) return limit;
+  const copy: NormalizedLimit = Object.freeze({ ...limit, id });
+  NORMALIZED.add(copy);
+  return copy;
+}
+
 /** Validates a list of limits: at least one, names unique. */
 export function normalizeLimits(definitions: unknown, field = 'limits'): NormalizedLimit[] {
   if (!Array.isArray(definitions) || definitions.length === 0) {
@@ -141,7 +168,7 @@ function positiveInteger(value: unknown, field: string, code: 'ERR_SLUICE_INVALI
   return value;
 }
 
-const scaled = new Map<string, NormalizedLimit>();
+const scaled = new Map<string, NormalizedLimit | undefined>();
 
 /** A limit with its quota multiplied by `factor` (at least 1); same name, window and counter. */
 export function scaleLimit(limit: NormalizedLimit, factor: number): NormalizedLimit {
@@ -159,9 +186,53 @@ export function scaleLimit(limit: NormalizedLimit, factor: number): NormalizedLi
         ? { burst: Math.max(1, Math.floor(limit.capacity * factor)) }
         : {}),
     };
-    result = normalizeLimit(def, 'scaled limit');
+    // Same counter as the unscaled limit, whatever its id was built from (see namespacedLimit).
+    result = withId(normalizeLimit(def, 'scaled limit'), limit.id);
     if (scaled.size > 10_000) scaled.clear();
     scaled.set(id, result);
   }
+  return result;
+}
+
+/**
+ * This instance's share of a limit in the `local` failure mode, rounded down so that a fleet of
+ * instances never admits more than the limit: floor(limit × fraction) units per window (token
+ * buckets: floor(burst × fraction) capacity and the refill rate × fraction). `undefined` when the
+ * share is 0: that limit admits nothing locally. Same name and counter id as the limit.
+ */
+export function localShareLimit(limit: NormalizedLimit, fraction: number): NormalizedLimit | undefined {
+  if (fraction === 1) return limit;
+  // The epsilon only absorbs float error (30 × 1/3 is 10, never 9.999...).
+  const share = (n: number) => Math.floor(n * fraction + 1e-9);
+  const id = `${limit.id}|${limit.scope}|${limit.limit}|${limit.capacity}|${fraction}|local`;
+  if (scaled.has(id)) return scaled.get(id) ?? undefined;
+  let def: Record<string, unknown> | undefined;
+  if (limit.algorithm === 'token-bucket') {
+    const burst = share(limit.capacity);
+    const refill = share(limit.limit);
+    if (burst >= 1) {
+      def =
+        refill >= 1
+          ? { limit: refill, window: limit.windowMs, burst }
+          : // Less than one token per window: one token per proportionally longer period (rounded up,
+            // so never faster than the share of the rate).
+            { limit: 1, window: Math.ceil(limit.windowMs / (limit.limit * fraction)), burst };
+    }
+  } else {
+    const units = share(limit.limit);
+    if (units >= 1) def = { limit: units, window: limit.windowMs };
+  }
+  const result =
+    def === undefined
+      ? undefined
+      : withId(
+          normalizeLimit(
+            { name: limit.name, algorithm: limit.algorithm, scope: limit.scope, ...def },
+            'local share',
+          ),
+          limit.id,
+        );
+  if (scaled.size > 10_000) scaled.clear();
+  scaled.set(id, result);
   return result;
 }

@@ -39,7 +39,8 @@ export function resolveSubject(
   const limits: PlannedLimit[] = [];
   const keys: Array<string | undefined> = [];
   const blockKeys: string[] = [];
-  for (const { limit, key } of checks) {
+  const seen = new Map<string, number>();
+  for (const [i, { limit, key }] of checks.entries()) {
     let subject = TENANT_WIDE;
     if (limit.scope === 'key') {
       if (key === undefined) {
@@ -57,8 +58,20 @@ export function resolveSubject(
       }
       subject = encoded;
     }
+    const state = stateKey(prefix, encodedTenant, subject, limit.id);
+    const first = seen.get(state);
+    if (first !== undefined) {
+      // Two checks on one counter: a store would charge it once or twice, and neither is what was asked.
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_LIMIT',
+        `checks[${i}]`,
+        `checks[${first}] and checks[${i}] share state key "${state}" (limit "${limit.name}": same name, ` +
+          'algorithm and window for the same key); give them different names or merge them',
+      );
+    }
+    seen.set(state, i);
     limits.push({
-      key: stateKey(prefix, encodedTenant, subject, limit.id),
+      key: state,
       algorithm: ALGORITHMS[limit.algorithm],
       limit,
     });

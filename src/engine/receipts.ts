@@ -1,7 +1,8 @@
+import { ALGORITHMS } from '../algorithms/index.js';
 import { ValidationError } from '../core/errors.js';
 import { decodeIdentifier } from '../core/identifiers.js';
 import type { Decision, Lease, LimitResult } from '../core/types.js';
-import { MAX_QUANTITY, normalizeLimit, validateCost } from './limits.js';
+import { MAX_QUANTITY, normalizeLimit, validateCost, withId } from './limits.js';
 import { type Check, LEASE_ID } from './plan.js';
 
 /**
@@ -49,11 +50,23 @@ export function checkOf(result: LimitResult): Check {
     },
     'decision.limits',
   );
+  const code = ALGORITHMS[limit.algorithm].code;
+  if (
+    typeof result.id !== 'string' ||
+    !STATE_ID.test(result.id) ||
+    !result.id.endsWith(`:${code}${limit.windowMs}`)
+  ) {
+    throw invalid(
+      'decision.limits',
+      `"${result.name}" has no state id of a ${limit.algorithm} limit of ${limit.windowMs} ms`,
+    );
+  }
   if (tokenBucket && !(Number.isInteger(result.resetTicks) && (result.resetTicks as number) >= 0)) {
     throw invalid('decision.limits', `token bucket "${result.name}" has no resetTicks`);
   }
   if (!Number.isInteger(result.resetAt)) throw invalid('decision.limits', `"${result.name}" has no resetAt`);
-  return result.key === undefined ? { limit } : { limit, key: result.key };
+  const counted = withId(limit, result.id);
+  return result.key === undefined ? { limit: counted } : { limit: counted, key: result.key };
 }
 
 /** Throws unless `lease` has the shape of a lease a decision returned. */
@@ -75,6 +88,7 @@ export function validateLease(lease: Lease): void {
 }
 
 const LEASE_SLOT = /^([A-Za-z0-9._~%-]+):cc(\d+)$/;
+const STATE_ID = /^[A-Za-z0-9._~%-]+:[a-z]{2}\d+$/;
 
 /** The concurrency check of one slot of a lease (its limit id carries the name and the TTL). */
 export function leaseCheck(slot: Lease['slots'][number], i: number): Check {

@@ -201,6 +201,11 @@ export const DEFAULT_TIERS: Record<string, Required<TierDefinition>> = {
   enterprise: { rps: 500, burst: 1000, maxConcurrent: 1000, priority: 1.2 },
 };
 
+/** Two limits of one policy with one name (given, or the default `<algorithm>-<window>`) would share a counter. */
+export function duplicateLimitName(name: string, first: string): string {
+  return `duplicate limit name "${name}" (also ${first}; unnamed limits are named <algorithm>-<window>): give each limit of a policy its own name`;
+}
+
 /**
  * Validates a configuration document (already parsed from YAML or JSON). Collects every problem, each
  * with the path of the field, and throws one ConfigError; unknown keys are errors (a `windowMS` typo
@@ -270,7 +275,8 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     policy.tiers?.forEach((t, j) => {
       knownTier(`${at}.tiers[${j}]`, t);
     });
-    const validateList = (list: unknown[], path: string) =>
+    const validateList = (list: unknown[], path: string) => {
+      const seen = new Map<string, number>();
       list.forEach((limit, j) => {
         check(`${path}[${j}]`, () => {
           if (typeof limit === 'object' && limit !== null && 'scope' in limit) {
@@ -280,9 +286,17 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
               "is set by the policy's countBy, not per limit",
             );
           }
-          normalizeLimit(limit, `${path}[${j}]`);
+          const { name } = normalizeLimit(limit, `${path}[${j}]`);
+          const first = seen.get(name);
+          if (first !== undefined)
+            issues.push({
+              path: `${path}[${j}].name`,
+              message: duplicateLimitName(name, `${path}[${first}]`),
+            });
+          else seen.set(name, j);
         });
       });
+    };
     if (policy.limits) validateList(policy.limits, `${at}.limits`);
     for (const [tier, list] of Object.entries(policy.tierLimits ?? {})) {
       knownTier(`${at}.tierLimits.${tier}`, tier);

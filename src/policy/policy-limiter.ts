@@ -624,6 +624,7 @@ function storeFromConfig(config: SluiceConfig): Store {
 function unlimited(ctx: RequestContext): Decision {
   const none: LimitResult = {
     name: 'none',
+    id: 'none:fw0',
     algorithm: 'fixed-window',
     limit: Number.POSITIVE_INFINITY,
     windowMs: 0,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import { ValidationError } from '../core/errors.js';
 import type { NormalizedLimit } from '../core/types.js';
-import { normalizeLimit } from '../engine/limits.js';
-import { compilePattern, type SluiceConfig } from './config.js';
+import { namespacedLimit, normalizeLimit } from '../engine/limits.js';
+import { compilePattern, duplicateLimitName, type SluiceConfig } from './config.js';
 import type { RuntimeOverrides } from './runtime.js';
 import {
   type CountBy,
@@ -193,28 +194,22 @@ export class PolicySet {
     let limits = this.tierLimitCache.get(id);
     if (!limits) {
       limits = [
-        normalizeLimit(
-          {
-            name: `${TIER_POLICY}.rps`,
-            algorithm: 'token-bucket',
-            limit: quota.rps,
-            window: 1000,
-            burst: quota.burst,
-            scope: 'tenant',
-          },
+        namespacedLimit(
+          { algorithm: 'token-bucket', limit: quota.rps, window: 1000, burst: quota.burst, scope: 'tenant' },
+          [TIER_POLICY, 'rps'],
           'tier',
         ),
       ];
       if (this.config.tierPolicy.concurrency && quota.maxConcurrent < Number.MAX_SAFE_INTEGER) {
         limits.push(
-          normalizeLimit(
+          namespacedLimit(
             {
-              name: `${TIER_POLICY}.concurrent`,
               algorithm: 'concurrency',
               limit: quota.maxConcurrent,
               window: this.config.tierPolicy.leaseTtlMs,
               scope: 'tenant',
             },
+            [TIER_POLICY, 'concurrent'],
             'tier',
           ),
         );
@@ -227,11 +222,24 @@ export class PolicySet {
   private compile(policy: PolicyDefinition): CompiledPolicy {
     const countBy = policy.countBy ?? DEFAULT_COUNT_BY[policy.scope];
     const scope = countBy === 'tenant' ? 'tenant' : 'key';
-    const named = (list: PolicyLimit[], path: string) =>
-      list.map((def, i) => {
+    // Displayed as `<policy>.<limit>`; counted under an id that keeps the two parts apart (see
+    // namespacedLimit), and two limits of one policy with one name would share a counter: refused.
+    const named = (list: PolicyLimit[], path: string) => {
+      const seen = new Map<string, number>();
+      return list.map((def, i) => {
         const plain = normalizeLimit(def, `${path}[${i}]`);
-        return normalizeLimit({ ...def, name: `${policy.name}.${plain.name}`, scope }, `${path}[${i}]`);
+        const first = seen.get(plain.name);
+        if (first !== undefined) {
+          throw new ValidationError(
+            'ERR_SLUICE_INVALID_LIMIT',
+            `${path}[${i}].name`,
+            duplicateLimitName(plain.name, `${path}[${first}]`),
+          );
+        }
+        seen.set(plain.name, i);
+        return namespacedLimit({ ...(def as object), scope }, [policy.name, plain.name], `${path}[${i}]`);
       });
+    };
     const limits = new Map<string, NormalizedLimit[]>();
     if (policy.limits) limits.set('*', named(policy.limits, `policies.${policy.name}.limits`));
     for (const [tier, list] of Object.entries(policy.tierLimits ?? {})) {

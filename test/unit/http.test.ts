@@ -15,6 +15,7 @@ const decision: Decision & { tier: string; shadowRejections: string[] } = {
   cost: 1,
   binding: {
     name: 'minute',
+    id: 'minute:x0',
     algorithm: 'fixed-window',
     limit: 60,
     windowMs: 60_000,
@@ -26,6 +27,7 @@ const decision: Decision & { tier: string; shadowRejections: string[] } = {
   limits: [
     {
       name: 'second',
+      id: 'second:x0',
       algorithm: 'sliding-log',
       limit: 10,
       windowMs: 1000,
@@ -36,6 +38,7 @@ const decision: Decision & { tier: string; shadowRejections: string[] } = {
     },
     {
       name: 'minute',
+      id: 'minute:x0',
       algorithm: 'fixed-window',
       limit: 60,
       windowMs: 60_000,
@@ -46,6 +49,7 @@ const decision: Decision & { tier: string; shadowRejections: string[] } = {
     },
     {
       name: 'in"flight',
+      id: 'in"flight:x0',
       algorithm: 'concurrency',
       limit: 5,
       windowMs: 30_000,
