@@ -22,14 +22,17 @@ describe('regression: leases cannot be forged', () => {
     expect(Math.max(common(ids[0]!, ids[1]!), common(ids[1]!, ids[2]!))).toBeLessThan(4);
   });
 
-  it("a lease built from another lease's fields frees nothing of another tenant, on both stores", async () => {
+  it("a lease derived from one's own frees nothing of another tenant, on both stores", async () => {
     for (const { name, store } of backends.each()) {
       const l = createLimiter({ store, guard: false, prefix: freshPrefix(), limits });
-      const victim = await l.limit({ tenant: 'victim', key: 'k', cost: 3 });
       const own = await l.limit({ tenant: 'attacker', key: 'k' });
-      // The attacker knows its own lease, the victim's tenant and key, and the instant.
-      await l.release({ ...own.lease!, tenant: 'victim' });
-      await l.release({ ...own.lease!, tenant: 'victim', acquiredAt: victim.lease!.acquiredAt, cost: 3 });
+      const victim = await l.limit({ tenant: 'victim', key: 'k', cost: 3 });
+      // The old ids were an 8-character process nonce and a base-36 counter: the next one was derivable.
+      const nonce = own.lease!.id.slice(0, 8);
+      const next = nonce + (Number.parseInt(own.lease!.id.slice(8), 36) + 1).toString(36);
+      const forged = { ...own.lease!, tenant: 'victim', acquiredAt: victim.lease!.acquiredAt, cost: 3 };
+      await l.release({ ...forged, id: next.replace(/[^A-Za-z0-9_-]/g, 'x') });
+      await l.release({ ...forged });
       expect([name, (await l.peek({ tenant: 'victim', key: 'k' })).remaining]).toEqual([name, 0]);
     }
   });

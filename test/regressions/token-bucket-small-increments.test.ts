@@ -29,7 +29,7 @@ describe('regression: token bucket charges tiny increments at epoch instants', (
       expect(decisions.slice(0, 10).every((d) => d.allowed)).toBe(true);
     });
 
-    it(`${name}: a 1e9 per second byte budget charges 500,000 units exactly`, async () => {
+    it(`${name}: a 1e9 per second byte budget charges every unit request`, async () => {
       const { store } = backend();
       const l = createLimiter({
         store,
@@ -37,15 +37,26 @@ describe('regression: token bucket charges tiny increments at epoch instants', (
         prefix: freshPrefix(),
         limits: [{ algorithm: 'token-bucket', limit: 1_000_000_000, window: '1s', burst: 1_000_000_000 }],
       });
-      const [a, b] = await Promise.all([
-        l.limit({ tenant: 't', key: 'k', cost: 500_000 }),
-        l.limit({ tenant: 't', key: 'k', cost: 999_500_000 }),
-      ]);
-      expect([a.allowed, a.remaining]).toEqual([true, 999_500_000]);
-      // The rest of the bucket fits exactly, and nothing more (same instant: one batch on Redis).
-      expect([b.allowed, b.remaining]).toEqual([true, 0]);
+      // 16 unit requests at one instant (one batch on Redis): each charges 1e-6 ms of the bucket.
+      const decisions = await Promise.all(
+        Array.from({ length: 16 }, () => l.limit({ tenant: 't', key: 'k' })),
+      );
+      expect(decisions.map((d) => d.remaining)).toEqual(
+        Array.from({ length: 16 }, (_, i) => 999_999_999 - i),
+      );
     });
   }
+
+  it('memory: 1e6 per second with burst 100,000 admits exactly 100,000 at one instant (not 2.4 % more)', async () => {
+    const { store } = backends.memory();
+    const l = createLimiter({
+      store,
+      limits: [{ algorithm: 'token-bucket', limit: 1_000_000, window: '1s', burst: 100_000 }],
+    });
+    let admitted = 0;
+    for (let i = 0; i < 103_000; i++) if ((await l.limit({ tenant: 't', key: 'k' })).allowed) admitted++;
+    expect(admitted).toBe(100_000);
+  });
 
   it('memory: 1e6 per second admits exactly burst + what refilled, never 2.4 % more', async () => {
     const { store, clock } = backends.memory();
