@@ -152,7 +152,11 @@ export class Coalescer {
     sent.then(
       (reply) => {
         for (let d = 0; d < count; d++) {
-          (entries[d] as BatchEntry).resolve(rawDecision(reply as number[], d * size, size));
+          const entry = entries[d] as BatchEntry;
+          const failed = decisionError(reply as unknown[], d * size);
+          // One decision of the batch failed (see decideBatchSource): only its caller gets the error.
+          if (failed === undefined) entry.resolve(rawDecision(reply as number[], d * size, size));
+          else entry.reject(this.options.wrap(script, new Error(failed)));
         }
       },
       (error: unknown) => {
@@ -208,10 +212,22 @@ export function batchArgs(entries: readonly BatchEntry[]): [number, string[]] {
 }
 
 /**
+ * The error of one decision of a batch reply, if it failed: its reply then starts with the error's
+ * message (a string, read as a Buffer by the Buffer variants of EVALSHA) instead of a number.
+ */
+export function decisionError(reply: readonly unknown[], offset: number): string | undefined {
+  const head = reply[offset];
+  if (typeof head === 'number') return undefined;
+  return head === undefined || head === null ? 'no reply for this decision' : String(head);
+}
+
+/**
  * One decision's reply at `offset`: blocked-until, now, then per limit: retry-after (0 exactly when it
- * fits), remaining, reset-at.
+ * fits), remaining, reset-at. Throws a StoreError for a failed decision's reply (see decisionError).
  */
 export function rawDecision(reply: number[], offset: number, size: number): RawDecision {
+  const failed = decisionError(reply, offset);
+  if (failed !== undefined) throw new StoreError('redis', `decide script failed: ${failed}`);
   const blockedUntil = reply[offset] as number;
   let admitted = blockedUntil === 0;
   const limits: Array<RawDecision['limits'][number]> = [];
