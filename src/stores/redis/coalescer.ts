@@ -41,6 +41,8 @@ export interface DecideCall {
 export class BatchEntry implements Expirable {
   at = 0;
   settled = false;
+  /** The keeper of its deadline, when tracked. */
+  keeper: DeadlineKeeper | undefined;
   constructor(
     readonly call: DecideCall,
     readonly plan: DecisionPlan,
@@ -112,7 +114,10 @@ export class Coalescer {
       entry = new BatchEntry(call, plan, resolve, reject);
     });
     entries.push(entry as BatchEntry);
-    deadlines?.track(entry as BatchEntry);
+    if (deadlines) {
+      (entry as BatchEntry).keeper = deadlines;
+      deadlines.track(entry as BatchEntry);
+    }
     if (entries.length >= this.options.maxBatch) {
       groups.delete(group);
       this.send(batch);
@@ -134,11 +139,16 @@ export class Coalescer {
   /** Sends a batch and hands each decision its own part of the reply, or the call's error. */
   private send(batch: Batch): void {
     const script = batch.script;
-    // A decision already answered (its deadline passed while it waited) is not sent: its caller has
-    // the failure mode's answer, and it must not count.
-    const entries = batch.entries.some((e) => e.settled)
-      ? batch.entries.filter((e) => !e.settled)
-      : batch.entries;
+    // A decision already answered, or whose deadline has passed while it waited (a stalled turn: the
+    // keeper has not run yet), is not sent: its caller has (or now gets) the failure mode's answer,
+    // and it must not count.
+    const now = Date.now();
+    let late = false;
+    for (const e of batch.entries) {
+      if (!e.settled && e.keeper !== undefined && e.at <= now) e.keeper.expireNow(e);
+      if (e.settled) late = true;
+    }
+    const entries = late ? batch.entries.filter((e) => !e.settled) : batch.entries;
     const count = entries.length;
     if (count === 0) return;
     const size = script.replySize;
