@@ -70,6 +70,7 @@ export class BatchEntry implements Expirable {
 /** Decisions of one layout (and slot) waiting for this turn's script call. */
 interface Batch {
   readonly script: DecideScript;
+  readonly group: string;
   readonly entries: BatchEntry[];
 }
 
@@ -87,6 +88,8 @@ export interface CoalescerOptions {
 export class Coalescer {
   /** This turn's decisions waiting to be sent, by script then group (tenant on a Cluster). */
   private queued = new Map<DecideScript, Map<string, Batch>>();
+  /** The same batches in the order of their first decision: the order they are sent in. */
+  private order: Batch[] = [];
   private flushScheduled = false;
 
   constructor(private readonly options: CoalescerOptions) {}
@@ -105,8 +108,9 @@ export class Coalescer {
     }
     let batch = groups.get(group);
     if (!batch) {
-      batch = { script, entries: [] };
+      batch = { script, group, entries: [] };
       groups.set(group, batch);
+      this.order.push(batch);
     }
     const entries = batch.entries;
     let entry: BatchEntry | undefined;
@@ -119,8 +123,7 @@ export class Coalescer {
       deadlines.track(entry as BatchEntry);
     }
     if (entries.length >= this.options.maxBatch) {
-      groups.delete(group);
-      this.send(batch);
+      this.sendThrough(batch);
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After the poll phase: every decision started by this turn's I/O callbacks is in by then.
@@ -131,10 +134,30 @@ export class Coalescer {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    const queued = this.queued;
-    this.queued = new Map();
-    for (const groups of queued.values()) for (const batch of groups.values()) this.send(batch);
+    this.sendQueued();
   };
+
+  /**
+   * Sends every queued decision now, batch after batch in the order of their first decision. The store
+   * calls it before any other operation, so that one caller's operations reach Redis in the order it
+   * made them (a `block` after a decision must not overtake it).
+   */
+  sendQueued(): void {
+    if (this.order.length === 0) return;
+    const order = this.order;
+    this.order = [];
+    this.queued = new Map();
+    for (const batch of order) this.send(batch);
+  }
+
+  /** Sends a full batch, after the batches queued before it (which keeps their order). */
+  private sendThrough(batch: Batch): void {
+    const upTo = this.order.indexOf(batch);
+    for (const sent of this.order.splice(0, upTo + 1)) {
+      this.queued.get(sent.script)?.delete(sent.group);
+      this.send(sent);
+    }
+  }
 
   /** Sends a batch and hands each decision its own part of the reply, or the call's error. */
   private send(batch: Batch): void {

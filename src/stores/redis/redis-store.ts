@@ -284,26 +284,31 @@ export class RedisStore implements Store {
 
   async deleteKeys(_tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
+    this.coalescer?.sendQueued();
     await this.run(this.adminScript(), 1 + keys.length, [metaKey, ...keys, 'delete']);
   }
 
   async resetTenant(_tenant: string, metaKey: string, retainMs: number): Promise<void> {
+    this.coalescer?.sendQueued();
     await this.run(this.adminScript(), 1, [metaKey, 'reset-tenant', String(retainMs)]);
   }
 
   async block(_tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
     const keys = blockKey ? [metaKey, blockKey] : [metaKey];
+    this.coalescer?.sendQueued();
     await this.run(this.adminScript(), keys.length, [...keys, 'block', String(durationMs)]);
   }
 
   async unblock(_tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
     const keys = blockKey ? [metaKey, blockKey] : [metaKey];
+    this.coalescer?.sendQueued();
     await this.run(this.adminScript(), keys.length, [...keys, 'unblock']);
   }
 
   /** Runtime configuration document: "<version>\n<body>", no TTL (operator state, not counters). */
   async readDocument(key: string): Promise<StoredDocument | null> {
     let value: string | null;
+    this.coalescer?.sendQueued();
     try {
       value = await this.client.get(key);
     } catch (error) {
@@ -315,7 +320,11 @@ export class RedisStore implements Store {
   }
 
   async writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null> {
-    if (!this.documentScript) this.documentScript = this.compile('document', DOCUMENT_SOURCE);
+    if (!this.documentScript) {
+      this.documentScript = this.compile('document', DOCUMENT_SOURCE);
+      this.preload(this.documentScript);
+    }
+    this.coalescer?.sendQueued();
     const version = (await this.run(this.documentScript, 1, [key, String(expectedVersion), body])) as number;
     return version < 0 ? null : version;
   }
@@ -331,6 +340,7 @@ export class RedisStore implements Store {
     const script = this.cached(`${op}:${codes.join(',')}`, () => returnSource(op, codes));
     const keysAndArgs = [plan.metaKey, ...limits.map((p) => p.key), String(plan.cost), leaseId];
     for (const p of limits) keysAndArgs.push(...this.argsOf(p));
+    this.coalescer?.sendQueued();
     await this.run(script, 1 + limits.length, keysAndArgs);
   }
 
@@ -402,6 +412,7 @@ export class RedisStore implements Store {
         replySize: decideShape(layout).reply,
       };
       node.scripts.set(variant, found);
+      this.preload(found.script);
     }
     return found;
   }
@@ -415,8 +426,22 @@ export class RedisStore implements Store {
     if (!found) {
       found = this.compile(name, source());
       this.scripts.set(name, found);
+      this.preload(found);
     }
     return found;
+  }
+
+  /**
+   * Loads a script new to this store (SCRIPT LOAD, not awaited) ahead of its first EVALSHA, on the
+   * same connection: the EVALSHA then finds it, rather than failing with NOSCRIPT and being re-sent
+   * as EVAL behind the calls made after it (which would then overtake it). Single node and Sentinel
+   * only (a Cluster would load it on a random node); where it fails (an ACL without `script|load`),
+   * EVALSHA falls back to EVAL as always.
+   */
+  private preload(script: Script): void {
+    const client = this.client;
+    if (client.isCluster || client.status !== 'ready') return;
+    client.script('LOAD', script.source).catch(() => {});
   }
 
   private argsOf(p: PlannedLimit): readonly string[] {
