@@ -435,12 +435,10 @@ export function decideBatchSource(layout: DecideLayout): string {
   const loop = [
     WRITE_BEHIND,
     'local out_ = {}',
-    '-- One decision, run under pcall: its offsets in ARGV (own, shape\'s), KEYS and the reply.',
+    "-- One decision, run under pcall: its offsets in ARGV (own, shape's), KEYS and the reply.",
     'local function decide_(p_, s_, k_, o_)',
     indent(
-      [shift(body.join('\n')), ...reply.map((item, i) => `out_[o_ + ${i + 1}] = ${shift(item)}`)].join(
-        '\n',
-      ),
+      [shift(body.join('\n')), ...reply.map((item, i) => `out_[o_ + ${i + 1}] = ${shift(item)}`)].join('\n'),
     ),
     'end',
     `local first_ = 1 + tonumber(ARGV[1]) * ${shared}`,
@@ -453,7 +451,7 @@ export function decideBatchSource(layout: DecideLayout): string {
         `local ok_, err_ = pcall(decide_, p_, 1 + c_ * ${shared}, c_ * ${shape.keys}, o_)`,
         'if ok_ then commit_() else',
         '  discard_()',
-        "  -- The error marker: the message (a string) where a reply starts with a number.",
+        '  -- The error marker: the message (a string) where a reply starts with a number.',
         "  out_[o_ + 1] = type(err_) == 'table' and tostring(err_.err) or tostring(err_)",
         `  for i_ = 2, ${shape.reply} do out_[o_ + i_] = 0 end`,
         'end',
