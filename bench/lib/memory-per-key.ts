@@ -75,9 +75,11 @@ async function measureOne(redisUrl: string, admin: Redis, keys: number, fill: Fi
 
 /** `keys` keys of one tenant, each given `decisionsPerKey` admitted decisions (limit 100 per hour). */
 async function fillKeys(redisUrl: string, prefix: string, keys: number, fill: Fill): Promise<void> {
+  const store = new RedisStore({ url: redisUrl });
+  await store.ready(); // decisions made before the connection fail at once
   const limiter = createLimiter({
     prefix,
-    store: new RedisStore({ url: redisUrl }),
+    store,
     limits: [{ algorithm: fill.algorithm, limit: 100, window: '1h' }],
   });
   const jobs: string[] = [];

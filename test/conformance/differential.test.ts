@@ -91,6 +91,7 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
       const clock = new ManualClock(1_700_000_000_000 + rand() * 1000);
       const memory = new MemoryStore({ clock: clock.now });
       const redis = new PinnedClockRedisStore({ url: server.url });
+      await redis.ready();
       const definitions = [0, 1, 2].map((i) => randomLimits(rand, i));
       const pairs: Array<[Limiter, Limiter]> = definitions.map((limits) => [
         createLimiter({ limits, store: memory, prefix: `diff${seed}` }),

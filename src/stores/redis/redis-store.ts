@@ -36,8 +36,9 @@ export type RedisClient = Redis | Cluster;
 
 export interface RedisStoreOptions {
   /**
-   * An existing ioredis client or Cluster. Sluice does not close it. Set
-   * `autoResendUnfulfilledCommands: false` on it: a decision re-sent after a reconnect can count twice.
+   * An existing ioredis client or Cluster. Sluice does not close it. It must have
+   * `autoResendUnfulfilledCommands: false` (a Cluster: in its `redisOptions`), else the constructor
+   * throws a ValidationError: a decision re-sent after a reconnect can count twice.
    * Leave `enableAutoPipelining` off while Sluice coalesces (the default): it would hold each coalesced
    * call back one more event-loop turn.
    */
@@ -90,9 +91,10 @@ function pipelining(options: RedisStoreOptions): { enableAutoPipelining: boolean
 }
 
 /**
- * After the first connection, calls made while disconnected fail at once instead of waiting in the
+ * After the first connection, commands made while disconnected fail at once instead of waiting in the
  * offline queue: a queued decision would run on reconnect, long after its caller got the failure mode's
- * answer. (Before the first connection the queue is kept, so a new store's first calls wait for it.)
+ * answer. (The store itself never hands a call to a client that is not ready, before the first
+ * connection too: this covers the client's own commands.)
  */
 function noOfflineQueueOnceReady(client: Redis): void {
   client.once('ready', () => {
@@ -154,6 +156,7 @@ export class RedisStore implements Store {
     }
     this.owned = options.client === undefined;
     if (options.client) {
+      refuseUnsafeClient(options.client);
       this.client = options.client;
     } else if (options.url !== undefined) {
       if (!/^rediss?:\/\//.test(options.url)) {
@@ -204,6 +207,7 @@ export class RedisStore implements Store {
     const coalescer = this.coalescer;
     if (coalescer) {
       this.decideWithin = (plan, deadlines) => {
+        if (this.client.status !== 'ready') return Promise.reject(this.notReady());
         let call: DecideCall;
         try {
           call = this.decideCall(plan);
@@ -242,6 +246,7 @@ export class RedisStore implements Store {
   }
 
   decide(plan: DecisionPlan): Promise<RawDecision> {
+    if (this.client.status !== 'ready') return Promise.reject(this.notReady());
     let call: DecideCall;
     try {
       call = this.decideCall(plan);
@@ -309,6 +314,7 @@ export class RedisStore implements Store {
   async readDocument(key: string): Promise<StoredDocument | null> {
     let value: string | null;
     this.coalescer?.sendQueued();
+    if (this.client.status !== 'ready') throw this.notReady();
     try {
       value = await this.client.get(key);
     } catch (error) {
@@ -459,6 +465,9 @@ export class RedisStore implements Store {
    * no closure but the error handler: this is every decision's path.
    */
   private run(script: Script, numKeys: number | string, keysAndArgs: string[]): Promise<unknown> {
+    // Never hand a call to a client that is not connected: ioredis would hold it in its offline queue
+    // and run it on (re)connection, long after its caller got the failure mode's answer.
+    if (this.client.status !== 'ready') return Promise.reject(this.notReady());
     try {
       return this.scripting
         .evalshaBuffer(script.sha, numKeys, keysAndArgs)
@@ -482,10 +491,42 @@ export class RedisStore implements Store {
       });
   }
 
+  /** The error of a call made while the client is not connected: it is not sent. */
+  private notReady(): StoreError {
+    return new StoreError('redis', `not connected (client status ${this.client.status}): call not sent`, {
+      code: 'ERR_SLUICE_STORE_UNAVAILABLE',
+    });
+  }
+
   private wrap(script: Script, error: unknown): StoreError {
     const message = error instanceof Error ? error.message : String(error);
     return new StoreError('redis', `${script.name} script failed: ${message}`, { cause: error });
   }
+}
+
+/**
+ * A client passed in must not re-send a command after a reconnect (ioredis' default): a decision that
+ * went unanswered when the connection dropped would run again and count twice. For a Cluster, the
+ * option is its nodes' (`redisOptions`).
+ */
+function refuseUnsafeClient(client: RedisClient): void {
+  if (client.isCluster) {
+    const nodeOptions = (client as Cluster).options.redisOptions;
+    if (nodeOptions?.autoResendUnfulfilledCommands === false) return;
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'redis.client',
+      'set redisOptions: { autoResendUnfulfilledCommands: false } on the Cluster: by default ioredis re-sends ' +
+        'unanswered commands after a reconnect, and a re-sent decision counts twice',
+    );
+  }
+  if ((client as Redis).options.autoResendUnfulfilledCommands === false) return;
+  throw new ValidationError(
+    'ERR_SLUICE_INVALID_OPTION',
+    'redis.client',
+    'set autoResendUnfulfilledCommands: false on the client: by default ioredis re-sends unanswered ' +
+      'commands after a reconnect, and a re-sent decision counts twice',
+  );
 }
 
 /**
