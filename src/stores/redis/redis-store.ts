@@ -106,8 +106,10 @@ function noOfflineQueueOnceReady(client: Redis): void {
  * Executes plans with Lua scripts: a decision's limits in one script, and the decisions of one
  * event-loop turn coalesced into one call per layout (see `coalesce`). EVALSHA with the hash computed
  * at load time, and EVAL only when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH). Any
- * other error is reported as a StoreError to every decision of the call, and the script is never
- * re-sent: a script that may have run must not run twice.
+ * other error of the call is reported as a StoreError to every decision of the call (an error of one
+ * decision of a batch, to that decision only: see decideBatchSource), and the script is never
+ * re-sent: a script that may have run must not run twice. Calls are never handed to a client that is
+ * not connected, and every other operation first sends the decisions queued before it (call order).
  */
 export class RedisStore implements Store {
   readonly backend = 'redis';
