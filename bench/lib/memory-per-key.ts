@@ -118,9 +118,11 @@ async function measureOne(redisUrl: string, admin: Redis, allKeys: number, fill:
  * 100, or `cost`, per hour). No time budget: a decision of a million units takes a while.
  */
 async function fillKeys(redisUrl: string, prefix: string, keys: number, fill: Fill): Promise<void> {
+  const store = new RedisStore({ url: redisUrl });
+  await store.ready(); // decisions made before the connection fail at once
   const limiter = createLimiter({
     prefix,
-    store: new RedisStore({ url: redisUrl }),
+    store,
     guard: false,
     // Cost 1: 100 per hour; a large cost: exactly that many per hour, so that it fits and a token
     // bucket's state (its TAT) lives the whole hour rather than a few seconds.

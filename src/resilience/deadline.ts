@@ -39,6 +39,17 @@ export class Deadlines implements DeadlineKeeper {
     this.arm();
   }
 
+  expireNow(entry: Expirable): void {
+    if (!entry.settled) entry.expire(this.timeout());
+  }
+
+  /** The error of a call past its budget. */
+  private timeout(): StoreError {
+    return new StoreError(this.backend, `no answer within the ${this.budgetMs} ms budget`, {
+      code: 'ERR_SLUICE_STORE_TIMEOUT',
+    });
+  }
+
   private arm(): void {
     if (this.timer) return;
     // Expiry runs in the check phase (setImmediate), after the poll phase has read the sockets: after an
@@ -52,13 +63,7 @@ export class Deadlines implements DeadlineKeeper {
     while (this.head < this.queue.length) {
       const entry = this.queue[this.head] as Expirable;
       if (!entry.settled && entry.at > now) break;
-      if (!entry.settled) {
-        entry.expire(
-          new StoreError(this.backend, `no answer within the ${this.budgetMs} ms budget`, {
-            code: 'ERR_SLUICE_STORE_TIMEOUT',
-          }),
-        );
-      }
+      if (!entry.settled) entry.expire(this.timeout());
       this.head++;
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {

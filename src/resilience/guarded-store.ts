@@ -120,6 +120,10 @@ export class GuardedStore implements Store {
         ? error
         : new StoreError(this.backend, String((error as Error)?.message ?? error), { cause: error });
     this.lastError = failure;
+    // Refused at once because the client is not connected (ERR_SLUICE_STORE_UNAVAILABLE): nothing
+    // waited on the store, so it does not open the circuit, which would keep decisions off the store
+    // for the reset timeout once it is connected again. A half-open probe still fails as a probe.
+    if (failure.code === 'ERR_SLUICE_STORE_UNAVAILABLE' && this.breaker.state === 'closed') throw failure;
     this.breaker.failure();
     throw failure;
   };

@@ -22,6 +22,11 @@ export interface Expirable {
 export interface DeadlineKeeper {
   /** Sets `entry.at` to now + the budget and expires the entry then, unless it has settled. */
   track(entry: Expirable): void;
+  /**
+   * Expires a tracked entry now, with the keeper's timeout error (unless it has settled): for a store
+   * that finds the entry overdue (`at <= Date.now()`) before it sends the call, which is then not sent.
+   */
+  expireNow(entry: Expirable): void;
 }
 
 /** Everything a store needs to decide one request atomically. Built by engine/plan.ts. */

@@ -9,7 +9,9 @@ describe('conformance: Redis store (single node, server clock)', () => {
   let harness: Harness;
   beforeAll(async () => {
     server = await startRedis();
-    harness = realTimeHarness('redis', new RedisStore({ url: server.url }));
+    const store = new RedisStore({ url: server.url });
+    await store.ready(); // decisions made before the first connection fail at once
+    harness = realTimeHarness('redis', store);
   });
   afterAll(async () => {
     await harness?.store.close();

@@ -80,6 +80,7 @@ describe('Redis store through Sentinel', () => {
       return ok ? true : undefined;
     });
     store = new RedisStore({ sentinel: { sentinels: [{ host: HOST, port: sentinel.port }], name: NAME } });
+    await store.ready();
     // A short breaker reset: after the failover the store is probed again within half a second (the
     // default 30 s would outlast this test).
     limiter = createLimiter({

@@ -25,6 +25,9 @@ const opened: Store[] = [];
 beforeAll(async () => {
   server = await startRedis();
   admin = new Redis(server.url);
+  const store = new RedisStore({ url: server.url });
+  opened.push(store);
+  await store.ready();
 });
 
 afterAll(async () => {
@@ -36,11 +39,8 @@ afterAll(async () => {
 let prefixes = 0;
 const backends = {
   memory: () => new MemoryStore({ clock: new ManualClock().now }),
-  redis: () => {
-    const store = new RedisStore({ url: server.url });
-    opened.push(store);
-    return store;
-  },
+  // Connected in beforeAll: decisions made before a store's first connection fail at once.
+  redis: () => opened[0] as RedisStore,
 } as const;
 
 const perMinute = (limit: number, name = 'reads'): LimitDefinition => ({

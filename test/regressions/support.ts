@@ -24,13 +24,21 @@ export interface Backend {
  * ManualClock at an epoch instant, and a RedisStore on that server (a new prefix per test keeps them
  * apart). Register at the top of a describe block.
  */
-export function useBackends(): { each(): Backend[]; redis(): Backend; memory(at?: number): Backend } {
+export function useBackends(): {
+  each(): Backend[];
+  redis(): Backend;
+  memory(at?: number): Backend;
+} {
   let server: RedisServer;
   let admin: Redis;
+  let shared: RedisStore | undefined;
   const stores: Store[] = [];
   beforeAll(async () => {
     server = await startRedis();
     admin = new Redis(server.url);
+    shared = new RedisStore({ url: server.url });
+    stores.push(shared);
+    await shared.ready();
   });
   afterAll(async () => {
     await Promise.all(stores.map((s) => s.close()));
@@ -41,11 +49,10 @@ export function useBackends(): { each(): Backend[]; redis(): Backend; memory(at?
     const clock = new ManualClock(at);
     return { name: 'memory', store: new MemoryStore({ clock: clock.now }), clock };
   };
-  const redis = (): Backend => {
-    const store = new RedisStore({ url: server.url });
-    stores.push(store);
-    return { name: 'redis', store, admin };
-  };
+  // Decisions made before a store's first connection fail at once (they are never queued to be
+  // counted later): the file's Redis store is connected in beforeAll, and shared by its tests (each
+  // test uses its own prefix).
+  const redis = (): Backend => ({ name: 'redis', store: shared as RedisStore, admin });
   return { each: () => [memory(), redis()], redis, memory };
 }
 
@@ -54,4 +61,10 @@ let prefixes = 0;
 export function freshPrefix(): string {
   prefixes += 1;
   return `reg${process.pid}x${prefixes}`;
+}
+
+/** Entries of a log state (sliding log, concurrency) in Redis: its members but the total's sentinel. */
+export async function logEntries(admin: Redis, key: string): Promise<number> {
+  const members = await admin.zrange(key, 0, -1);
+  return members.filter((m) => !m.startsWith('#')).length;
 }

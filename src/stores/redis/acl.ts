@@ -5,9 +5,10 @@
  * whole limiter as such a user.
  */
 export const REDIS_ACL_COMMANDS = [
-  // run the scripts (EVAL only after NOSCRIPT)
+  // run the scripts (EVAL only after NOSCRIPT); SCRIPT LOAD ahead of a script's first EVALSHA
   'evalsha',
   'eval',
+  'script|load',
   // called inside the scripts
   'time',
   'mget',

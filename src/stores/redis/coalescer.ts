@@ -41,6 +41,8 @@ export interface DecideCall {
 export class BatchEntry implements Expirable {
   at = 0;
   settled = false;
+  /** The keeper of its deadline, when tracked. */
+  keeper: DeadlineKeeper | undefined;
   constructor(
     readonly call: DecideCall,
     readonly plan: DecisionPlan,
@@ -68,6 +70,7 @@ export class BatchEntry implements Expirable {
 /** Decisions of one layout (and slot) waiting for this turn's script call. */
 interface Batch {
   readonly script: DecideScript;
+  readonly group: string;
   readonly entries: BatchEntry[];
 }
 
@@ -85,6 +88,8 @@ export interface CoalescerOptions {
 export class Coalescer {
   /** This turn's decisions waiting to be sent, by script then group (tenant on a Cluster). */
   private queued = new Map<DecideScript, Map<string, Batch>>();
+  /** The same batches in the order of their first decision: the order they are sent in. */
+  private order: Batch[] = [];
   private flushScheduled = false;
 
   constructor(private readonly options: CoalescerOptions) {}
@@ -103,8 +108,9 @@ export class Coalescer {
     }
     let batch = groups.get(group);
     if (!batch) {
-      batch = { script, entries: [] };
+      batch = { script, group, entries: [] };
       groups.set(group, batch);
+      this.order.push(batch);
     }
     const entries = batch.entries;
     let entry: BatchEntry | undefined;
@@ -112,10 +118,12 @@ export class Coalescer {
       entry = new BatchEntry(call, plan, resolve, reject);
     });
     entries.push(entry as BatchEntry);
-    deadlines?.track(entry as BatchEntry);
+    if (deadlines) {
+      (entry as BatchEntry).keeper = deadlines;
+      deadlines.track(entry as BatchEntry);
+    }
     if (entries.length >= this.options.maxBatch) {
-      groups.delete(group);
-      this.send(batch);
+      this.sendThrough(batch);
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After the poll phase: every decision started by this turn's I/O callbacks is in by then.
@@ -126,19 +134,44 @@ export class Coalescer {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    const queued = this.queued;
-    this.queued = new Map();
-    for (const groups of queued.values()) for (const batch of groups.values()) this.send(batch);
+    this.sendQueued();
   };
+
+  /**
+   * Sends every queued decision now, batch after batch in the order of their first decision. The store
+   * calls it before any other operation, so that one caller's operations reach Redis in the order it
+   * made them (a `block` after a decision must not overtake it).
+   */
+  sendQueued(): void {
+    if (this.order.length === 0) return;
+    const order = this.order;
+    this.order = [];
+    this.queued = new Map();
+    for (const batch of order) this.send(batch);
+  }
+
+  /** Sends a full batch, after the batches queued before it (which keeps their order). */
+  private sendThrough(batch: Batch): void {
+    const upTo = this.order.indexOf(batch);
+    for (const sent of this.order.splice(0, upTo + 1)) {
+      this.queued.get(sent.script)?.delete(sent.group);
+      this.send(sent);
+    }
+  }
 
   /** Sends a batch and hands each decision its own part of the reply, or the call's error. */
   private send(batch: Batch): void {
     const script = batch.script;
-    // A decision already answered (its deadline passed while it waited) is not sent: its caller has
-    // the failure mode's answer, and it must not count.
-    const entries = batch.entries.some((e) => e.settled)
-      ? batch.entries.filter((e) => !e.settled)
-      : batch.entries;
+    // A decision already answered, or whose deadline has passed while it waited (a stalled turn: the
+    // keeper has not run yet), is not sent: its caller has (or now gets) the failure mode's answer,
+    // and it must not count.
+    const now = Date.now();
+    let late = false;
+    for (const e of batch.entries) {
+      if (!e.settled && e.keeper !== undefined && e.at <= now) e.keeper.expireNow(e);
+      if (e.settled) late = true;
+    }
+    const entries = late ? batch.entries.filter((e) => !e.settled) : batch.entries;
     const count = entries.length;
     if (count === 0) return;
     const size = script.replySize;
@@ -152,7 +185,11 @@ export class Coalescer {
     sent.then(
       (reply) => {
         for (let d = 0; d < count; d++) {
-          (entries[d] as BatchEntry).resolve(rawDecision(reply as number[], d * size, size));
+          const entry = entries[d] as BatchEntry;
+          const failed = decisionError(reply as unknown[], d * size);
+          // One decision of the batch failed (see decideBatchSource): only its caller gets the error.
+          if (failed === undefined) entry.resolve(rawDecision(reply as number[], d * size, size));
+          else entry.reject(this.options.wrap(script, new Error(failed)));
         }
       },
       (error: unknown) => {
@@ -208,10 +245,22 @@ export function batchArgs(entries: readonly BatchEntry[]): [number, string[]] {
 }
 
 /**
+ * The error of one decision of a batch reply, if it failed: its reply then starts with the error's
+ * message (a string, read as a Buffer by the Buffer variants of EVALSHA) instead of a number.
+ */
+export function decisionError(reply: readonly unknown[], offset: number): string | undefined {
+  const head = reply[offset];
+  if (typeof head === 'number') return undefined;
+  return head === undefined || head === null ? 'no reply for this decision' : String(head);
+}
+
+/**
  * One decision's reply at `offset`: blocked-until, now, then per limit: retry-after (0 exactly when it
- * fits), remaining, reset-at, mark.
+ * fits), remaining, reset-at, mark. Throws a StoreError for a failed decision's reply (see decisionError).
  */
 export function rawDecision(reply: number[], offset: number, size: number): RawDecision {
+  const failed = decisionError(reply, offset);
+  if (failed !== undefined) throw new StoreError('redis', `decide script failed: ${failed}`);
   const blockedUntil = reply[offset] as number;
   let admitted = blockedUntil === 0;
   const limits: Array<RawDecision['limits'][number]> = [];

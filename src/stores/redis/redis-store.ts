@@ -38,8 +38,9 @@ export type RedisClient = Redis | Cluster;
 
 export interface RedisStoreOptions {
   /**
-   * An existing ioredis client or Cluster. Sluice does not close it. Set
-   * `autoResendUnfulfilledCommands: false` on it: a decision re-sent after a reconnect can count twice.
+   * An existing ioredis client or Cluster. Sluice does not close it. It must have
+   * `autoResendUnfulfilledCommands: false` (a Cluster: in its `redisOptions`), else the constructor
+   * throws a ValidationError: a decision re-sent after a reconnect can count twice.
    * Leave `enableAutoPipelining` off while Sluice coalesces (the default): it would hold each coalesced
    * call back one more event-loop turn.
    */
@@ -92,9 +93,10 @@ function pipelining(options: RedisStoreOptions): { enableAutoPipelining: boolean
 }
 
 /**
- * After the first connection, calls made while disconnected fail at once instead of waiting in the
+ * After the first connection, commands made while disconnected fail at once instead of waiting in the
  * offline queue: a queued decision would run on reconnect, long after its caller got the failure mode's
- * answer. (Before the first connection the queue is kept, so a new store's first calls wait for it.)
+ * answer. (The store itself never hands a call to a client that is not ready, before the first
+ * connection too: this covers the client's own commands.)
  */
 function noOfflineQueueOnceReady(client: Redis): void {
   client.once('ready', () => {
@@ -106,8 +108,10 @@ function noOfflineQueueOnceReady(client: Redis): void {
  * Executes plans with Lua scripts: a decision's limits in one script, and the decisions of one
  * event-loop turn coalesced into one call per layout (see `coalesce`). EVALSHA with the hash computed
  * at load time, and EVAL only when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH). Any
- * other error is reported as a StoreError to every decision of the call, and the script is never
- * re-sent: a script that may have run must not run twice.
+ * other error of the call is reported as a StoreError to every decision of the call (an error of one
+ * decision of a batch, to that decision only: see decideBatchSource), and the script is never
+ * re-sent: a script that may have run must not run twice. Calls are never handed to a client that is
+ * not connected, and every other operation first sends the decisions queued before it (call order).
  */
 export class RedisStore implements Store {
   readonly backend = 'redis';
@@ -156,6 +160,7 @@ export class RedisStore implements Store {
     }
     this.owned = options.client === undefined;
     if (options.client) {
+      refuseUnsafeClient(options.client);
       this.client = options.client;
     } else if (options.url !== undefined) {
       if (!/^rediss?:\/\//.test(options.url)) {
@@ -206,6 +211,7 @@ export class RedisStore implements Store {
     const coalescer = this.coalescer;
     if (coalescer) {
       this.decideWithin = (plan, deadlines) => {
+        if (this.client.status !== 'ready') return Promise.reject(this.notReady());
         let call: DecideCall;
         try {
           call = this.decideCall(plan);
@@ -244,6 +250,7 @@ export class RedisStore implements Store {
   }
 
   decide(plan: DecisionPlan): Promise<RawDecision> {
+    if (this.client.status !== 'ready') return Promise.reject(this.notReady());
     let call: DecideCall;
     try {
       call = this.decideCall(plan);
@@ -289,6 +296,7 @@ export class RedisStore implements Store {
       const { resetAt, mark } = plan.marks[i] as RefundPlan['marks'][number];
       args.push(...this.argsOf(p), String(resetAt), String(mark));
     });
+    this.coalescer?.sendQueued(); // after the decisions issued before it
     await this.run(script, keys.length, [...keys, ...args]);
   }
 
@@ -298,31 +306,38 @@ export class RedisStore implements Store {
     const script = this.cached(`release:${codes.join(',')}`, () => releaseSource(codes));
     const keysAndArgs = [plan.metaKey, ...plan.limits.map((p) => p.key), plan.leaseId, String(plan.at)];
     for (const p of plan.limits) keysAndArgs.push(...this.argsOf(p));
+    this.coalescer?.sendQueued(); // after the decisions issued before it
     await this.run(script, 1 + plan.limits.length, keysAndArgs);
   }
 
   async deleteKeys(_tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
+    this.coalescer?.sendQueued();
     await this.run(this.adminScript(), 1 + keys.length, [metaKey, ...keys, 'delete']);
   }
 
   async resetTenant(_tenant: string, metaKey: string, retainMs: number): Promise<void> {
+    this.coalescer?.sendQueued();
     await this.run(this.adminScript(), 1, [metaKey, 'reset-tenant', String(retainMs)]);
   }
 
   async block(_tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
     const keys = blockKey ? [metaKey, blockKey] : [metaKey];
+    this.coalescer?.sendQueued();
     await this.run(this.adminScript(), keys.length, [...keys, 'block', String(durationMs)]);
   }
 
   async unblock(_tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
     const keys = blockKey ? [metaKey, blockKey] : [metaKey];
+    this.coalescer?.sendQueued();
     await this.run(this.adminScript(), keys.length, [...keys, 'unblock']);
   }
 
   /** Runtime configuration document: "<version>\n<body>", no TTL (operator state, not counters). */
   async readDocument(key: string): Promise<StoredDocument | null> {
     let value: string | null;
+    this.coalescer?.sendQueued();
+    if (this.client.status !== 'ready') throw this.notReady();
     try {
       value = await this.client.get(key);
     } catch (error) {
@@ -334,7 +349,11 @@ export class RedisStore implements Store {
   }
 
   async writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null> {
-    if (!this.documentScript) this.documentScript = this.compile('document', DOCUMENT_SOURCE);
+    if (!this.documentScript) {
+      this.documentScript = this.compile('document', DOCUMENT_SOURCE);
+      this.preload(this.documentScript);
+    }
+    this.coalescer?.sendQueued();
     const version = (await this.run(this.documentScript, 1, [key, String(expectedVersion), body])) as number;
     return version < 0 ? null : version;
   }
@@ -411,6 +430,7 @@ export class RedisStore implements Store {
         replySize: decideShape(layout).reply,
       };
       node.scripts.set(variant, found);
+      this.preload(found.script);
     }
     return found;
   }
@@ -424,8 +444,22 @@ export class RedisStore implements Store {
     if (!found) {
       found = this.compile(name, source());
       this.scripts.set(name, found);
+      this.preload(found);
     }
     return found;
+  }
+
+  /**
+   * Loads a script new to this store (SCRIPT LOAD, not awaited) ahead of its first EVALSHA, on the
+   * same connection: the EVALSHA then finds it, rather than failing with NOSCRIPT and being re-sent
+   * as EVAL behind the calls made after it (which would then overtake it). Single node and Sentinel
+   * only (a Cluster would load it on a random node); where it fails (an ACL without `script|load`),
+   * EVALSHA falls back to EVAL as always.
+   */
+  private preload(script: Script): void {
+    const client = this.client;
+    if (client.isCluster || client.status !== 'ready') return;
+    client.script('LOAD', script.source).catch(() => {});
   }
 
   private argsOf(p: PlannedLimit): readonly string[] {
@@ -443,6 +477,9 @@ export class RedisStore implements Store {
    * no closure but the error handler: this is every decision's path.
    */
   private run(script: Script, numKeys: number | string, keysAndArgs: string[]): Promise<unknown> {
+    // Never hand a call to a client that is not connected: ioredis would hold it in its offline queue
+    // and run it on (re)connection, long after its caller got the failure mode's answer.
+    if (this.client.status !== 'ready') return Promise.reject(this.notReady());
     try {
       return this.scripting
         .evalshaBuffer(script.sha, numKeys, keysAndArgs)
@@ -466,10 +503,42 @@ export class RedisStore implements Store {
       });
   }
 
+  /** The error of a call made while the client is not connected: it is not sent. */
+  private notReady(): StoreError {
+    return new StoreError('redis', `not connected (client status ${this.client.status}): call not sent`, {
+      code: 'ERR_SLUICE_STORE_UNAVAILABLE',
+    });
+  }
+
   private wrap(script: Script, error: unknown): StoreError {
     const message = error instanceof Error ? error.message : String(error);
     return new StoreError('redis', `${script.name} script failed: ${message}`, { cause: error });
   }
+}
+
+/**
+ * A client passed in must not re-send a command after a reconnect (ioredis' default): a decision that
+ * went unanswered when the connection dropped would run again and count twice. For a Cluster, the
+ * option is its nodes' (`redisOptions`).
+ */
+function refuseUnsafeClient(client: RedisClient): void {
+  if (client.isCluster) {
+    const nodeOptions = (client as Cluster).options.redisOptions;
+    if (nodeOptions?.autoResendUnfulfilledCommands === false) return;
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'redis.client',
+      'set redisOptions: { autoResendUnfulfilledCommands: false } on the Cluster: by default ioredis re-sends ' +
+        'unanswered commands after a reconnect, and a re-sent decision counts twice',
+    );
+  }
+  if ((client as Redis).options.autoResendUnfulfilledCommands === false) return;
+  throw new ValidationError(
+    'ERR_SLUICE_INVALID_OPTION',
+    'redis.client',
+    'set autoResendUnfulfilledCommands: false on the client: by default ioredis re-sends unanswered ' +
+      'commands after a reconnect, and a re-sent decision counts twice',
+  );
 }
 
 /**

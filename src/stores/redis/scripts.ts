@@ -329,13 +329,19 @@ function mget(keys: readonly number[], deferred = false): string {
  * `PX` write (one `now` for the whole batch, so the same expiry instant) or kept (`KEEPTTL`). Sorted
  * sets are read and written directly. Helpers named with a trailing underscore, like the batch's own
  * variables.
+ *
+ * Each decision's writes are staged (own_, its values; staged_, its pending writes) and merged into
+ * the batch's (cache_, pending_) only when the decision succeeds (commit_); a decision that fails has
+ * them discarded (discard_), so it leaves nothing behind for the batch to write.
  */
 const WRITE_BEHIND = `local cache_, pending_ = {}, {}
+local own_, staged_ = {}, {}
 local function mget_(...)
   local keys_ = { ... }
   local values_, missing_ = {}, nil
   for i_ = 1, #keys_ do
-    local v_ = cache_[keys_[i_]]
+    local v_ = own_[keys_[i_]]
+    if v_ == nil then v_ = cache_[keys_[i_]] end
     if v_ == nil then
       missing_ = missing_ or {}
       missing_[#missing_ + 1] = i_
@@ -355,19 +361,33 @@ local function mget_(...)
   return values_
 end
 local function set_(key_, value_, ttl_)
-  cache_[key_] = value_
-  local p_ = pending_[key_]
-  if p_ and not ttl_ then p_[1] = value_ else pending_[key_] = { value_, ttl_ } end
+  own_[key_] = value_
+  local p_ = staged_[key_]
+  if p_ and not ttl_ then p_[1] = value_ else staged_[key_] = { value_, ttl_ } end
 end
 local function del_(key_)
-  cache_[key_] = false
-  pending_[key_] = false
+  own_[key_] = false
+  staged_[key_] = false
 end
 local function pttl_(key_)
-  local p_ = pending_[key_]
-  if p_ == false then return -2 end
+  local d_, p_ = staged_[key_], pending_[key_]
+  if d_ == false then return -2 end
+  if d_ then
+    if d_[2] then return tonumber(d_[2]) end
+  elseif p_ == false then return -2 end
   if p_ and p_[2] then return tonumber(p_[2]) end
   return redis.call('PTTL', key_)
+end
+local function commit_()
+  for key_, d_ in pairs(staged_) do
+    local p_ = pending_[key_]
+    if d_ and not d_[2] and p_ then p_[1] = d_[1] else pending_[key_] = d_ end
+    cache_[key_] = own_[key_]
+    own_[key_], staged_[key_] = nil, nil
+  end
+end
+local function discard_()
+  for key_ in pairs(staged_) do own_[key_], staged_[key_] = nil, nil end
 end`;
 
 const WRITE_BEHIND_FLUSH = `for key_, p_ in pairs(pending_) do
@@ -426,6 +446,12 @@ export function decideShape({ codes, blockKeys }: DecideLayout): {
  * ARGV: the number of shapes; each shape's limit arguments; then per decision: its shape (0-based),
  * its cost, and its id if the layout takes one.
  * Returns every decision's reply (as decideSource's), one after the other.
+ *
+ * Each decision runs in isolation (pcall): one that raises an error (a key of the wrong type, a state
+ * it cannot read) fails alone. Its reply is then the error marker: the error's message as a string in
+ * place of its blocked-until, then zeros (its reply keeps its size, so the others' offsets hold); its
+ * string writes are discarded (see WRITE_BEHIND) and the other decisions commit as usual. A decision
+ * reads every state before it writes any, so such an error comes before its sorted-set writes too.
  */
 export function decideBatchSource(layout: DecideLayout): string {
   const { g, body, reply } = decideParts(layout, true);
@@ -444,15 +470,26 @@ export function decideBatchSource(layout: DecideLayout): string {
   const loop = [
     WRITE_BEHIND,
     'local out_ = {}',
+    "-- One decision, run under pcall: its offsets in ARGV (own, shape's), KEYS and the reply.",
+    'local function decide_(p_, s_, k_, o_)',
+    indent(
+      [shift(body.join('\n')), ...reply.map((item, i) => `out_[o_ + ${i + 1}] = ${shift(item)}`)].join('\n'),
+    ),
+    'end',
     `local first_ = 1 + tonumber(ARGV[1]) * ${shared}`,
     `for d_ = 0, (#ARGV - first_) / ${perDecision} - 1 do`,
     indent(
       [
         `local p_ = first_ + d_ * ${perDecision}`,
         'local c_ = tonumber(ARGV[p_ + 1])',
-        `local k_, s_, o_ = c_ * ${shape.keys}, 1 + c_ * ${shared}, d_ * ${shape.reply}`,
-        shift(body.join('\n')),
-        ...reply.map((item, i) => `out_[o_ + ${i + 1}] = ${shift(item)}`),
+        `local o_ = d_ * ${shape.reply}`,
+        `local ok_, err_ = pcall(decide_, p_, 1 + c_ * ${shared}, c_ * ${shape.keys}, o_)`,
+        'if ok_ then commit_() else',
+        '  discard_()',
+        '  -- The error marker: the message (a string) where a reply starts with a number.',
+        "  out_[o_ + 1] = type(err_) == 'table' and tostring(err_.err) or tostring(err_)",
+        `  for i_ = 2, ${shape.reply} do out_[o_ + i_] = 0 end`,
+        'end',
       ].join('\n'),
     ),
     'end',
@@ -618,9 +655,26 @@ function describe(codes: readonly string[]): string {
   return codes.length === 0 ? 'no limits' : codes.join(', ');
 }
 
+/**
+ * The first line of every script: a Redis 7 shebang, declaring the script's flags. None are declared
+ * (no `no-writes`, no `allow-oom`): the script may write, so Redis refuses it up front, before it runs
+ * a single command, when it is out of memory (`maxmemory` with `noeviction`) or a read-only replica.
+ * Without a shebang Redis only refuses a script's first write, after its reads, and lets the rest of
+ * its writes through (sorted-set states would still be charged). Requires Redis 7.
+ */
+export const SCRIPT_SHEBANG = '#!lua';
+
+/**
+ * A script's source with its flags declared (SCRIPT_SHEBANG as its first line) unless it declares
+ * its own: what `script()` hashes and sends, so no script goes to Redis without one.
+ */
+export function withShebang(source: string): string {
+  return source.startsWith('#!') ? source : `${SCRIPT_SHEBANG}\n${source}`;
+}
+
 function assemble(title: string, g: Generator, body: string[]): string {
   const text = body.join('\n');
-  return `-- Sluice ${title}. Generated by src/stores/redis/scripts.ts.\n${g.prelude(text)}\n${text}\n`;
+  return `${SCRIPT_SHEBANG}\n-- Sluice ${title}. Generated by src/stores/redis/scripts.ts.\n${g.prelude(text)}\n${text}\n`;
 }
 
 /**
@@ -687,6 +741,11 @@ export interface Script {
   readonly sha: string;
 }
 
+/**
+ * A script as sent: its source with its flags declared (see withShebang: ADMIN_SOURCE and
+ * DOCUMENT_SOURCE get theirs here) and its SHA1.
+ */
 export function script(name: string, source: string): Script {
-  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+  const flagged = withShebang(source);
+  return { name, source: flagged, sha: createHash('sha1').update(flagged).digest('hex') };
 }
