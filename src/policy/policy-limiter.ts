@@ -9,7 +9,7 @@ import { MemoryStore } from '../stores/memory/memory-store.js';
 import { RedisStore } from '../stores/redis/redis-store.js';
 import type { DocumentHead, Store } from '../stores/store.js';
 import { loadFactor, Reputation, scaleLimit } from './adaptive.js';
-import { ConfigError, parseConfig, type SluiceConfig } from './config.js';
+import { ConfigError, parseConfig, quotaOver, type SluiceConfig, tierQuotaIssues } from './config.js';
 import { loadConfigFile } from './load.js';
 import { PlatformGuard } from './platform.js';
 import { type AppliedPolicy, PolicySet } from './resolve.js';
@@ -718,6 +718,18 @@ export class PolicyLimiter {
     for (const [tenant, o] of Object.entries(overrides.tenants ?? {})) {
       if (o.tier !== undefined && !Object.hasOwn(config.tiers, o.tier)) {
         issues.push({ path: `tenants.${tenant}.tier`, message: `unknown tier "${o.tier}"` });
+        continue;
+      }
+      // The quotas the tenant would get (runtime over file over tier) must make a usable limit.
+      const file = own(config.tenants, tenant);
+      const tier = o.tier ?? file?.tier;
+      for (const name of tier === undefined ? Object.keys(config.tiers) : [tier]) {
+        const base = own(config.tiers, name);
+        const found = base ? tierQuotaIssues(quotaOver(base, o, file), `tenants.${tenant}`) : [];
+        if (found.length > 0) {
+          issues.push(...found);
+          break;
+        }
       }
     }
     const policies = new Set(['tier', ...config.policies.map((p) => p.name)]);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from './config.js';
+import { ConfigError, priority, quantity } from './config.js';
 import { MODES, type Mode, type TenantOverride } from './types.js';
 
 /**
@@ -29,11 +29,11 @@ const overridesSchema = z.strictObject({
     .record(
       z.string().min(1).max(256),
       z.strictObject({
-        tier: z.string().min(1).optional(),
-        rps: z.number().int().positive().optional(),
-        burst: z.number().int().positive().optional(),
-        maxConcurrent: z.number().int().positive().optional(),
-        priority: z.number().positive().optional(),
+        tier: z.string().min(1).max(256).optional(),
+        rps: quantity.optional(),
+        burst: quantity.optional(),
+        maxConcurrent: quantity.optional(),
+        priority: priority.optional(),
       }),
     )
     .optional(),
