@@ -182,9 +182,9 @@ export class PolicyLimiter {
     try {
       // Connect first, so the first decisions do not spend their budget on the connection.
       if (limiter.store.ready) {
-        await limiter.within('create (connecting)', limiter.store.ready(limiter.operatorTimeoutMs), deadline);
+        await limiter.within('create (connecting)', limiter.store.ready(limiter.operatorTimeoutMs + 100), deadline);
       }
-      await limiter.load('create', deadline);
+      await limiter.load('create (first read)', deadline);
     } catch (error) {
       limiter.reportConfigError(
         new SluiceError(
@@ -720,7 +720,9 @@ export class PolicyLimiter {
         issues.push({ path: `tenants.${tenant}.tier`, message: `unknown tier "${o.tier}"` });
         continue;
       }
-      // The quotas the tenant would get (runtime over file over tier) must make a usable limit.
+      // The quotas the tenant would get (runtime over file over tier) must make a usable limit. Tiers and
+      // file tenants were checked with the configuration: only runtime quotas can break it.
+      if (o.rps === undefined && o.burst === undefined) continue;
       const file = own(config.tenants, tenant);
       const tier = o.tier ?? file?.tier;
       for (const name of tier === undefined ? Object.keys(config.tiers) : [tier]) {
