@@ -446,7 +446,12 @@ export function quotaOver(
     for (const o of overrides) if (o?.[key] !== undefined) return o[key] as Required<TierDefinition>[K];
     return base[key];
   };
-  return { rps: pick('rps'), burst: pick('burst'), maxConcurrent: pick('maxConcurrent'), priority: pick('priority') };
+  return {
+    rps: pick('rps'),
+    burst: pick('burst'),
+    maxConcurrent: pick('maxConcurrent'),
+    priority: pick('priority'),
+  };
 }
 
 /**
@@ -459,7 +464,12 @@ export function tierQuotaIssues(quota: Required<TierDefinition>, path: string): 
     return [];
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
-    return [{ path: `${path}.burst`, message: `${quota.burst} at ${quota.rps} rps: ${error.message.slice(error.field.length + 2)}` }];
+    return [
+      {
+        path: `${path}.burst`,
+        message: `${quota.burst} at ${quota.rps} rps: ${error.message.slice(error.field.length + 2)}`,
+      },
+    ];
   }
 }
 

@@ -182,7 +182,11 @@ export class PolicyLimiter {
     try {
       // Connect first, so the first decisions do not spend their budget on the connection.
       if (limiter.store.ready) {
-        await limiter.within('create (connecting)', limiter.store.ready(limiter.operatorTimeoutMs + 100), deadline);
+        await limiter.within(
+          'create (connecting)',
+          limiter.store.ready(limiter.operatorTimeoutMs + 100),
+          deadline,
+        );
       }
       await limiter.load('create (first read)', deadline);
     } catch (error) {
@@ -525,7 +529,11 @@ export class PolicyLimiter {
       head.version === known ||
       fingerprint(head.version, head.size) === rejected ||
       head.size > MAX_OVERRIDES_BYTES + 16;
-    const doc = await this.within(operation, this.store.readDocument(this.documentKey, { skipBody }), deadline);
+    const doc = await this.within(
+      operation,
+      this.store.readDocument(this.documentKey, { skipBody }),
+      deadline,
+    );
     if (!doc || doc.version === known) return;
     const size = doc.body === undefined ? doc.size : Buffer.byteLength(doc.body);
     const seen = fingerprint(doc.version, size);

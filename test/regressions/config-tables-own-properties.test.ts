@@ -22,13 +22,17 @@ describe('configuration tables are read by own properties only', () => {
     expect(issuesOf(() => parseConfig({ tiers: { free: { rps: 5 }, toString: { rps: 5 } } }))).toEqual([
       { path: 'tiers.toString', message: reserved },
     ]);
-    expect(issuesOf(() => parseConfig({ tiers: { constructor: { rps: 5 } }, defaultTier: 'constructor' }))).toEqual([
+    expect(
+      issuesOf(() => parseConfig({ tiers: { constructor: { rps: 5 } }, defaultTier: 'constructor' })),
+    ).toEqual([
       { path: 'tiers.constructor', message: reserved },
       { path: 'tiers', message: 'must define at least one tier' },
     ]);
     expect(
       issuesOf(() =>
-        parseConfig({ policies: [{ name: 'hasOwnProperty', scope: 'global', limits: [{ limit: 1, window: '1s' }] }] }),
+        parseConfig({
+          policies: [{ name: 'hasOwnProperty', scope: 'global', limits: [{ limit: 1, window: '1s' }] }],
+        }),
       ),
     ).toEqual([{ path: 'policies[0].name', message: reserved }]);
     expect(

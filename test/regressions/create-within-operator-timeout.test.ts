@@ -42,7 +42,8 @@ describe('PolicyLimiter.create() is bounded by operatorTimeout', () => {
       expect((await limiter.health()).configError).toContain('started without the runtime overrides');
       // Once the pause is over, the poller loads the overrides.
       const deadline = Date.now() + 5000;
-      while (limiter.configVersion === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (limiter.configVersion === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
       expect(limiter.configVersion).toBe(3);
       expect(limiter.overrides).toEqual({ mode: 'shadow' });
     } finally {

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/core/errors.js';
 import { PolicyLimiter } from '../../src/policy/policy-limiter.js';
@@ -32,7 +32,11 @@ describe('the runtime overrides document is read-only for instances', () => {
 
   it("an instance user decides requests but cannot write the document; the operator's user can", async () => {
     const instance = await PolicyLimiter.create({ config, store: as('instance', 'i-secret') });
-    const operator = await PolicyLimiter.create({ config, store: as('operator', 'o-secret'), actor: 'alice' });
+    const operator = await PolicyLimiter.create({
+      config,
+      store: as('operator', 'o-secret'),
+      actor: 'alice',
+    });
     try {
       const first = await instance.check({ tenant: 't', user: 'u' });
       expect(first.allowed).toBe(true);

@@ -44,7 +44,9 @@ describe('the runtime overrides document is bounded', () => {
       expect(await gets()).toBe(before);
       expect(errors).toHaveLength(1);
       expect(errors[0]?.message).toContain(`runtime overrides v2 is invalid`);
-      expect(errors[0]?.message).toContain(`${body.length + 2} bytes, more than the 1048576 accepted: ignored`);
+      expect(errors[0]?.message).toContain(
+        `${body.length + 2} bytes, more than the 1048576 accepted: ignored`,
+      );
       expect(instance.configVersion).toBe(1);
       expect((await instance.check({ tenant: 't' })).tier).toBe('premium');
       expect((await instance.health()).configError).toContain('more than the 1048576 accepted');

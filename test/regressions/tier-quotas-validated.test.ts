@@ -32,7 +32,9 @@ describe('tier and tenant quotas are validated as the limits they become', () =>
     ]);
     // A tenant's own burst over its tier's rps.
     expect(
-      issuesOf(() => parseConfig({ tiers: { free: { rps: 1 } }, tenants: { big: { burst: 1_000_000_000 } } })),
+      issuesOf(() =>
+        parseConfig({ tiers: { free: { rps: 1 } }, tenants: { big: { burst: 1_000_000_000 } } }),
+      ),
     ).toEqual([
       {
         path: 'tenants.big.burst',
@@ -42,7 +44,12 @@ describe('tier and tenant quotas are validated as the limits they become', () =>
     ]);
     // The largest rps works: its default burst is capped at 10^9.
     const top = parseConfig({ tiers: { free: { rps: 1_000_000_000 } } });
-    expect(top.tiers.free).toEqual({ rps: 1_000_000_000, burst: 1_000_000_000, maxConcurrent: Number.MAX_SAFE_INTEGER, priority: 1 });
+    expect(top.tiers.free).toEqual({
+      rps: 1_000_000_000,
+      burst: 1_000_000_000,
+      maxConcurrent: Number.MAX_SAFE_INTEGER,
+      priority: 1,
+    });
   });
 
   it('a tier at the top of the range decides requests', async () => {
@@ -66,7 +73,9 @@ describe('tier and tenant quotas are validated as the limits they become', () =>
           '1000000000 at 1 rps: a full bucket of 1000000000 refilling 1 per 1s takes 31.7 years to refill: at most 10 years',
       },
     ]);
-    const tooFast = (await limiter.setTenantOverride('t', { rps: 2_000_000_000 }).catch((e: unknown) => e)) as ConfigError;
+    const tooFast = (await limiter
+      .setTenantOverride('t', { rps: 2_000_000_000 })
+      .catch((e: unknown) => e)) as ConfigError;
     expect(tooFast.issues).toEqual([
       { path: 'tenants.t.rps', message: 'Too big: expected number to be <=1000000000' },
     ]);

@@ -3,12 +3,12 @@ import { StoreError, ValidationError } from '../../core/errors.js';
 import type {
   DeadlineKeeper,
   DecisionPlan,
+  DocumentHead,
   PlannedLimit,
   RawDecision,
+  ReadDocumentOptions,
   RefundPlan,
   ReleasePlan,
-  DocumentHead,
-  ReadDocumentOptions,
   Store,
   StoredDocument,
 } from '../store.js';
@@ -330,7 +330,10 @@ export class RedisStore implements Store {
    */
   readDocument(key: string): Promise<StoredDocument | null>;
   readDocument(key: string, options: ReadDocumentOptions): Promise<StoredDocument | DocumentHead | null>;
-  async readDocument(key: string, options?: ReadDocumentOptions): Promise<StoredDocument | DocumentHead | null> {
+  async readDocument(
+    key: string,
+    options?: ReadDocumentOptions,
+  ): Promise<StoredDocument | DocumentHead | null> {
     try {
       if (options?.skipBody) {
         const [header, size] = await Promise.all([
@@ -526,5 +529,7 @@ const DOCUMENT_HEADER_BYTES = 24;
 /** The version at the start of "<version>\n<body>" (NaN when there is none) and where the body starts. */
 function documentVersion(value: string): { version: number; at: number } {
   const match = /^(\d{1,15})\n/.exec(value);
-  return match ? { version: Number(match[1]), at: (match[1] as string).length + 1 } : { version: Number.NaN, at: 0 };
+  return match
+    ? { version: Number(match[1]), at: (match[1] as string).length + 1 }
+    : { version: Number.NaN, at: 0 };
 }
