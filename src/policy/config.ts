@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
 import { SluiceError, ValidationError } from '../core/errors.js';
 import { validatePrefix } from '../core/keys.js';
-import { normalizeLimit } from '../engine/limits.js';
+import { MAX_QUANTITY, normalizeLimit } from '../engine/limits.js';
 import {
   COUNT_BY,
   FAILURE_MODES,
@@ -35,24 +35,34 @@ export class ConfigError extends SluiceError {
 const positiveInt = z.number().int().positive();
 const duration = z.union([z.string(), z.number()]);
 const identifier = z.string().min(1).max(256);
+/** A quantity that becomes a limit (rps, burst, maxConcurrent): the limits' own range, 1 to 10^9. */
+export const quantity = z.number().int().min(1).max(MAX_QUANTITY);
+/** How important a tier is under platform overload: positive and finite. */
+export const priority = z.number().positive().max(1e6);
+
+/** Names that are properties of every object: a tier or policy so named would be read from the prototype. */
+const PROTOTYPE_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+/** A tier's or policy's name: an identifier that is not one of Object.prototype's properties. */
+const RESERVED_NAME = 'is reserved (a property of every JavaScript object): choose another name';
+const ownName = identifier.refine((name) => !PROTOTYPE_NAMES.has(name), { message: RESERVED_NAME });
 
 const tierSchema = z.strictObject({
-  rps: positiveInt,
-  burst: positiveInt.optional(),
-  maxConcurrent: positiveInt.optional(),
-  priority: z.number().positive().optional(),
+  rps: quantity,
+  burst: quantity.optional(),
+  maxConcurrent: quantity.optional(),
+  priority: priority.optional(),
 });
 
 const tenantSchema = z.strictObject({
   tier: identifier.optional(),
-  rps: positiveInt.optional(),
-  burst: positiveInt.optional(),
-  maxConcurrent: positiveInt.optional(),
-  priority: z.number().positive().optional(),
+  rps: quantity.optional(),
+  burst: quantity.optional(),
+  maxConcurrent: quantity.optional(),
+  priority: priority.optional(),
 });
 
 const policySchema = z.strictObject({
-  name: identifier,
+  name: ownName,
   scope: z.enum(SCOPES),
   match: z.array(z.string().min(1)).optional(),
   tiers: z.array(identifier).optional(),
@@ -237,17 +247,22 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
   check('prefix', () => {
     prefix = validatePrefix(doc.prefix ?? 'sluice');
   });
-  const tiers: Record<string, Required<TierDefinition>> = {};
+  // Tables keyed by names and tenant ids: without a prototype, so no lookup reads Object.prototype.
+  const tiers = Object.create(null) as Record<string, Required<TierDefinition>>;
   for (const [name, tier] of Object.entries(doc.tiers ?? DEFAULT_TIERS)) {
+    if (PROTOTYPE_NAMES.has(name)) {
+      issues.push({ path: `tiers.${name}`, message: RESERVED_NAME });
+      continue;
+    }
     tiers[name] = {
       rps: tier.rps,
-      burst: tier.burst ?? tier.rps * 2,
+      burst: tier.burst ?? Math.min(tier.rps * 2, MAX_QUANTITY),
       maxConcurrent: tier.maxConcurrent ?? Number.MAX_SAFE_INTEGER,
       priority: tier.priority ?? 1,
     };
   }
   const knownTier = (path: string, tier: string) => {
-    if (!(tier in tiers))
+    if (!Object.hasOwn(tiers, tier))
       issues.push({ path, message: `unknown tier "${tier}" (tiers: ${Object.keys(tiers).join(', ')})` });
   };
   const defaultTier = doc.defaultTier ?? (tiers.free ? 'free' : (Object.keys(tiers)[0] ?? 'free'));
@@ -258,7 +273,9 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     knownTier(`tierRules[${i}].tier`, rule.tier);
     check(`tierRules[${i}].pattern`, () => compilePattern(rule.pattern, `tierRules[${i}].pattern`));
   });
+  const tenants = Object.create(null) as Record<string, TenantOverride>;
   for (const [tenant, override] of Object.entries(doc.tenants ?? {})) {
+    tenants[tenant] = override;
     if (override.tier !== undefined) knownTier(`tenants.${tenant}.tier`, override.tier);
   }
 
@@ -309,6 +326,23 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     if (doc.tierPolicy?.leaseTtl !== undefined)
       leaseTtlMs = parseDuration(doc.tierPolicy.leaseTtl, 'tierPolicy.leaseTtl');
   });
+  // The limits the tier policy builds, checked as the limits are (a burst must refill within 10 years...).
+  for (const [name, tier] of Object.entries(tiers)) {
+    for (const issue of tierQuotaIssues(tier, `tiers.${name}`)) issues.push(issue);
+  }
+  for (const [tenant, override] of Object.entries(tenants)) {
+    // Without a tier of its own, a tenant may land on any tier (rules, the resolver): each must work.
+    const candidates = override.tier === undefined ? Object.keys(tiers) : [override.tier];
+    for (const name of candidates) {
+      const base = Object.hasOwn(tiers, name) ? tiers[name] : undefined;
+      const found = base ? tierQuotaIssues(quotaOver(base, override), `tenants.${tenant}`) : [];
+      if (found.length > 0) {
+        issues.push(...found);
+        break;
+      }
+    }
+  }
+
   let refreshIntervalMs = 1000;
   check('refreshInterval', () => {
     if (doc.refreshInterval !== undefined)
@@ -383,7 +417,7 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     tiers,
     defaultTier,
     tierRules: doc.tierRules ?? [],
-    tenants: doc.tenants ?? {},
+    tenants,
     tierPolicy: {
       enabled: doc.tierPolicy?.enabled ?? true,
       additive: doc.tierPolicy?.additive ?? true,
@@ -401,6 +435,42 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
     },
     ...(platform ? { platform } : {}),
   };
+}
+
+/** A tenant's quota: its own settings over its tier's. */
+export function quotaOver(
+  base: Required<TierDefinition>,
+  ...overrides: Array<TenantOverride | undefined>
+): Required<TierDefinition> {
+  const pick = <K extends keyof TierDefinition>(key: K): Required<TierDefinition>[K] => {
+    for (const o of overrides) if (o?.[key] !== undefined) return o[key] as Required<TierDefinition>[K];
+    return base[key];
+  };
+  return {
+    rps: pick('rps'),
+    burst: pick('burst'),
+    maxConcurrent: pick('maxConcurrent'),
+    priority: pick('priority'),
+  };
+}
+
+/**
+ * Problems of the token bucket a quota becomes (rps per second, burst): what would make every check of
+ * the tenant fail, found when the configuration (or a runtime override) is validated instead.
+ */
+export function tierQuotaIssues(quota: Required<TierDefinition>, path: string): ConfigIssue[] {
+  try {
+    normalizeLimit({ algorithm: 'token-bucket', limit: quota.rps, window: 1000, burst: quota.burst }, path);
+    return [];
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    return [
+      {
+        path: `${path}.burst`,
+        message: `${quota.burst} at ${quota.rps} rps: ${error.message.slice(error.field.length + 2)}`,
+      },
+    ];
+  }
 }
 
 /** A tier rule or match pattern: "/regex/" or a glob where `*` matches anything. */

@@ -1,19 +1,27 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { type Clock, systemClock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
-import { SluiceError, ValidationError } from '../core/errors.js';
+import { SluiceError, StoreError, ValidationError } from '../core/errors.js';
 import type { Decision, Lease, LimitResult } from '../core/types.js';
 import { Limiter } from '../limiter.js';
 import type { CircuitBreaker } from '../resilience/breaker.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { RedisStore } from '../stores/redis/redis-store.js';
-import type { Store } from '../stores/store.js';
+import type { DocumentHead, Store } from '../stores/store.js';
 import { loadFactor, Reputation, scaleLimit } from './adaptive.js';
-import { ConfigError, parseConfig, type SluiceConfig } from './config.js';
+import { ConfigError, parseConfig, quotaOver, type SluiceConfig, tierQuotaIssues } from './config.js';
 import { loadConfigFile } from './load.js';
 import { PlatformGuard } from './platform.js';
 import { type AppliedPolicy, PolicySet } from './resolve.js';
-import { parseOverrides, type RuntimeOverrides } from './runtime.js';
+import {
+  MAX_OVERRIDES_BYTES,
+  own,
+  ownTable,
+  parseOverrides,
+  parseOverridesDocument,
+  type RuntimeOverrides,
+  serializeOverridesDocument,
+} from './runtime.js';
 import { type RequestShape, ShapeCache } from './shapes.js';
 import type {
   FailureMode,
@@ -48,9 +56,20 @@ export interface PolicyLimiterOptions {
    * configuration errors). A pino logger fits; default: none.
    */
   logger?: AuditLogger;
-  /** Who is making operator changes through this instance, for the audit log. */
+  /** Who is making operator changes through this instance, for the audit log (stored in the document). */
   actor?: string;
+  /**
+   * Time budget of each operator call: setMode, setTenantOverride, setTenantTier, forceCircuit,
+   * forcePlatform, resetReputation() and refresh() each, and create() for connecting plus its first read
+   * of the runtime overrides together. Past it the call fails with a StoreError
+   * `ERR_SLUICE_STORE_TIMEOUT` naming the operation (create() starts without the overrides instead, and
+   * reports it). Milliseconds or a duration ("2s"), from 1 ms to 10 min. Default 2 s.
+   */
+  operatorTimeout?: number | string;
 }
+
+/** Default of `operatorTimeout`. */
+export const DEFAULT_OPERATOR_TIMEOUT_MS = 2000;
 
 /** The part of a logger (pino, console...) the audit log uses. */
 export interface AuditLogger {
@@ -104,8 +123,13 @@ export class PolicyLimiter {
   private readonly logger: AuditLogger | undefined;
   private readonly actor: string;
   private readonly shapes = new ShapeCache();
+  private readonly operatorTimeoutMs: number;
+  /** The runtime overrides document last refused ("<version>" or "NaN|<bytes>"): not downloaded again. */
+  private rejectedDocument: string | undefined;
+  private polling: Promise<void> | undefined;
 
   constructor(options: PolicyLimiterOptions) {
+    const operatorTimeoutMs = operatorTimeoutOf(options.operatorTimeout);
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
     this.store = options.store ?? storeFromConfig(config);
     this.engine = new Limiter({
@@ -142,15 +166,38 @@ export class PolicyLimiter {
     this.onDisagreement = options.onDisagreement;
     this.logger = options.logger;
     this.actor = options.actor ?? 'unknown';
+    this.operatorTimeoutMs = operatorTimeoutMs;
   }
 
-  /** Creates a limiter, loads the runtime overrides once, and keeps polling them. */
+  /**
+   * Creates a limiter, loads the runtime overrides once, and keeps polling them. Resolves within
+   * `operatorTimeout`: a store that does not connect or answer in time is not an error here (the
+   * failure modes answer until it comes back); the limiter starts on the configuration without runtime
+   * overrides, says so (onConfigError, the logger, health's configError), and the poller picks the
+   * overrides up once the store answers.
+   */
   static async create(options: PolicyLimiterOptions): Promise<PolicyLimiter> {
     const limiter = new PolicyLimiter(options);
-    // Connect first, so the first decisions do not spend their budget on the connection; a store that
-    // is down is not an error here: the failure modes answer until it comes back.
-    await limiter.store.ready?.().catch(() => undefined);
-    await limiter.refresh();
+    const deadline = Date.now() + limiter.operatorTimeoutMs;
+    try {
+      // Connect first, so the first decisions do not spend their budget on the connection.
+      if (limiter.store.ready) {
+        await limiter.within(
+          'create (connecting)',
+          limiter.store.ready(limiter.operatorTimeoutMs + 100),
+          deadline,
+        );
+      }
+      await limiter.load('create (first read)', deadline);
+    } catch (error) {
+      limiter.reportConfigError(
+        new SluiceError(
+          (error as SluiceError).code ?? 'ERR_SLUICE_STORE',
+          `${(error as Error).message}; started without the runtime overrides (the poller retries every ${limiter.set.config.refreshIntervalMs} ms)`,
+          { cause: error },
+        ),
+      );
+    }
     limiter.startPolling();
     limiter.platform?.start();
     return limiter;
@@ -278,7 +325,7 @@ export class PolicyLimiter {
     const epoch = this.set.runtime.reputationEpoch ?? 0;
     if (identity?.user !== undefined) return this.reputation.reset(tenant, `u=${identity.user}`, epoch);
     if (identity?.ip !== undefined) return this.reputation.reset(tenant, `ip=${identity.ip}`, epoch);
-    await this.updateOverrides((o) => {
+    await this.updateOverrides('resetReputation', (o) => {
       o.reputationEpoch = epoch + 1;
     });
     this.reputation.clearCache();
@@ -286,7 +333,7 @@ export class PolicyLimiter {
 
   /** Forces the store circuit breaker open (failure modes decide) or closed, on every instance; null releases it. */
   async forceCircuit(state: 'open' | 'closed' | null): Promise<number> {
-    return this.updateOverrides((o) => {
+    return this.updateOverrides('forceCircuit', (o) => {
       if (state === null) delete o.circuit;
       else o.circuit = state;
     });
@@ -349,7 +396,7 @@ export class PolicyLimiter {
 
   /** Forces platform protection open or closed for every instance; null gives control back to it. */
   async forcePlatform(state: 'open' | 'closed' | null): Promise<number> {
-    return this.updateOverrides((o) => {
+    return this.updateOverrides('forcePlatform', (o) => {
       if (state === null) delete o.platform;
       else o.platform = state;
     });
@@ -362,8 +409,8 @@ export class PolicyLimiter {
 
   /** Sets (or with null clears) a tenant's runtime override: tier and/or quotas. */
   async setTenantOverride(tenant: string, override: TenantOverride | null): Promise<number> {
-    return this.updateOverrides((o) => {
-      const tenants = { ...(o.tenants ?? {}) };
+    return this.updateOverrides('setTenantOverride', (o) => {
+      const tenants = ownTable(o.tenants);
       if (override === null) delete tenants[tenant];
       else tenants[tenant] = { ...override };
       o.tenants = tenants;
@@ -372,9 +419,9 @@ export class PolicyLimiter {
 
   /** Moves a tenant to another tier at runtime (null: back to what the configuration says). */
   async setTenantTier(tenant: string, tier: string | null): Promise<number> {
-    return this.updateOverrides((o) => {
-      const tenants = { ...(o.tenants ?? {}) };
-      const current = { ...(tenants[tenant] ?? {}) };
+    return this.updateOverrides('setTenantTier', (o) => {
+      const tenants = ownTable(o.tenants);
+      const current = { ...(own(tenants, tenant) ?? {}) };
       if (tier === null) delete current.tier;
       else current.tier = tier;
       tenants[tenant] = current;
@@ -384,12 +431,12 @@ export class PolicyLimiter {
 
   /** Switches the global mode, or one policy's mode, for every instance. null clears the override. */
   async setMode(mode: Mode | null, policy?: string): Promise<number> {
-    return this.updateOverrides((o) => {
+    return this.updateOverrides('setMode', (o) => {
       if (policy === undefined) {
         if (mode === null) delete o.mode;
         else o.mode = mode;
       } else {
-        const modes = { ...(o.policyModes ?? {}) };
+        const modes = ownTable(o.policyModes);
         if (mode === null) delete modes[policy];
         else modes[policy] = mode;
         o.policyModes = modes;
@@ -397,19 +444,15 @@ export class PolicyLimiter {
     });
   }
 
-  /** Pulls the runtime overrides now (the poller does this every refreshInterval). */
+  /**
+   * Pulls the runtime overrides now (the poller does this every refreshInterval), within
+   * `operatorTimeout`. A store that fails or does not answer in time rejects with a StoreError
+   * (`ERR_SLUICE_STORE_TIMEOUT` naming refresh); a document that cannot be used (no version, bad JSON,
+   * invalid content, over MAX_OVERRIDES_BYTES) is reported (onConfigError, the logger, health's
+   * configError) and the last good overrides stay.
+   */
   async refresh(): Promise<void> {
-    try {
-      const doc = await this.store.readDocument(this.documentKey);
-      if (!doc || doc.version === this.runtimeVersion) return;
-      const overrides = this.checkOverrides(
-        parseOverrides(JSON.parse(doc.body), `runtime overrides v${doc.version}`),
-      );
-      this.apply(overrides, doc.version);
-      this.lastConfigError = undefined;
-    } catch (error) {
-      this.reportConfigError(error as Error);
-    }
+    await this.load('refresh', Date.now() + this.operatorTimeoutMs);
   }
 
   /**
@@ -459,8 +502,109 @@ export class PolicyLimiter {
 
   private startPolling(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.refresh(), this.set.config.refreshIntervalMs);
+    this.timer = setInterval(() => this.poll(), this.set.config.refreshIntervalMs);
     this.timer.unref();
+  }
+
+  /** One poll: never two at once (a slow store does not pile them up); failures are reported. */
+  private poll(): void {
+    if (this.polling) return;
+    this.polling = this.load('poll', Date.now() + this.operatorTimeoutMs)
+      .catch((error: Error) => this.reportConfigError(error))
+      .finally(() => {
+        this.polling = undefined;
+      });
+  }
+
+  /**
+   * Reads the runtime overrides document and applies it when it changed. Its body is transferred only
+   * when its version differs from the one in force (and it is not the one refused last, nor too large).
+   * A change made elsewhere is an audit event naming the version and its writer. Store failures reject;
+   * a document that cannot be used is reported and ignored.
+   */
+  private async load(operation: string, deadline: number): Promise<void> {
+    const known = this.runtimeVersion;
+    const rejected = this.rejectedDocument;
+    const skipBody = (head: DocumentHead) =>
+      head.version === known ||
+      fingerprint(head.version, head.size) === rejected ||
+      head.size > MAX_OVERRIDES_BYTES + 16;
+    const doc = await this.within(
+      operation,
+      this.store.readDocument(this.documentKey, { skipBody }),
+      deadline,
+    );
+    if (!doc || doc.version === known) return;
+    const size = doc.body === undefined ? doc.size : Buffer.byteLength(doc.body);
+    const seen = fingerprint(doc.version, size);
+    if (seen === rejected) return;
+    const source = `runtime overrides v${doc.version}`;
+    try {
+      if (doc.body === undefined || size > MAX_OVERRIDES_BYTES) {
+        throw new ConfigError(
+          [{ path: '', message: `${size} bytes, more than the ${MAX_OVERRIDES_BYTES} accepted: ignored` }],
+          source,
+        );
+      }
+      if (!Number.isSafeInteger(doc.version) || doc.version < 1) {
+        throw new ConfigError(
+          [
+            {
+              path: '',
+              message:
+                'has no version (expected "<version>\\n<JSON>"): ignored; an operator write (setMode, setTenantOverride...) replaces it',
+            },
+          ],
+          'runtime overrides',
+        );
+      }
+      const parsed = parseOverridesDocument(doc.body, source);
+      const overrides = this.checkOverrides(parsed.overrides, source);
+      const before = this.set.runtime;
+      this.apply(overrides, doc.version);
+      this.rejectedDocument = undefined;
+      this.lastConfigError = undefined;
+      this.logger?.warn(
+        {
+          event: 'sluice.audit',
+          via: operation,
+          actor: parsed.actor ?? 'unknown',
+          ...(parsed.at === undefined ? {} : { writtenAt: parsed.at }),
+          version: doc.version,
+          before,
+          after: overrides,
+        },
+        'runtime overrides changed in the store',
+      );
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.rejectedDocument = seen;
+      this.reportConfigError(error);
+    }
+  }
+
+  /**
+   * `pending`, or a StoreError ERR_SLUICE_STORE_TIMEOUT naming `operation` once `deadline` (epoch ms)
+   * passes. What was sent may still run when the store answers late.
+   */
+  private within<T>(operation: string, pending: Promise<T>, deadline: number): Promise<T> {
+    const ms = Math.max(0, deadline - Date.now());
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new StoreError(
+              this.store.backend,
+              `${operation}: no answer within the operator timeout (${this.operatorTimeoutMs} ms)`,
+              { code: 'ERR_SLUICE_STORE_TIMEOUT' },
+            ),
+          ),
+        ms,
+      );
+    });
+    pending.catch(() => undefined);
+    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
   }
 
   /** Lays out the decisions of a set of applied policies (see RequestShape). */
@@ -510,24 +654,62 @@ export class PolicyLimiter {
     };
   }
 
-  private async updateOverrides(mutate: (o: RuntimeOverrides) => void): Promise<number> {
+  /**
+   * Read, change, compare-and-set the runtime overrides document, within `operatorTimeout`. A broken
+   * document (no version, bad JSON, invalid content) is replaced: the change applies over the overrides
+   * this instance has in force (its last good document), and the audit event says it replaced one.
+   */
+  private async updateOverrides(operation: string, mutate: (o: RuntimeOverrides) => void): Promise<number> {
+    const deadline = Date.now() + this.operatorTimeoutMs;
     for (let attempt = 0; attempt < 20; attempt++) {
-      const doc = await this.store.readDocument(this.documentKey);
-      const current = doc ? parseOverrides(JSON.parse(doc.body)) : {};
-      const next = structuredClone(current);
+      const doc = await this.within(operation, this.store.readDocument(this.documentKey), deadline);
+      const body = doc?.body;
+      let current: RuntimeOverrides = {};
+      let replaced: string | undefined;
+      let expected = doc?.version ?? 0;
+      if (doc && (body === undefined || !Number.isSafeInteger(doc.version) || doc.version < 1)) {
+        replaced = 'no version';
+        expected = -1;
+        current = this.set.runtime;
+      } else if (body !== undefined) {
+        try {
+          current = parseOverridesDocument(body).overrides;
+        } catch (error) {
+          replaced = (error as Error).message;
+          current = this.set.runtime;
+        }
+      }
+      const next = parseOverrides(JSON.parse(JSON.stringify(current)));
       mutate(next);
       this.checkOverrides(parseOverrides(next));
-      const version = await this.store.writeDocument(
-        this.documentKey,
-        JSON.stringify(next),
-        doc?.version ?? 0,
+      const stored = serializeOverridesDocument({ overrides: next, actor: this.actor, at: Date.now() });
+      if (Buffer.byteLength(stored) > MAX_OVERRIDES_BYTES) {
+        throw new SluiceError(
+          'ERR_SLUICE_DOCUMENT_TOO_LARGE',
+          `${operation}: the runtime overrides would be ${Buffer.byteLength(stored)} bytes, more than the ${MAX_OVERRIDES_BYTES} accepted; nothing was written`,
+        );
+      }
+      const version = await this.within(
+        operation,
+        this.store.writeDocument(this.documentKey, stored, expected, this.runtimeVersion),
+        deadline,
       );
       if (version !== null) {
         this.logger?.warn(
-          { event: 'sluice.audit', actor: this.actor, version, before: current, after: next },
+          {
+            event: 'sluice.audit',
+            via: operation,
+            actor: this.actor,
+            version,
+            before: current,
+            after: next,
+            ...(replaced === undefined ? {} : { replacedBroken: replaced }),
+          },
           'operator changed the runtime overrides',
         );
         this.apply(next, version);
+        this.rejectedDocument = undefined;
+        this.lastConfigError = undefined;
         return version;
       }
     }
@@ -538,12 +720,26 @@ export class PolicyLimiter {
   }
 
   /** Overrides must name tiers and policies the configuration has. */
-  private checkOverrides(overrides: RuntimeOverrides): RuntimeOverrides {
+  private checkOverrides(overrides: RuntimeOverrides, source = 'runtime overrides'): RuntimeOverrides {
     const config = this.set.config;
     const issues = [];
     for (const [tenant, o] of Object.entries(overrides.tenants ?? {})) {
-      if (o.tier !== undefined && !(o.tier in config.tiers)) {
+      if (o.tier !== undefined && !Object.hasOwn(config.tiers, o.tier)) {
         issues.push({ path: `tenants.${tenant}.tier`, message: `unknown tier "${o.tier}"` });
+        continue;
+      }
+      // The quotas the tenant would get (runtime over file over tier) must make a usable limit. Tiers and
+      // file tenants were checked with the configuration: only runtime quotas can break it.
+      if (o.rps === undefined && o.burst === undefined) continue;
+      const file = own(config.tenants, tenant);
+      const tier = o.tier ?? file?.tier;
+      for (const name of tier === undefined ? Object.keys(config.tiers) : [tier]) {
+        const base = own(config.tiers, name);
+        const found = base ? tierQuotaIssues(quotaOver(base, o, file), `tenants.${tenant}`) : [];
+        if (found.length > 0) {
+          issues.push(...found);
+          break;
+        }
       }
     }
     const policies = new Set(['tier', ...config.policies.map((p) => p.name)]);
@@ -551,22 +747,16 @@ export class PolicyLimiter {
       if (!policies.has(name))
         issues.push({ path: `policyModes.${name}`, message: `unknown policy "${name}"` });
     }
-    if (issues.length > 0) throw new ConfigError(issues, 'runtime overrides');
+    if (issues.length > 0) throw new ConfigError(issues, source);
     return overrides;
   }
 
   private apply(overrides: RuntimeOverrides, version: number): void {
-    const before = this.set.runtime;
     this.set = new PolicySet(this.set.config, overrides);
     this.runtimeVersion = version;
     if (this.platform) this.platform.forced = overrides.platform;
     this.engine.guard?.breaker.force(overrides.circuit ?? null);
-    if (JSON.stringify(before) !== JSON.stringify(overrides)) {
-      this.logger?.info(
-        { event: 'sluice.overrides', version, before, after: overrides },
-        'runtime overrides applied',
-      );
-    }
+    // Every change is an audit event (sluice.audit) of the caller: an operator write, or a read of the store.
   }
 
   private reportConfigError(error: Error): void {
@@ -577,6 +767,24 @@ export class PolicyLimiter {
     );
     this.onConfigError?.(error);
   }
+}
+
+/** What identifies a refused document without its body: its version, or without one its size. */
+function fingerprint(version: number, size: number): string {
+  return Number.isNaN(version) ? `NaN|${size}` : String(version);
+}
+
+function operatorTimeoutOf(value: unknown): number {
+  if (value === undefined) return DEFAULT_OPERATOR_TIMEOUT_MS;
+  const ms = parseDuration(value, 'operatorTimeout');
+  if (!Number.isInteger(ms) || ms < 1 || ms > 600_000) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'operatorTimeout',
+      `${JSON.stringify(value)} must be from 1 ms to 10 minutes`,
+    );
+  }
+  return ms;
 }
 
 function isSluiceConfig(value: unknown): value is SluiceConfig {

@@ -3,7 +3,7 @@ import { ValidationError } from '../core/errors.js';
 import type { NormalizedLimit } from '../core/types.js';
 import { namespacedLimit, normalizeLimit } from '../engine/limits.js';
 import { compilePattern, duplicateLimitName, type SluiceConfig } from './config.js';
-import type { RuntimeOverrides } from './runtime.js';
+import { own, type RuntimeOverrides } from './runtime.js';
 import {
   type CountBy,
   type FailureMode,
@@ -105,24 +105,26 @@ export class PolicySet {
   /** The tier of a request: explicit, runtime override, configured tenant, resolver, rules, default. */
   tierOf(ctx: RequestContext, resolver?: (ctx: RequestContext) => string | undefined): string {
     // In order of precedence, each consulted only when the ones before gave no known tier.
+    // Own properties only: a tier or tenant named "constructor" never reads Object.prototype.
     const tiers = this.config.tiers;
-    if (ctx.tier !== undefined && ctx.tier in tiers) return ctx.tier;
-    const live = this.runtime.tenants?.[ctx.tenant]?.tier;
-    if (live !== undefined && live in tiers) return live;
-    const file = this.config.tenants[ctx.tenant]?.tier;
-    if (file !== undefined && file in tiers) return file;
+    const known = (tier: unknown): tier is string => typeof tier === 'string' && Object.hasOwn(tiers, tier);
+    if (known(ctx.tier)) return ctx.tier;
+    const live = own(this.runtime.tenants, ctx.tenant)?.tier;
+    if (known(live)) return live;
+    const file = own(this.config.tenants, ctx.tenant)?.tier;
+    if (known(file)) return file;
     const resolved = resolver?.(ctx);
-    if (resolved !== undefined && resolved in tiers) return resolved;
+    if (known(resolved)) return resolved;
     for (const rule of this.tierRules)
-      if (rule.pattern.test(ctx.tenant)) return rule.tier in tiers ? rule.tier : this.config.defaultTier;
+      if (rule.pattern.test(ctx.tenant)) return known(rule.tier) ? rule.tier : this.config.defaultTier;
     return this.config.defaultTier;
   }
 
   /** Tenant override (runtime first, then file) merged over the tier. */
   quotaOf(tenant: string, tier: string) {
-    const base = this.config.tiers[tier] as NonNullable<SluiceConfig['tiers'][string]>;
-    const file: TenantOverride = this.config.tenants[tenant] ?? {};
-    const live: TenantOverride = this.runtime.tenants?.[tenant] ?? {};
+    const base = own(this.config.tiers, tier) as NonNullable<SluiceConfig['tiers'][string]>;
+    const file: TenantOverride = own(this.config.tenants, tenant) ?? {};
+    const live: TenantOverride = own(this.runtime.tenants, tenant) ?? {};
     return {
       rps: live.rps ?? file.rps ?? base.rps,
       burst: live.burst ?? file.burst ?? base.burst,
@@ -267,9 +269,9 @@ export class PolicySet {
   }
 
   /** A policy's mode after the global switch: disabled beats shadow beats enforce. */
-  private modeOf(name: string, own: Mode): Mode {
+  private modeOf(name: string, ownMode: Mode): Mode {
     const global = this.runtime.mode ?? this.config.mode;
-    const mode = this.runtime.policyModes?.[name] ?? own;
+    const mode = own(this.runtime.policyModes, name) ?? ownMode;
     if (global === 'disabled' || mode === 'disabled') return 'disabled';
     if (global === 'shadow' || mode === 'shadow') return 'shadow';
     return 'enforce';

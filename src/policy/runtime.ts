@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from './config.js';
+import { ConfigError, priority, quantity } from './config.js';
 import { MODES, type Mode, type TenantOverride } from './types.js';
 
 /**
@@ -29,11 +29,11 @@ const overridesSchema = z.strictObject({
     .record(
       z.string().min(1).max(256),
       z.strictObject({
-        tier: z.string().min(1).optional(),
-        rps: z.number().int().positive().optional(),
-        burst: z.number().int().positive().optional(),
-        maxConcurrent: z.number().int().positive().optional(),
-        priority: z.number().positive().optional(),
+        tier: z.string().min(1).max(256).optional(),
+        rps: quantity.optional(),
+        burst: quantity.optional(),
+        maxConcurrent: quantity.optional(),
+        priority: priority.optional(),
       }),
     )
     .optional(),
@@ -47,5 +47,71 @@ export function parseOverrides(input: unknown, source = 'runtime overrides'): Ru
       source,
     );
   }
-  return result.data as RuntimeOverrides;
+  const out = result.data as RuntimeOverrides;
+  // Tables keyed by tenant ids and policy names: own properties only ("toString", "__proto__"...).
+  if (out.tenants) out.tenants = ownTable(out.tenants);
+  if (out.policyModes) out.policyModes = ownTable(out.policyModes);
+  return out;
+}
+
+/** A copy of a table keyed by untrusted strings, without a prototype: no key reads Object.prototype. */
+export function ownTable<T>(table: Record<string, T> | undefined): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  if (table) for (const key of Object.keys(table)) out[key] = table[key] as T;
+  return out;
+}
+
+/** Reads an own property of a table keyed by untrusted strings (never one of Object.prototype). */
+export function own<T>(table: Record<string, T> | undefined, key: string): T | undefined {
+  return table !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
+/** Largest runtime overrides document accepted (bytes of its body): larger ones are refused and ignored. */
+export const MAX_OVERRIDES_BYTES = 1024 * 1024;
+
+/** The runtime overrides document as stored: the overrides, and who wrote them when. */
+export interface OverridesDocument {
+  overrides: RuntimeOverrides;
+  /** The `actor` of the PolicyLimiter that wrote it (absent in documents written by hand). */
+  actor?: string;
+  /** When it was written (epoch ms). */
+  at?: number;
+}
+
+const envelopeSchema = z.strictObject({
+  overrides: z.unknown(),
+  actor: z.string().max(256).optional(),
+  at: z.number().int().nonnegative().optional(),
+});
+
+/**
+ * Parses a stored document body: `{"overrides": {...}, "actor": "...", "at": ...}`, or (written by
+ * hand, or by an earlier version) the bare overrides. Bad JSON or content is a ConfigError.
+ */
+export function parseOverridesDocument(body: string, source = 'runtime overrides'): OverridesDocument {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `not JSON: ${(error as Error).message}` }], source);
+  }
+  if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, 'overrides')) {
+    const envelope = envelopeSchema.safeParse(raw);
+    if (!envelope.success) {
+      throw new ConfigError(
+        envelope.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+        source,
+      );
+    }
+    const out: OverridesDocument = { overrides: parseOverrides(envelope.data.overrides, source) };
+    if (envelope.data.actor !== undefined) out.actor = envelope.data.actor;
+    if (envelope.data.at !== undefined) out.at = envelope.data.at;
+    return out;
+  }
+  return { overrides: parseOverrides(raw, source) };
+}
+
+/** The stored body of a document. */
+export function serializeOverridesDocument(doc: OverridesDocument): string {
+  return JSON.stringify(doc);
 }

@@ -63,8 +63,28 @@ export interface RawDecision {
 
 /** A versioned document held by a store. */
 export interface StoredDocument {
+  /** NaN when the stored value carries no valid version (a broken document: see writeDocument). */
   version: number;
   body: string;
+}
+
+/** What a store reads of a document before its body: its version and its size. */
+export interface DocumentHead {
+  /** NaN when the stored value carries no valid version. */
+  version: number;
+  /** Bytes of the stored value (version header included). */
+  size: number;
+  body?: undefined;
+}
+
+/** How to read a document. */
+export interface ReadDocumentOptions {
+  /**
+   * Asked with the document's head before its body is transferred: true answers the head alone (a
+   * poll whose version did not change, or a document too large to accept, costs a few bytes). Stores
+   * that hold documents in process may skip the question and answer the whole document.
+   */
+  skipBody?(head: DocumentHead): boolean;
 }
 
 /**
@@ -130,9 +150,17 @@ export interface Store {
   ready?(timeoutMs?: number): Promise<void>;
   /** Reads a small versioned document (the runtime configuration); null when there is none. */
   readDocument(key: string): Promise<StoredDocument | null>;
+  /** The same, asking `options.skipBody` before the body is transferred (see ReadDocumentOptions). */
+  readDocument(key: string, options: ReadDocumentOptions): Promise<StoredDocument | DocumentHead | null>;
   /**
-   * Writes a document if its version is still `expectedVersion` (0: none yet). Returns the new version,
-   * or null when someone else wrote first (read again and retry).
+   * Writes a document if its version is still `expectedVersion` (0: none yet; -1: a document without a
+   * valid version, which is replaced if it still has none, at version `floorVersion` + 1). Returns the
+   * new version, or null when someone else wrote first (read again and retry).
    */
-  writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null>;
+  writeDocument(
+    key: string,
+    body: string,
+    expectedVersion: number,
+    floorVersion?: number,
+  ): Promise<number | null>;
 }

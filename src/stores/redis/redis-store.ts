@@ -3,8 +3,10 @@ import { StoreError, ValidationError } from '../../core/errors.js';
 import type {
   DeadlineKeeper,
   DecisionPlan,
+  DocumentHead,
   PlannedLimit,
   RawDecision,
+  ReadDocumentOptions,
   RefundPlan,
   ReleasePlan,
   Store,
@@ -333,28 +335,56 @@ export class RedisStore implements Store {
     await this.run(this.adminScript(), keys.length, [...keys, 'unblock']);
   }
 
-  /** Runtime configuration document: "<version>\n<body>", no TTL (operator state, not counters). */
-  async readDocument(key: string): Promise<StoredDocument | null> {
-    let value: string | null;
+  /**
+   * Runtime configuration document: "<version>\n<body>", no TTL (operator state, not counters). With
+   * `skipBody`, the head is read first (GETRANGE of the version header and STRLEN, a few bytes) and the
+   * body is transferred only when `skipBody` says so: a poll of an unchanged document never downloads it.
+   * Only read commands: an instance's ACL user may read the document without being able to write it.
+   */
+  readDocument(key: string): Promise<StoredDocument | null>;
+  readDocument(key: string, options: ReadDocumentOptions): Promise<StoredDocument | DocumentHead | null>;
+  async readDocument(
+    key: string,
+    options?: ReadDocumentOptions,
+  ): Promise<StoredDocument | DocumentHead | null> {
     this.coalescer?.sendQueued();
     if (this.client.status !== 'ready') throw this.notReady();
     try {
-      value = await this.client.get(key);
+      if (options?.skipBody) {
+        const [header, size] = await Promise.all([
+          this.client.getrange(key, 0, DOCUMENT_HEADER_BYTES - 1),
+          this.client.strlen(key),
+        ]);
+        if (size === 0) return null;
+        const head: DocumentHead = { version: documentVersion(header).version, size };
+        if (options.skipBody(head)) return head;
+      }
+      const value = await this.client.get(key);
+      if (value === null) return null;
+      const { version, at } = documentVersion(value);
+      return { version, body: Number.isNaN(version) ? value : value.slice(at) };
     } catch (error) {
       throw new StoreError('redis', `reading ${key} failed: ${(error as Error).message}`, { cause: error });
     }
-    if (value === null) return null;
-    const newline = value.indexOf('\n');
-    return { version: Number(value.slice(0, newline)), body: value.slice(newline + 1) };
   }
 
-  async writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null> {
+  async writeDocument(
+    key: string,
+    body: string,
+    expectedVersion: number,
+    floorVersion = 0,
+  ): Promise<number | null> {
     if (!this.documentScript) {
       this.documentScript = this.compile('document', DOCUMENT_SOURCE);
       this.preload(this.documentScript);
     }
     this.coalescer?.sendQueued();
-    const version = (await this.run(this.documentScript, 1, [key, String(expectedVersion), body])) as number;
+    const version = (await this.run(this.documentScript, 1, [
+      key,
+      String(expectedVersion),
+      body,
+      String(floorVersion),
+    ])) as number;
     return version < 0 ? null : version;
   }
 
@@ -560,4 +590,15 @@ interface LayoutNode {
 
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+/** Bytes of a document's head read before its body: room for the version and its newline. */
+const DOCUMENT_HEADER_BYTES = 24;
+
+/** The version at the start of "<version>\n<body>" (NaN when there is none) and where the body starts. */
+function documentVersion(value: string): { version: number; at: number } {
+  const match = /^(\d{1,15})\n/.exec(value);
+  return match
+    ? { version: Number(match[1]), at: (match[1] as string).length + 1 }
+    : { version: Number.NaN, at: 0 };
 }

@@ -723,15 +723,20 @@ return 1
 
 /**
  * Compare-and-set of a versioned document (runtime configuration): KEYS[1] holds "<version>\n<body>".
- * ARGV: expected version (0: absent), new body. Returns the new version, or -1 if the version moved.
+ * ARGV: expected version (0: absent; -1: present without a valid version, a broken document, which is
+ * replaced if it still has none), new body, and the floor of the new version (used when replacing a
+ * broken document: the writer's last known version, so that versions keep moving forward). Returns the
+ * new version, or -1 if the document moved.
  */
 export const DOCUMENT_SOURCE = `
 local value = redis.call('GET', KEYS[1])
 local current = 0
-if value then current = tonumber(string.match(value, '^(%d+)\\n')) end
+if value then current = tonumber(string.match(value, '^(%d+)\\n')) or -1 end
 if current ~= tonumber(ARGV[1]) then return -1 end
-redis.call('SET', KEYS[1], (current + 1) .. '\\n' .. ARGV[2])
-return current + 1
+local next = current + 1
+if current == -1 then next = (tonumber(ARGV[3]) or 0) + 1 end
+redis.call('SET', KEYS[1], next .. '\\n' .. ARGV[2])
+return next
 `;
 
 export interface Script {
