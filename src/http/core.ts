@@ -27,7 +27,7 @@ export interface HttpLimiterOptions<Req> {
   /**
    * Headers to read the tenant from when the context has none (seed 003). Default: none. Next to a
    * `tenant` resolver, a tenant read from a header is only claimed: it is decided as the tenant
-   * `~claimed/<value>` (CLAIMED_TENANT_PREFIX), never sharing counters, overrides or tier with the
+   * `claimed/<value>` (CLAIMED_TENANT_PREFIX), never sharing counters, overrides or tier with the
    * authenticated tenant `<value>`. Without a resolver the header is the tenant (set by a gateway that
    * authenticated the request).
    */
@@ -98,7 +98,7 @@ const DEFAULT_TENANT_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
  * The namespace of tenants read from `tenantHeaders` next to a `tenant` resolver: claimed, not
  * authenticated. A resolver returning an id in it is an error (the request is answered 503).
  */
-export const CLAIMED_TENANT_PREFIX = '~claimed/';
+export const CLAIMED_TENANT_PREFIX = 'claimed/';
 
 /**
  * Counts of anomalies, per core (one per middleware instance). Seed 000's "tenant_id missing or
