@@ -13,12 +13,12 @@
  * **Route patterns.** Middleware added with `app.use` runs before Express has routed the request, so
  * it cannot know the route pattern: it decides with the endpoint `'*'`. Put the middleware on the route
  * (`app.get(path, limiter, handler)` or `limiter.route(limits)`) to decide with the pattern
- * (`req.baseUrl + req.route.path`, e.g. `/api/users/:id`; never the raw URL) and with route limits.
+ * (the mount patterns + `req.route.path`, e.g. `/api/users/:id` or `/t/:tenant/items`; never the raw
+ * URL nor `req.baseUrl`, see mountPattern) and with route limits.
  * A request is decided at most once per limiter: when an app-wide middleware of the same limiter has
  * already decided it, a per-route one lets it through (and reports `already-decided` to `onWarning`,
- * since the route's own limits were not checked). `req.baseUrl` holds the matched mount path: for
- * routers mounted on a parameterised path (`app.use('/t/:id', router)`) pass `endpoint` to name the
- * pattern yourself.
+ * since the route's own limits were not checked). A mount whose pattern cannot be known is named
+ * `/<mount>` (UNKNOWN_MOUNT); pass `endpoint` to name it yourself.
  *
  * **Client address.** The socket's peer address, and X-Forwarded-For only per Sluice's own `trustProxy`
  * option (Express's `trust proxy` setting is not used).
@@ -42,8 +42,8 @@ export type { AdapterWarning } from './shared.js';
 
 export interface ExpressSluiceOptions extends AdapterOptions<Request> {
   /**
-   * The endpoint (route pattern) of a request. Default: `req.baseUrl + req.route.path` when a route
-   * matched (per-route use), else undefined, decided as `'*'`.
+   * The endpoint (route pattern) of a request. Default: the mount patterns + `req.route.path` when a
+   * route matched (per-route use), else undefined, decided as `'*'`.
    */
   endpoint?: (req: Request) => string | undefined;
 }
