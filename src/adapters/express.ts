@@ -13,12 +13,12 @@
  * **Route patterns.** Middleware added with `app.use` runs before Express has routed the request, so
  * it cannot know the route pattern: it decides with the endpoint `'*'`. Put the middleware on the route
  * (`app.get(path, limiter, handler)` or `limiter.route(limits)`) to decide with the pattern
- * (`req.baseUrl + req.route.path`, e.g. `/api/users/:id`; never the raw URL) and with route limits.
+ * (the mount patterns + `req.route.path`, e.g. `/api/users/:id` or `/t/:tenant/items`; never the raw
+ * URL nor `req.baseUrl`, see mountPattern) and with route limits.
  * A request is decided at most once per limiter: when an app-wide middleware of the same limiter has
  * already decided it, a per-route one lets it through (and reports `already-decided` to `onWarning`,
- * since the route's own limits were not checked). `req.baseUrl` holds the matched mount path: for
- * routers mounted on a parameterised path (`app.use('/t/:id', router)`) pass `endpoint` to name the
- * pattern yourself.
+ * since the route's own limits were not checked). A mount whose pattern cannot be known is named
+ * `/<mount>` (UNKNOWN_MOUNT); pass `endpoint` to name it yourself.
  *
  * **Client address.** The socket's peer address, and X-Forwarded-For only per Sluice's own `trustProxy`
  * option (Express's `trust proxy` setting is not used).
@@ -29,14 +29,21 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Lease } from '../core/types.js';
 import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
-import { type AdapterOptions, errorVerdict, headerString, once, ownLimits } from './shared.js';
+import {
+  type AdapterOptions,
+  errorVerdict,
+  headerString,
+  once,
+  ownLimits,
+  watchAddresses,
+} from './shared.js';
 
 export type { AdapterWarning } from './shared.js';
 
 export interface ExpressSluiceOptions extends AdapterOptions<Request> {
   /**
-   * The endpoint (route pattern) of a request. Default: `req.baseUrl + req.route.path` when a route
-   * matched (per-route use), else undefined, decided as `'*'`.
+   * The endpoint (route pattern) of a request. Default: the mount patterns + `req.route.path` when a
+   * route matched (per-route use), else undefined, decided as `'*'`.
    */
   endpoint?: (req: Request) => string | undefined;
 }
@@ -97,12 +104,15 @@ export function sluice(options: ExpressSluiceOptions): SluiceExpressMiddleware {
   const decide = async (req: Request, res: Response, next: NextFunction, routeLimits?: PolicyLimit[]) => {
     let verdict: Verdict;
     try {
+      const socket = req.socket as (typeof req.socket & { server?: unknown }) | undefined;
       const view: RequestView = {
         method: req.method,
         route: endpointOf(req, options),
         header: (name) => headerString(req.headers[name.toLowerCase()]),
-        remoteAddress: req.socket?.remoteAddress,
+        remoteAddress: socket?.remoteAddress,
       };
+      // Later requests on this server get their address read on arrival (see watchAddresses).
+      watchAddresses(socket?.server);
       verdict = await core.evaluate(req, view, routeLimits);
     } catch (error) {
       verdict = failed(error, req);
@@ -170,12 +180,196 @@ function act(verdict: Verdict, res: Response, core: HttpLimiterCore<Request>): b
 
 function endpointOf(req: Request, options: ExpressSluiceOptions): string | undefined {
   if (options.endpoint) return options.endpoint(req);
-  const route = req.route as { path?: unknown } | undefined;
+  const route = req.route as RouteLike | undefined;
   if (!route || route.path === undefined) return undefined;
-  const path = Array.isArray(route.path) ? route.path.map(String).join(',') : String(route.path);
-  const base = req.baseUrl ?? '';
+  const path = patternText(route.path);
+  const base = req.baseUrl ? mountPattern(req, route) : '';
   if (!base) return path;
   return path === '/' ? base : `${base}${path}`;
+}
+
+/** What Express tells about a route (Express 4's and 5's Route). */
+interface RouteLike {
+  path?: unknown;
+}
+
+/**
+ * A layer of an Express router stack. Express 5 (router 2) keeps the pattern it was made from in
+ * `rawPath` and matches without side effects; Express 4 keeps only `regexp` and `keys`, and `match`
+ * stores the matched text in `path`.
+ */
+interface LayerLike {
+  route?: RouteLike;
+  handle?: { stack?: unknown };
+  rawPath?: unknown;
+  regexp?: RegExp & { fast_slash?: boolean };
+  keys?: Array<{ name: string | number }>;
+  path?: unknown;
+  match(path: string): unknown;
+}
+
+/** The mount part of an endpoint whose mount pattern cannot be known (see mountPattern). */
+export const UNKNOWN_MOUNT = '/<mount>';
+
+/** Chains of mount layers from an app's router to each route (found once per route, kept per route). */
+const chainsOfRoute = new WeakMap<object, LayerLike[][]>();
+
+/**
+ * The pattern of `req.baseUrl`: the mount paths as the application wrote them (`/api`, `/t/:tenant`),
+ * never the URL text (which Express matched case-insensitively, and which holds parameter values). The
+ * route is looked up in the app's router tree; the mount layers leading to it are matched against
+ * `req.baseUrl` to tell apart a router mounted at several paths. When no chain explains `req.baseUrl`
+ * (a pattern Sluice cannot read back), the mount is named `UNKNOWN_MOUNT`: a fixed placeholder, so
+ * the endpoint stays one per route.
+ */
+function mountPattern(req: Request, route: RouteLike): string {
+  const base = req.baseUrl;
+  const app = req.app as unknown as AppLike | undefined;
+  if (!app) return UNKNOWN_MOUNT;
+  // A sub-app (app.use('/x', subApp)) routes with its own router below its mount paths.
+  const prefix = appPrefix(app);
+  if (prefix === undefined) return UNKNOWN_MOUNT;
+  if (base.slice(0, prefix.length).toLowerCase() !== prefix.toLowerCase()) return UNKNOWN_MOUNT;
+  const rest = base.slice(prefix.length);
+  if (!rest) return prefix;
+  let chains = chainsOfRoute.get(route);
+  let found = chains ? explain(chains, rest) : undefined;
+  if (found === undefined) {
+    // Not seen yet, or routers were mounted since: look again.
+    const router = routerOf(app);
+    chains = router ? chainsTo(router, route, 0) : [];
+    chainsOfRoute.set(route, chains);
+    found = explain(chains, rest);
+  }
+  return found === undefined ? UNKNOWN_MOUNT : `${prefix}${found}`;
+}
+
+interface AppLike {
+  _router?: unknown;
+  router?: unknown;
+  mountpath?: unknown;
+  parent?: AppLike;
+}
+
+function routerOf(app: AppLike): { stack: LayerLike[] } | undefined {
+  try {
+    // Express 4: `_router` (its `router` getter throws); Express 5: `router`.
+    const router = (app._router ?? app.router) as { stack?: unknown } | undefined;
+    return router && Array.isArray(router.stack) ? (router as { stack: LayerLike[] }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The mount path of a sub-app (static paths only), '' for the main app; undefined when unknown. */
+function appPrefix(app: AppLike): string | undefined {
+  let prefix = '';
+  for (let a: AppLike | undefined = app; a?.parent; a = a.parent) {
+    const mount = a.mountpath;
+    if (typeof mount !== 'string' || !isStaticPath(mount)) return undefined;
+    prefix = `${mount === '/' ? '' : mount.replace(/\/+$/, '')}${prefix}`;
+  }
+  return prefix;
+}
+
+function isStaticPath(path: string): boolean {
+  return /^\/[A-Za-z0-9._~\-/]*$/.test(path);
+}
+
+/** Every chain of mount layers (routers) from `router` down to the layer of `route`. */
+function chainsTo(router: { stack: LayerLike[] }, route: RouteLike, depth: number): LayerLike[][] {
+  const out: LayerLike[][] = [];
+  if (depth > 16) return out;
+  for (const layer of router.stack) {
+    if (layer.route === route) {
+      out.push([]);
+      continue;
+    }
+    const inner = layer.handle as { stack?: unknown } | undefined;
+    if (!layer.route && inner && Array.isArray(inner.stack)) {
+      for (const chain of chainsTo(inner as { stack: LayerLike[] }, route, depth + 1)) {
+        out.push([layer, ...chain]);
+        if (out.length > 64) return out;
+      }
+    }
+  }
+  return out;
+}
+
+/** The one mount pattern the chains give `base`; undefined when none (or several) explain it. */
+function explain(chains: LayerLike[][], base: string): string | undefined {
+  let found: string | undefined;
+  for (const chain of chains) {
+    const pattern = consume(chain, base);
+    if (pattern === undefined) continue;
+    if (found !== undefined && found !== pattern) return undefined;
+    found = pattern;
+  }
+  return found;
+}
+
+/** The pattern of `base` when the chain's layers match all of it, one after the other. */
+function consume(chain: LayerLike[], base: string): string | undefined {
+  let rest = base;
+  let pattern = '';
+  for (const layer of chain) {
+    const m = matchLayer(layer, rest || '/');
+    if (!m) return undefined;
+    const text = m.text.endsWith('/') ? m.text.slice(0, -1) : m.text;
+    if (rest.slice(0, text.length) !== text) return undefined;
+    rest = rest.slice(text.length);
+    if (rest && !rest.startsWith('/')) return undefined;
+    if (m.pattern !== '/') pattern += m.pattern.endsWith('/') ? m.pattern.slice(0, -1) : m.pattern;
+  }
+  return rest === '' ? pattern : undefined;
+}
+
+function matchLayer(layer: LayerLike, path: string): { text: string; pattern: string } | undefined {
+  try {
+    if (layer.rawPath !== undefined) {
+      // Express 5: { path, pattern } without side effects.
+      const m = layer.match(path) as { path?: unknown; pattern?: unknown } | false;
+      if (!m || typeof m.path !== 'string') return undefined;
+      return { text: m.path, pattern: m.pattern === undefined ? '/' : patternText(m.pattern) };
+    }
+    // Express 4: a boolean, the matched text in layer.path; the pattern read back from the regexp.
+    if (!layer.match(path) || typeof layer.path !== 'string') return undefined;
+    const pattern = express4Pattern(layer);
+    return pattern === undefined ? undefined : { text: layer.path, pattern };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An Express 4 mount path read back from its path-to-regexp 0.1 expression (`^\/t\/(?:([^\/]+?))\/?(?=\/|$)`
+ * for `/t/:tenant`): static segments and named parameters only; undefined for anything else.
+ */
+export function express4Pattern(layer: Pick<LayerLike, 'regexp' | 'keys'>): string | undefined {
+  const re = layer.regexp;
+  if (!re) return undefined;
+  if (re.fast_slash) return '/';
+  const m = /^\^(.*)\\\/\?\(\?=\\\/\|\$\)$/.exec(re.source);
+  if (!m) return undefined;
+  const keys = layer.keys ?? [];
+  let k = 0;
+  let failed = false;
+  const body = (m[1] as string).replace(/\(\?:\(\[\^\\\/\]\+\?\)\)|\\\/|[^\\]/g, (token) => {
+    if (token === '\\/') return '/';
+    if (token.startsWith('(')) {
+      const key = keys[k++];
+      if (!key) failed = true;
+      return `:${String(key?.name)}`;
+    }
+    if (!/[A-Za-z0-9._~-]/.test(token)) failed = true;
+    return token;
+  });
+  return failed || k !== keys.length || body.includes('\\') || !body.startsWith('/') ? undefined : body;
+}
+
+/** A route or mount path as text: a string, a RegExp's source form, or an array's entries joined. */
+function patternText(path: unknown): string {
+  return Array.isArray(path) ? path.map(String).join(',') : String(path);
 }
 
 export default sluice;

@@ -26,7 +26,14 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Lease } from '../core/types.js';
 import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
-import { type AdapterOptions, errorVerdict, headerString, once, ownLimits } from './shared.js';
+import {
+  type AdapterOptions,
+  errorVerdict,
+  headerString,
+  once,
+  ownLimits,
+  watchAddresses,
+} from './shared.js';
 
 export type { AdapterWarning } from './shared.js';
 
@@ -77,6 +84,9 @@ interface RouteInfo {
 
 const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options) => {
   const core = new HttpLimiterCore<FastifyRequest>(options);
+  // Each request's peer address is read on arrival, before any hook (an async hook before ours, or
+  // `hook: 'preValidation'`, would otherwise find it gone when the client closed after sending).
+  watchAddresses(fastify.server);
   const releases = new WeakMap<FastifyRequest, () => void>();
   const routeLimits = new WeakMap<object, PolicyLimit[]>();
 

@@ -35,7 +35,7 @@ import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { Lease } from '../core/types.js';
 import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
-import { type AdapterOptions, errorVerdict, ownLimits } from './shared.js';
+import { type AdapterOptions, errorVerdict, ownLimits, watchAddresses } from './shared.js';
 
 export type { AdapterWarning } from './shared.js';
 
@@ -238,7 +238,7 @@ function nearestRouteLimits(
 
 /** What @hono/node-server passes as the env: `{ incoming, outgoing }` (or `{ server: { ... } }`). */
 type NodeBindings = {
-  incoming?: { socket?: { remoteAddress?: string } };
+  incoming?: { socket?: { remoteAddress?: string; server?: unknown } };
   outgoing?: { setHeader(name: string, value: string): unknown; headersSent?: boolean };
   server?: NodeBindings;
 };
@@ -249,7 +249,11 @@ function nodeBindings(c: Context): NodeBindings | undefined {
 }
 
 function nodeRemoteAddress(c: Context): string | undefined {
-  return nodeBindings(c)?.incoming?.socket?.remoteAddress;
+  const socket = nodeBindings(c)?.incoming?.socket;
+  const address = socket?.remoteAddress;
+  // Later requests on this server get their address read on arrival (see watchAddresses).
+  watchAddresses(socket?.server);
+  return address;
 }
 
 /** Node's response on @hono/node-server, while its headers can still be set; undefined elsewhere. */

@@ -105,3 +105,30 @@ export function once(fn: () => void): () => void {
     fn();
   };
 }
+
+/** A Node server as the adapters see it (net.Server / http.Server), or anything else. */
+interface ServerLike {
+  prependListener?(
+    event: 'request',
+    listener: (req: { socket?: { remoteAddress?: string } }) => void,
+  ): unknown;
+}
+
+const watched = new WeakSet<object>();
+
+/**
+ * Reads each request's peer address as soon as the server emits the request. Node remembers a
+ * socket's address once read, so an async step before the limiter (authentication, a body parser)
+ * no longer loses it when the client closes the connection right after sending. Added once per
+ * server, ahead of the framework's own listener; a request that arrived before (or a server that is
+ * not a Node one) falls back to the core's `unknown` IP bucket when its address is gone.
+ */
+export function watchAddresses(server: unknown): void {
+  if (!server || typeof server !== 'object' || watched.has(server)) return;
+  const s = server as ServerLike;
+  if (typeof s.prependListener !== 'function') return;
+  watched.add(server);
+  s.prependListener('request', (req) => {
+    void req.socket?.remoteAddress;
+  });
+}

@@ -3,7 +3,7 @@ import type { PolicyLimiter } from '../policy/policy-limiter.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
 import { type BodyFormat, rejectionBody } from './bodies.js';
 import { type HeaderOptions, rateLimitHeaders } from './headers.js';
-import { clientAddress, ipKey, type TrustProxy } from './ip.js';
+import { clientAddress, INVALID_IP, ipKey, type TrustProxy, UNKNOWN_IP } from './ip.js';
 
 /** What the shared core needs of a request, whatever the framework. */
 export interface RequestView {
@@ -11,7 +11,7 @@ export interface RequestView {
   /** The route pattern ("/users/:id"), never the raw URL; undefined when no route matched. */
   route: string | undefined;
   header(name: string): string | undefined;
-  /** The socket's peer address. */
+  /** The socket's peer address (undefined once the socket closed, unless it was read before). */
   remoteAddress: string | undefined;
 }
 
@@ -24,7 +24,13 @@ export interface HttpLimiterOptions<Req> {
    * client could forge). Tried first.
    */
   tenant?: (req: Req) => string | undefined;
-  /** Headers to read the tenant from when the context has none (seed 003). Default: none. */
+  /**
+   * Headers to read the tenant from when the context has none (seed 003). Default: none. Next to a
+   * `tenant` resolver, a tenant read from a header is only claimed: it is decided as the tenant
+   * `claimed/<value>` (CLAIMED_TENANT_PREFIX), never sharing counters, overrides or tier with the
+   * authenticated tenant `<value>`. Without a resolver the header is the tenant (set by a gateway that
+   * authenticated the request).
+   */
   tenantHeaders?: string[];
   /** Accepted tenant ids from headers (default /^[A-Za-z0-9._:-]{1,128}$/): others count as missing. */
   tenantPattern?: RegExp;
@@ -33,7 +39,10 @@ export interface HttpLimiterOptions<Req> {
   /** The authenticated user and roles, from the context. */
   user?: (req: Req) => string | undefined;
   roles?: (req: Req) => string[] | undefined;
-  /** Trust X-Forwarded-For: false (default), a hop count, or trusted proxy addresses/CIDRs. */
+  /**
+   * Trust X-Forwarded-For: false (default), a hop count, or trusted proxy addresses/CIDRs. The chain is
+   * read only when the socket's peer address is known.
+   */
   trustProxy?: TrustProxy;
   /** IPv6 addresses are grouped by this prefix (default 56). */
   ipv6Prefix?: number;
@@ -51,6 +60,15 @@ export interface HttpLimiterOptions<Req> {
 export type HttpWarning =
   | { kind: 'missing-tenant'; defaultTenant: string }
   | { kind: 'untrusted-forwarded-for'; message: string }
+  | {
+      /**
+       * The client address was unknown (`unknown`: the socket closed before its address was read) or
+       * is no address (`invalid`): the request was counted under that fixed IP bucket, shared by every
+       * such request. Reported once per kind; `core.counters` counts them all.
+       */
+      kind: 'unknown-address' | 'invalid-address';
+      message: string;
+    }
   | {
       /**
        * A header left out because its value cannot be sent in HTTP (e.g. X-RateLimit-Tenant for a
@@ -77,12 +95,22 @@ export type Verdict =
 const DEFAULT_TENANT_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
+ * The namespace of tenants read from `tenantHeaders` next to a `tenant` resolver: claimed, not
+ * authenticated. A resolver returning an id in it is an error (the request is answered 503).
+ */
+export const CLAIMED_TENANT_PREFIX = 'claimed/';
+
+/**
  * Counts of anomalies, per core (one per middleware instance). Seed 000's "tenant_id missing or
  * default" warning becomes `missingTenant`.
  */
 export interface HttpCounters {
   missingTenant: number;
   forwardedForIgnored: number;
+  /** Requests counted under the `unknown` IP bucket (peer address gone). */
+  unknownAddress: number;
+  /** Requests counted under the `invalid` IP bucket (an address that does not parse). */
+  invalidAddress: number;
 }
 
 /**
@@ -90,8 +118,14 @@ export interface HttpCounters {
  * the rejection. Adapters translate their request into a RequestView and act on the Verdict.
  */
 export class HttpLimiterCore<Req> {
-  readonly counters: HttpCounters = { missingTenant: 0, forwardedForIgnored: 0 };
+  readonly counters: HttpCounters = {
+    missingTenant: 0,
+    forwardedForIgnored: 0,
+    unknownAddress: 0,
+    invalidAddress: 0,
+  };
   private warnedProxy = false;
+  private readonly warnedAddress = new Set<string>();
 
   constructor(readonly options: HttpLimiterOptions<Req>) {}
 
@@ -105,8 +139,8 @@ export class HttpLimiterCore<Req> {
     if (user !== undefined) ctx.user = user;
     const roles = o.roles?.(req);
     if (roles !== undefined) ctx.roles = roles;
-    const ip = this.ipOf(view);
-    if (ip !== undefined) ctx.ip = ip;
+    // Always set: an unknown or unparseable address is a fixed bucket, never a skipped IP policy.
+    ctx.ip = this.ipOf(view);
     const cost = o.cost?.(req);
     if (cost !== undefined) ctx.cost = cost;
     if (routeLimits) ctx.routeLimits = routeLimits;
@@ -142,11 +176,20 @@ export class HttpLimiterCore<Req> {
   private tenantOf(req: Req, view: RequestView): string | undefined {
     const o = this.options;
     const fromContext = o.tenant?.(req);
-    if (fromContext) return fromContext;
+    const headers = o.tenantHeaders ?? [];
+    if (fromContext) {
+      if (headers.length > 0 && fromContext.startsWith(CLAIMED_TENANT_PREFIX)) {
+        throw new Error(
+          `tenant(req) returned "${fromContext}": tenant ids starting with "${CLAIMED_TENANT_PREFIX}" are reserved for tenants claimed in tenantHeaders`,
+        );
+      }
+      return fromContext;
+    }
     const pattern = o.tenantPattern ?? DEFAULT_TENANT_PATTERN;
-    for (const name of o.tenantHeaders ?? []) {
+    for (const name of headers) {
       const value = view.header(name)?.trim();
-      if (value && pattern.test(value)) return value;
+      // Next to an authenticated resolver a header is a claim: its own namespace.
+      if (value && pattern.test(value)) return o.tenant ? `${CLAIMED_TENANT_PREFIX}${value}` : value;
     }
     const missing = o.missingTenant ?? 'reject';
     if (missing === 'reject') return undefined;
@@ -155,7 +198,7 @@ export class HttpLimiterCore<Req> {
     return missing.tenant;
   }
 
-  private ipOf(view: RequestView): string | undefined {
+  private ipOf(view: RequestView): string {
     const o = this.options;
     const forwarded = view.header('x-forwarded-for');
     const trust = o.trustProxy ?? false;
@@ -170,8 +213,30 @@ export class HttpLimiterCore<Req> {
         });
       }
     }
-    const address = clientAddress(view.remoteAddress, forwarded, trust);
-    return address === undefined ? undefined : ipKey(address, o.ipv6Prefix ?? 56);
+    const address = clientAddress(view.remoteAddress || undefined, forwarded, trust);
+    if (address === undefined) return this.fixedBucket(UNKNOWN_IP);
+    return ipKey(address, o.ipv6Prefix ?? 56) ?? this.fixedBucket(INVALID_IP);
+  }
+
+  /** Counts (and reports once) a request decided under the `unknown` or `invalid` IP bucket. */
+  private fixedBucket(ip: typeof UNKNOWN_IP | typeof INVALID_IP): string {
+    const unknown = ip === UNKNOWN_IP;
+    if (unknown) this.counters.unknownAddress++;
+    else this.counters.invalidAddress++;
+    if (!this.warnedAddress.has(ip)) {
+      this.warnedAddress.add(ip);
+      try {
+        this.options.onWarning?.({
+          kind: unknown ? 'unknown-address' : 'invalid-address',
+          message: unknown
+            ? 'The client address is unknown (the connection closed before it was read): counted under the IP bucket "unknown", shared by every such request'
+            : 'The client address does not parse: counted under the IP bucket "invalid", shared by every such request',
+        });
+      } catch {
+        // A reporting callback must not change the answer.
+      }
+    }
+    return ip;
   }
 }
 

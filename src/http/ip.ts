@@ -1,9 +1,12 @@
 import { isIP } from 'node:net';
 
 /**
- * Client addresses as rate-limit keys. IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is read as IPv4, and IPv6
- * addresses are grouped by prefix (default /56, what one subscriber usually gets), so rotating
- * through addresses of one allocation does not buy a fresh bucket each time.
+ * Client addresses as rate-limit keys. IPv4-mapped IPv6 in any spelling (`::ffff:1.2.3.4`,
+ * `0:0:0:0:0:ffff:102:304`, `::FFFF:0102:0304`...) is read as the IPv4 address, IPv6 addresses are
+ * grouped by prefix (default /56, what one subscriber usually gets), so rotating through addresses of
+ * one allocation does not buy a fresh bucket each time. Brackets, a zone (`%eth0`) and an IPv4 port
+ * (`1.2.3.4:5678`, as some proxies write X-Forwarded-For) are dropped. Undefined when the text is no
+ * address (the HTTP core then counts it under INVALID_IP).
  */
 export function ipKey(address: string, ipv6Prefix = 56): string | undefined {
   // Clients come back: the key of a recent address is remembered (per prefix, bounded).
@@ -20,6 +23,11 @@ export function ipKey(address: string, ipv6Prefix = 56): string | undefined {
   return key;
 }
 
+/** The IP key of a request whose peer address is unknown (the socket closed before it was read). */
+export const UNKNOWN_IP = 'unknown';
+/** The IP key of a client address that does not parse (a forwarded entry that is no address). */
+export const INVALID_IP = 'invalid';
+
 const memos = new Map<number, Map<string, string | undefined>>();
 const MAX_MEMO = 4096;
 
@@ -28,12 +36,19 @@ function computeIpKey(address: string, ipv6Prefix: number): string | undefined {
   if (ip.startsWith('[') && ip.includes(']')) ip = ip.slice(1, ip.indexOf(']'));
   const zone = ip.indexOf('%');
   if (zone >= 0) ip = ip.slice(0, zone);
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) ip = mapped[1] as string;
+  const port = /^(\d+\.\d+\.\d+\.\d+):\d{1,5}$/.exec(ip);
+  if (port) ip = port[1] as string;
   const version = isIP(ip);
   if (version === 4) return ip;
   if (version !== 6) return undefined;
-  return `${prefixOf(expand(ip), ipv6Prefix)}/${ipv6Prefix}`;
+  const groups = expand(ip);
+  // IPv4-mapped (::ffff:0:0/96): the IPv4 address, whichever way the IPv6 text spelled it.
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const hi = groups[6] as number;
+    const lo = groups[7] as number;
+    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  }
+  return `${prefixOf(groups, ipv6Prefix)}/${ipv6Prefix}`;
 }
 
 /** Eight 16-bit groups of an IPv6 address (with an embedded IPv4 tail converted). */
@@ -93,13 +108,16 @@ export function clientAddress(
   trust: TrustProxy,
 ): string | undefined {
   if (trust === false || trust === 0 || !forwardedFor) return remote;
+  // Without the peer there is no telling who wrote the chain (a client gone before it was read would
+  // otherwise pick its own entry): no address at all.
+  if (!remote) return undefined;
   const chain = [
     ...forwardedFor
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    remote,
   ];
-  if (remote) chain.push(remote);
   if (trust === true) return chain[0];
   if (typeof trust === 'number') return chain[Math.max(0, chain.length - 1 - trust)];
   for (let i = chain.length - 1; i >= 0; i--) {

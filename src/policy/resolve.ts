@@ -55,6 +55,9 @@ const DEFAULT_COUNT_BY: Record<Scope, CountBy> = {
 
 export const TIER_POLICY = 'tier';
 
+/** Compiled route policies kept per limits array (oldest dropped first beyond this). */
+export const MAX_ROUTE_ENDPOINTS = 256;
+
 /**
  * Policy resolution: turns "who is asking for what" into the policies and limits that apply. Pure and
  * in-process; compiled once per configuration (file + runtime overrides), with a bounded cache of
@@ -143,6 +146,8 @@ export class PolicySet {
     let compiled = byEndpoint.get(endpoint);
     if (!compiled) {
       compiled = this.compile({ name: `route:${endpoint}`, scope: 'endpoint', additive: true, limits });
+      // Bounded: endpoints are route patterns (a few per limits array), but a caller may pass anything.
+      if (byEndpoint.size >= MAX_ROUTE_ENDPOINTS) byEndpoint.delete(byEndpoint.keys().next().value as string);
       byEndpoint.set(endpoint, compiled);
     }
     return compiled;
@@ -297,13 +302,19 @@ function matches(policy: CompiledPolicy, ctx: RequestContext): boolean {
   }
 }
 
-/** The key a policy's limits count for this request (identifiers are encoded later by the core). */
 /**
  * One field of a cache key: its length, then the value (`-` when absent), so that no value, whatever
  * its characters, can make two different requests share a key.
  */
 export function field(value: string | undefined): string {
   return value === undefined ? '-' : `${value.length}:${value}`;
+}
+
+/** One part of a composite counter key: `%`, `|` and `,` percent-encoded, everything else kept. */
+export function keyPart(value: string): string {
+  return /[%|,]/.test(value)
+    ? value.replace(/[%|,]/g, (c) => (c === '%' ? '%25' : c === '|' ? '%7C' : '%2C'))
+    : value;
 }
 
 export function rolesField(roles: readonly string[] | undefined): string {
@@ -313,10 +324,13 @@ export function rolesField(roles: readonly string[] | undefined): string {
   return out;
 }
 
+/** The key a policy's limits count for this request (identifiers are encoded later by the core). */
 function keyFor(policy: CompiledPolicy, ctx: RequestContext): string | undefined {
+  // Single values stay as they are (`u=<user>`, `ip=<ip>`: one part cannot collide); every part of a
+  // composite key is percent-encoded (keyPart), so no value can pass for a separator.
   const identity =
     ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : 'anonymous';
-  let key: string | undefined;
+  let key: string;
   switch (policy.countBy) {
     case 'tenant':
       return undefined;
@@ -332,12 +346,22 @@ function keyFor(policy: CompiledPolicy, ctx: RequestContext): string | undefined
     case 'endpoint':
       key = `e=${ctx.endpoint ?? ''}`;
       break;
-    case 'endpoint-identity':
-      key = `e=${ctx.endpoint ?? ''}|${identity}`;
+    case 'endpoint-identity': {
+      const who =
+        ctx.user !== undefined
+          ? `u=${keyPart(ctx.user)}`
+          : ctx.ip !== undefined
+            ? `ip=${keyPart(ctx.ip)}`
+            : 'anonymous';
+      key = `e=${keyPart(ctx.endpoint ?? '')}|${who}`;
       break;
-    case 'role':
-      key = `r=${[...(ctx.roles ?? [])].sort().join(',')}`;
+    }
+    case 'role': {
+      // The count first: [] and [''] differ; each role encoded: ['a,b'] and ['a', 'b'] differ.
+      const roles = [...(ctx.roles ?? [])].sort();
+      key = `r=${roles.length}:${roles.map(keyPart).join(',')}`;
       break;
+    }
   }
   // Keys are bounded (256 bytes): long composites are hashed, never truncated (no collisions).
   return Buffer.byteLength(key, 'utf8') > 200
