@@ -16,6 +16,11 @@ type Doc = Record<string, unknown>;
  * (seconds) and REDIS_MAX_CONNECTIONS tune the store.
  * Seed 003: [AURUM_API_]RATE_LIMIT_<TIER>_RPS and _BURST set a tier's quotas;
  * AURUM_API_CACHE_REDIS_URL is the Redis URL.
+ * Seed 004: REDIS_ENABLED picks Redis over memory, at REDIS_URL or at the URL made of REDIS_HOST
+ * (localhost), REDIS_PORT (6379), REDIS_PASSWORD (none when empty) and REDIS_DB (0);
+ * RATE_LIMIT_ENABLED=false switches limiting off (mode "disabled"); RATE_LIMIT_DEFAULT ("10/minute":
+ * N per second, minute, hour or day) is the default limit of every request (the "env-defaults" policy:
+ * alone, or beside seed 001's windows when any of theirs is set).
  */
 export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
   const issues: ConfigIssue[] = [];
@@ -39,6 +44,8 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
   };
 
   const doc: Doc = structuredClone(base);
+  const seed001 = SEED_001_LIMITS.some((name) => (env[name] ?? '').trim() !== '');
+  const fallback = defaultLimit(env.RATE_LIMIT_DEFAULT, issues);
   const production = [env.ENVIRONMENT, env.NODE_ENV].some((v) => v?.toLowerCase() === 'production');
   const perSecond = int('RATE_LIMIT_PER_SECOND', 10);
   const perMinute =
@@ -48,22 +55,22 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
   const burst = (production ? int('PRODUCTION_BURST_LIMIT') : undefined) ?? int('RATE_LIMIT_BURST', 20);
   const burstWindow = int('RATE_LIMIT_BURST_WINDOW', 10);
   const policies = Array.isArray(doc.policies) ? [...doc.policies] : [];
-  policies.push({
-    name: 'env-defaults',
-    scope: 'global',
-    limits: [
-      { name: 'second', algorithm: 'sliding-log', limit: perSecond, window: '1s' },
-      { name: 'minute', algorithm: 'sliding-window', limit: perMinute, window: '1m' },
-      { name: 'hour', algorithm: 'sliding-window', limit: perHour, window: '1h' },
-      { name: 'burst', algorithm: 'sliding-log', limit: burst, window: `${burstWindow}s` },
-    ],
-  });
+  const windows = [
+    { name: 'second', algorithm: 'sliding-log', limit: perSecond, window: '1s' },
+    { name: 'minute', algorithm: 'sliding-window', limit: perMinute, window: '1m' },
+    { name: 'hour', algorithm: 'sliding-window', limit: perHour, window: '1h' },
+    { name: 'burst', algorithm: 'sliding-log', limit: burst, window: `${burstWindow}s` },
+  ];
+  const limits = fallback ? [...(seed001 ? windows : []), fallback] : windows;
+  policies.push({ name: 'env-defaults', scope: 'global', limits });
   doc.policies = policies;
+  const enabled = bool('RATE_LIMIT_ENABLED');
+  if (enabled === false) doc.mode = 'disabled';
 
   const failOpen = bool('FAIL_OPEN_ON_REDIS_ERROR');
   if (failOpen !== undefined) doc.failureMode = failOpen ? 'open' : 'closed';
-  const distributed = bool('DISTRIBUTED_RATE_LIMITING_ENABLED');
-  const url = env.REDIS_URL ?? env.AURUM_API_CACHE_REDIS_URL;
+  const distributed = redisSwitch(bool('DISTRIBUTED_RATE_LIMITING_ENABLED'), bool('REDIS_ENABLED'), issues);
+  const url = env.REDIS_URL ?? env.AURUM_API_CACHE_REDIS_URL ?? redisUrlFromParts(env, issues);
   if (distributed === true || (distributed === undefined && env.AURUM_API_CACHE_REDIS_URL !== undefined)) {
     const store: Doc = { type: 'redis', url: url ?? 'redis://localhost:6379/0' };
     const connect = int('REDIS_CONNECTION_TIMEOUT');
@@ -101,6 +108,103 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
 
   if (issues.length > 0) throw new ConfigError(issues, 'environment');
   return doc;
+}
+
+/** Seed 001's window variables: when one is set, its windows stay beside RATE_LIMIT_DEFAULT. */
+const SEED_001_LIMITS = [
+  'RATE_LIMIT_PER_SECOND',
+  'RATE_LIMIT_PER_MINUTE',
+  'RATE_LIMIT_PER_HOUR',
+  'RATE_LIMIT_BURST',
+  'RATE_LIMIT_BURST_WINDOW',
+  'PRODUCTION_RATE_LIMIT_PER_MINUTE',
+  'PRODUCTION_RATE_LIMIT_PER_HOUR',
+  'PRODUCTION_BURST_LIMIT',
+];
+
+const UNITS: Readonly<Record<string, string>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, string>, {
+    s: '1s',
+    sec: '1s',
+    secs: '1s',
+    second: '1s',
+    seconds: '1s',
+    m: '1m',
+    min: '1m',
+    mins: '1m',
+    minute: '1m',
+    minutes: '1m',
+    h: '1h',
+    hour: '1h',
+    hours: '1h',
+    d: '1d',
+    day: '1d',
+    days: '1d',
+  }),
+);
+
+/** Seed 004's RATE_LIMIT_DEFAULT, "N/unit" (10/minute, 100/hour, 5/s...), as a limit. */
+function defaultLimit(raw: string | undefined, issues: ConfigIssue[]): Doc | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const match = /^\s*(\d+)\s*\/\s*([a-z]+)\s*$/i.exec(raw);
+  const window = match ? UNITS[(match[2] as string).toLowerCase()] : undefined;
+  const limit = match ? Number(match[1]) : 0;
+  if (!window || !(limit >= 1)) {
+    issues.push({
+      path: 'RATE_LIMIT_DEFAULT',
+      message: `${JSON.stringify(raw)} must be N/unit, N a positive whole number and unit second, minute, hour or day (e.g. 10/minute)`,
+    });
+    return undefined;
+  }
+  return { name: 'default', algorithm: 'sliding-window', limit, window };
+}
+
+/** DISTRIBUTED_RATE_LIMITING_ENABLED (seed 001) and REDIS_ENABLED (seed 004) mean the same: one answer. */
+function redisSwitch(
+  seed001: boolean | undefined,
+  seed004: boolean | undefined,
+  issues: ConfigIssue[],
+): boolean | undefined {
+  if (seed001 !== undefined && seed004 !== undefined && seed001 !== seed004) {
+    issues.push({
+      path: 'REDIS_ENABLED',
+      message: `contradicts DISTRIBUTED_RATE_LIMITING_ENABLED (${seed001}): set one of them`,
+    });
+  }
+  return seed001 ?? seed004;
+}
+
+/** Seed 004's REDIS_HOST, REDIS_PORT, REDIS_PASSWORD and REDIS_DB as a URL (undefined: none given). */
+function redisUrlFromParts(env: Env, issues: ConfigIssue[]): string | undefined {
+  const given = ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB'].filter(
+    (n) => env[n] !== undefined,
+  );
+  if (given.length === 0) return undefined;
+  const host = env.REDIS_HOST?.trim() || 'localhost';
+  if (!/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/.test(host)) {
+    issues.push({
+      path: 'REDIS_HOST',
+      message: `${JSON.stringify(env.REDIS_HOST)} is not a host name or address`,
+    });
+  }
+  const whole = (name: string, fallback: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value > max) {
+      issues.push({
+        path: name,
+        message: `${JSON.stringify(env[name])} must be a whole number from 0 to ${max}`,
+      });
+      return fallback;
+    }
+    return value;
+  };
+  const port = whole('REDIS_PORT', 6379, 65_535);
+  const db = whole('REDIS_DB', 0, 1_000_000);
+  const password = env.REDIS_PASSWORD ?? '';
+  const auth = password === '' ? '' : `:${encodeURIComponent(password)}@`;
+  return `redis://${auth}${host}:${port}/${db}`;
 }
 
 const DEFAULT_TIER_DOC: Doc = {
