@@ -47,14 +47,18 @@ const COUNTING =
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
+  console.log('Decisions benchmark: starting Redis and the contenders...');
   const redis = await provideRedis();
   const admin = new Redis(redis.url);
   let contenders: Contender[] = [];
   try {
     contenders = await createContenders(redis.url);
+    const loadSeconds = contenders.length * config.rounds * (config.warmupSeconds + config.seconds);
     console.log(
       `Redis ${redis.url}; ${contenders.length} contenders x ${config.rounds} rounds x ` +
-        `(${config.warmupSeconds} s warm-up + ${config.seconds} s), ${config.inFlight} in flight\n`,
+        `(${config.warmupSeconds} s warm-up + ${config.seconds} s), ${config.inFlight} in flight: ` +
+        `about ${Math.ceil(loadSeconds / 60)} min of load, then script anatomy and memory per key ` +
+        `(about a minute more)\n`,
     );
     const rounds = await runRounds(contenders, admin);
     const summaries = summarize(contenders, rounds);
