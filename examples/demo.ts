@@ -28,7 +28,7 @@ function show(label: string, d: Decision): void {
 async function main(): Promise<void> {
   console.log('Sluice demo: memory store, 4 limits per decision (5/s, 12/min, 1000/h, burst 8)\n');
 
-  console.log('1. Tenant "acme", user "alice" sends 7 requests at once:');
+  console.log('1. Tenant "acme", user "alice" sends 7 requests back to back (within one second):');
   for (let i = 1; i <= 7; i++)
     show(`   acme/alice #${i}`, await limiter.limit({ tenant: 'acme', key: 'alice' }));
 
