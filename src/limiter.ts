@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from './core/clock.js';
 import { type Duration, MAX_DURATION_MS, parseDuration } from './core/duration.js';
-import { StoreError, ValidationError } from './core/errors.js';
+import { SluiceError, StoreError, ValidationError } from './core/errors.js';
 import { encodeIdentifier } from './core/identifiers.js';
 import { blockKey, ledgerKey, validatePrefix } from './core/keys.js';
 import {
@@ -132,6 +132,8 @@ export class Limiter {
   >();
   /** Laid-out configured limits of recent tenants and keys (see configuredSubject). */
   private readonly subjects = new Map<string, { checks: Check[]; subject: Subject }>();
+  /** Set by `close()`: every later call throws ERR_SLUICE_CLOSED. */
+  private closed = false;
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
   private readonly normalized = new WeakMap<object, NormalizedLimit>();
 
@@ -244,6 +246,7 @@ export class Limiter {
    * gives nothing back. Pass the Decision as returned (or a JSON copy of it).
    */
   async refund(decision: Decision, units?: number): Promise<void> {
+    this.assertOpen();
     const ticket = refundTicket(decision, units);
     if (!ticket) return;
     if (decision.path === 'local') {
@@ -271,6 +274,7 @@ export class Limiter {
    * lease holds (whatever `cost` it states), and nothing if the lease is not one the store granted.
    */
   async release(lease: Lease): Promise<void> {
+    this.assertOpen();
     validateLease(lease);
     if (lease.local === true) {
       // Granted by the local fallback: its slots are there, not in the (unreachable) shared store.
@@ -290,6 +294,7 @@ export class Limiter {
 
   /** Forgets the counters of one key's limits (of the tenant-wide limits, without a key). Blocks stay. */
   async reset(request: Omit<LimitRequest, 'cost'>): Promise<void> {
+    this.assertOpen();
     const checks = this.limits
       .filter((l) => (request.key === undefined ? l.scope === 'tenant' : l.scope === 'key'))
       .map((limit) => ({ limit, key: request.key }));
@@ -303,12 +308,14 @@ export class Limiter {
    * (Redis: one marker in the tenant's meta key). Blocks stay.
    */
   async resetTenant(tenant: string): Promise<void> {
+    this.assertOpen();
     const subject = resolveSubject(this.prefix, tenant, []);
     await this.store.resetTenant(subject.encodedTenant, subject.metaKey, RESET_RETENTION_MS);
   }
 
   /** Rejects every request of a key (or, without a key, of the whole tenant) for `duration`. */
   async block(target: { tenant: string; key?: string }, duration: Duration): Promise<void> {
+    this.assertOpen();
     const ms = parseDuration(duration, 'duration');
     const { encodedTenant, metaKey, marker } = this.blockTarget(target);
     await this.store.block(encodedTenant, metaKey, marker, ms);
@@ -316,6 +323,7 @@ export class Limiter {
 
   /** Lifts a block set by `block`. */
   async unblock(target: { tenant: string; key?: string }): Promise<void> {
+    this.assertOpen();
     const { encodedTenant, metaKey, marker } = this.blockTarget(target);
     await this.store.unblock(encodedTenant, metaKey, marker);
   }
@@ -329,9 +337,19 @@ export class Limiter {
     );
   }
 
-  /** Closes the store (connections Sluice opened, memory). */
+  /**
+   * Closes the store (connections Sluice opened, memory) and the local fallback. Every later call
+   * throws SluiceError `ERR_SLUICE_CLOSED`, whatever the store. Closing twice is harmless.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.store.close();
+    await this.local?.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw closedError();
   }
 
   /** `limit` and `peek`: the configured limits, for the request's tenant and key. */
@@ -372,6 +390,7 @@ export class Limiter {
     cost: number,
     mode: FailureMode,
   ): Promise<Decision> {
+    if (this.closed) throw closedError();
     if (mode === 'local' && this.guard?.breaker.refusing())
       return this.decideLocally(request, checks, cost, undefined);
     const plan = planDecision(subject, cost, this.penalty);
@@ -509,6 +528,13 @@ export class Limiter {
         : blockKey(this.prefix, subject.encodedTenant, encodeIdentifier(target.key, 'key'));
     return { encodedTenant: subject.encodedTenant, metaKey: subject.metaKey, marker };
   }
+}
+
+function closedError(): SluiceError {
+  return new SluiceError(
+    'ERR_SLUICE_CLOSED',
+    'this limiter is closed (close() was called): create a new one',
+  );
 }
 
 /** Creates a {@link Limiter}. */

@@ -34,7 +34,7 @@ describe('seed 004 environment variables', () => {
   it('RATE_LIMIT_DEFAULT=10/minute is the default limit of every request', () => {
     const config = parseConfig(configFromEnv({ RATE_LIMIT_DEFAULT: '10/minute' }));
     const policy = config.policies.find((p) => p.name === 'env-defaults');
-    expect(policy?.limits.map((l) => [l.name, l.limit, l.window])).toEqual([['default', 10, '1m']]);
+    expect(policy?.limits?.map((l) => [l.name, l.limit, l.window])).toEqual([['default', 10, '1m']]);
     for (const [raw, windowMs] of [
       ['5/second', '1s'],
       ['100 / hours', '1h'],
@@ -43,11 +43,11 @@ describe('seed 004 environment variables', () => {
       const p = parseConfig(configFromEnv({ RATE_LIMIT_DEFAULT: raw })).policies.find(
         (x) => x.name === 'env-defaults',
       );
-      expect(p?.limits[0]?.window, raw).toBe(windowMs);
+      expect(p?.limits?.[0]?.window, raw).toBe(windowMs);
     }
     // Beside seed 001's windows when one of theirs is set.
     const both = parseConfig(configFromEnv({ RATE_LIMIT_DEFAULT: '10/minute', RATE_LIMIT_PER_SECOND: '3' }));
-    expect(both.policies.find((p) => p.name === 'env-defaults')?.limits.map((l) => l.name)).toEqual([
+    expect(both.policies.find((p) => p.name === 'env-defaults')?.limits?.map((l) => l.name)).toEqual([
       'second',
       'minute',
       'hour',
