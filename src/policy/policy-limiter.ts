@@ -184,7 +184,7 @@ export class PolicyLimiter {
       if (limiter.store.ready) {
         await limiter.within(
           'create (connecting)',
-          limiter.store.ready(limiter.operatorTimeoutMs + 100),
+          limiter.store.ready(limiter.operatorTimeoutMs + 100, { keepTrying: true }),
           deadline,
         );
       }

@@ -2,7 +2,9 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
 import type {
   DecisionPlan,
+  DocumentHead,
   RawDecision,
+  ReadDocumentOptions,
   RefundPlan,
   ReleasePlan,
   Store,
@@ -85,20 +87,28 @@ export class GuardedStore implements Store {
 
   // Configuration documents are read by a background poller: they neither wait on the budget nor
   // move the breaker (an operator must be able to write them while decisions fail over).
-  readDocument(key: string): Promise<StoredDocument | null> {
-    return this.inner.readDocument(key);
+  readDocument(key: string): Promise<StoredDocument | null>;
+  readDocument(key: string, options: ReadDocumentOptions): Promise<StoredDocument | DocumentHead | null>;
+  readDocument(key: string, options?: ReadDocumentOptions): Promise<StoredDocument | DocumentHead | null> {
+    // Passed on as given: a poll of an unchanged document transfers no body through the guard either.
+    return options ? this.inner.readDocument(key, options) : this.inner.readDocument(key);
   }
 
-  writeDocument(key: string, body: string, expectedVersion: number): Promise<number | null> {
-    return this.inner.writeDocument(key, body, expectedVersion);
+  writeDocument(
+    key: string,
+    body: string,
+    expectedVersion: number,
+    floorVersion?: number,
+  ): Promise<number | null> {
+    return this.inner.writeDocument(key, body, expectedVersion, floorVersion);
   }
 
   close(): Promise<void> {
     return this.inner.close();
   }
 
-  async ready(timeoutMs?: number): Promise<void> {
-    await this.inner.ready?.(timeoutMs);
+  async ready(timeoutMs?: number, options?: { keepTrying?: boolean }): Promise<void> {
+    await this.inner.ready?.(timeoutMs, options);
   }
 
   // One promise chain per call, with handlers bound once: this wrapper sits on every decision's path.

@@ -147,7 +147,7 @@ export interface Store {
   /** Releases connections and timers. */
   close(): Promise<void>;
   /** Resolves once the store can take calls (a network store has connected). */
-  ready?(timeoutMs?: number): Promise<void>;
+  ready?(timeoutMs?: number, options?: { keepTrying?: boolean }): Promise<void>;
   /** Reads a small versioned document (the runtime configuration); null when there is none. */
   readDocument(key: string): Promise<StoredDocument | null>;
   /** The same, asking `options.skipBody` before the body is transferred (see ReadDocumentOptions). */

@@ -234,14 +234,26 @@ export class RedisStore implements Store {
   /** The last connection error the client reported (errors of calls are thrown to their callers). */
   lastConnectionError: Error | undefined;
 
-  /** Resolves once the client is connected (or rejects after `timeoutMs`): call it before serving. */
-  async ready(timeoutMs = 5000): Promise<void> {
+  /**
+   * Resolves once the client is connected, or rejects after `timeoutMs`: call it before serving. A
+   * store that gives up this way closes the connection it opened (its client would otherwise keep
+   * reconnecting, and keep the process alive, with nobody to use it); with `keepTrying` it stays
+   * open and connects whenever Redis answers (what PolicyLimiter.create does).
+   */
+  async ready(timeoutMs = 5000, options: { keepTrying?: boolean } = {}): Promise<void> {
     const client = this.client as Redis;
     if (client.status === 'ready') return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.off('ready', onReady);
-        reject(new StoreError('redis', `not connected after ${timeoutMs} ms (status ${client.status})`));
+        const status = client.status;
+        const closing = this.owned && options.keepTrying !== true;
+        if (closing) client.disconnect();
+        const cause = this.lastConnectionError ? `: ${this.lastConnectionError.message}` : '';
+        const after = closing ? '; the store closed its connection (create a new store to try again)' : '';
+        reject(
+          new StoreError('redis', `not connected after ${timeoutMs} ms (status ${status})${cause}${after}`),
+        );
       }, timeoutMs);
       const onReady = () => {
         clearTimeout(timer);
