@@ -3,6 +3,7 @@ import { type Duration, MAX_DURATION_MS, parseDuration } from './core/duration.j
 import { SluiceError, StoreError, ValidationError } from './core/errors.js';
 import { encodeIdentifier } from './core/identifiers.js';
 import { blockKey, ledgerKey, validatePrefix } from './core/keys.js';
+import { rejectUnknownKeys } from './core/options.js';
 import {
   type Decision,
   FAILURE_MODES,
@@ -145,6 +146,7 @@ export class Limiter {
         'must be an object with a limits array',
       );
     }
+    rejectUnknownKeys(options, 'options', LIMITER_OPTIONS);
     this.limits = options.limits === undefined ? [] : normalizeLimits(options.limits);
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
     if (options.penalty !== undefined && typeof options.penalty !== 'boolean') {
@@ -542,9 +544,22 @@ export function createLimiter(options: LimiterOptions): Limiter {
   return new Limiter(options);
 }
 
+/** The keys of LimiterOptions (validated: an unknown one is an error naming it). */
+const LIMITER_OPTIONS = [
+  'limits',
+  'store',
+  'prefix',
+  'penalty',
+  'failureMode',
+  'localShare',
+  'guard',
+  'clock',
+] as const satisfies ReadonlyArray<keyof LimiterOptions>;
+
 /** This instance's share of a limit in `local` failure mode. */
 function localFraction(share: LimiterOptions['localShare']): number {
   if (share === undefined) return 1;
+  rejectUnknownKeys(share, 'localShare', ['instances', 'fraction']);
   if (share.instances !== undefined) {
     if (!Number.isInteger(share.instances) || share.instances < 1) {
       throw new ValidationError(

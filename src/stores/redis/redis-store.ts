@@ -1,5 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { StoreError, ValidationError } from '../../core/errors.js';
+import { rejectUnknownKeys } from '../../core/options.js';
 import type {
   DeadlineKeeper,
   DecisionPlan,
@@ -67,6 +68,17 @@ export interface RedisStoreOptions {
   /** Most decisions per coalesced call (default MAX_BATCH, 16). */
   maxBatch?: number;
 }
+
+/** The keys of RedisStoreOptions (validated: an unknown one is an error naming it). */
+const REDIS_STORE_OPTIONS = [
+  'client',
+  'url',
+  'cluster',
+  'sentinel',
+  'redisOptions',
+  'coalesce',
+  'maxBatch',
+] as const satisfies ReadonlyArray<keyof RedisStoreOptions>;
 
 /** Options Sluice sets on the clients it creates: a decision must never be sent twice. */
 const SAFE_CLIENT_OPTIONS: RedisOptions = { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1 };
@@ -139,6 +151,7 @@ export class RedisStore implements Store {
   private readonly limitArgs = new WeakMap<object, readonly string[]>();
 
   constructor(options: RedisStoreOptions) {
+    rejectUnknownKeys(options, 'redis', REDIS_STORE_OPTIONS);
     const given = (['client', 'url', 'cluster', 'sentinel'] as const).filter((k) => options[k] !== undefined);
     if (given.length !== 1) {
       throw new ValidationError(
