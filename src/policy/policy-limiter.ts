@@ -215,23 +215,7 @@ export class PolicyLimiter {
    * failure modes in force, the configuration version and errors, platform protection and load.
    */
   async health(): Promise<HealthReport> {
-    const started = Date.now();
-    let reachable = true;
-    let error: string | null = null;
-    try {
-      const budget = this.engine.guard?.budgetMs ?? 1000;
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${budget} ms`)), budget);
-      });
-      await Promise.race([this.store.readDocument(this.documentKey), late]).finally(() =>
-        clearTimeout(timer),
-      );
-    } catch (e) {
-      reachable = false;
-      error = (e as Error).message;
-    }
-    const latencyMs = reachable ? Date.now() - started : null;
+    const { reachable, latencyMs, error } = await this.probeStore();
     const breaker = this.engine.guard?.breaker;
     const circuit = breaker?.snapshot() ?? null;
     const config = this.set.config;
@@ -263,6 +247,28 @@ export class PolicyLimiter {
         : null,
       load: this.loadSignal ? this.loadSignal() : null,
     };
+  }
+
+  /** One read of the runtime document, within the budget: is the store there, and how fast. */
+  private async probeStore(): Promise<{
+    reachable: boolean;
+    latencyMs: number | null;
+    error: string | null;
+  }> {
+    const started = Date.now();
+    const budget = this.engine.guard?.budgetMs ?? 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${budget} ms`)), budget);
+    });
+    try {
+      await Promise.race([this.store.readDocument(this.documentKey), late]);
+      return { reachable: true, latencyMs: Date.now() - started, error: null };
+    } catch (e) {
+      return { reachable: false, latencyMs: null, error: (e as Error).message };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Forces platform protection open or closed for every instance; null gives control back to it. */
