@@ -108,24 +108,7 @@ export class PolicyLimiter {
   constructor(options: PolicyLimiterOptions) {
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
     this.store = options.store ?? storeFromConfig(config);
-    this.engine = new Limiter({
-      store: this.store,
-      prefix: config.prefix,
-      // The in-process store cannot be slow or down; any other gets the budget and the breaker.
-      guard:
-        this.store.backend === 'memory'
-          ? false
-          : {
-              budgetMs: config.failure.budgetMs,
-              breaker: {
-                threshold: config.failure.circuitThreshold,
-                resetTimeoutMs: config.failure.circuitResetTimeoutMs,
-              },
-              ...(options.clock ? { clock: options.clock } : {}),
-            },
-      localShare: config.failure.localShare,
-      ...(options.clock ? { clock: options.clock } : {}),
-    });
+    this.engine = engineFor(config, this.store, options.clock);
     this.onConfigError = options.onConfigError;
     this.documentKey = `${config.prefix}:{~runtime}:overrides`;
     this.set = new PolicySet(config);
@@ -461,6 +444,28 @@ export class PolicyLimiter {
 
 function isSluiceConfig(value: unknown): value is SluiceConfig {
   return typeof value === 'object' && value !== null && 'tierPolicy' in value && 'refreshIntervalMs' in value;
+}
+
+/** The limiter deciding for the policies: guarded (budget, breaker) unless the store is in-process. */
+function engineFor(config: SluiceConfig, store: Store, clock: Clock | undefined): Limiter {
+  return new Limiter({
+    store,
+    prefix: config.prefix,
+    // The in-process store cannot be slow or down; any other gets the budget and the breaker.
+    guard:
+      store.backend === 'memory'
+        ? false
+        : {
+            budgetMs: config.failure.budgetMs,
+            breaker: {
+              threshold: config.failure.circuitThreshold,
+              resetTimeoutMs: config.failure.circuitResetTimeoutMs,
+            },
+            ...(clock ? { clock } : {}),
+          },
+    localShare: config.failure.localShare,
+    ...(clock ? { clock } : {}),
+  });
 }
 
 function storeFromConfig(config: SluiceConfig): Store {
