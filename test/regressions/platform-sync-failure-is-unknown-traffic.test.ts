@@ -37,6 +37,7 @@ describe('platform protection: a failed sync is unknown traffic, never maximal t
       store: new RedisStore({ url: server.url }),
     });
     try {
+      await limiter.store.ready?.();
       const guard = limiter.platform!;
       for (let i = 0; i < 10; i++) expect((await limiter.check({ tenant: 'f' })).allowed).toBe(true);
       await guard.sync();
@@ -62,6 +63,7 @@ describe('platform protection: a failed sync is unknown traffic, never maximal t
       store: new RedisStore({ url: server.url }),
     });
     try {
+      await limiter.store.ready?.();
       const guard = limiter.platform!;
       await limiter.check({ tenant: 'f' });
       await server.kill();

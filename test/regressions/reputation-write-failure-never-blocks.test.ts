@@ -45,7 +45,7 @@ describe('reputation: a failed violation write never blocks', () => {
 
   it('the first violation, its write paused past the budget, blocks nobody', async () => {
     const redis = new RedisStore({ url: server.url });
-    const limiter = new PolicyLimiter({
+    const limiter = await PolicyLimiter.create({
       config: {
         prefix: freshPrefix(),
         tierPolicy: { enabled: false },
