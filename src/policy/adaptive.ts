@@ -45,8 +45,11 @@ export class Reputation {
     private readonly clock: Clock,
   ) {}
 
-  /** The identity's standing. `epoch` changes when an operator resets everyone. */
-  async standing(tenant: string, identity: string, epoch: number): Promise<Standing> {
+  /**
+   * The identity's standing; undefined when the store could not say (failed, or past its budget):
+   * unknown standing is neutral, and is not cached. `epoch` changes when an operator resets everyone.
+   */
+  async standing(tenant: string, identity: string, epoch: number): Promise<Standing | undefined> {
     const id = cacheId(tenant, identity, epoch);
     const now = this.clock();
     const cached = this.cache.get(id);
@@ -54,6 +57,8 @@ export class Reputation {
     const checks = [{ limit: this.violationLimit(epoch), key: keyOf(identity) }];
     if (this.config.boost) checks.push({ limit: this.goodLimit(epoch), key: keyOf(identity) });
     const d = await this.engine.decide({ tenant, cost: 0, checks });
+    // A failure mode's answer (every counter "full") is not a count.
+    if (d.path !== 'store') return undefined;
     const standing = {
       violations: countOf(d.limits[0]!.remaining),
       good: countOf(d.limits[1]?.remaining ?? CAPACITY),
@@ -80,13 +85,14 @@ export class Reputation {
     if (cached) cached.good = countOf(remaining);
   }
 
-  /** Counts one violation; returns the new count. */
-  async record(tenant: string, identity: string, epoch: number): Promise<number> {
+  /** Counts one violation; returns the new count, or undefined when the store did not count it. */
+  async record(tenant: string, identity: string, epoch: number): Promise<number | undefined> {
     const d = await this.engine.decide({
       tenant,
       cost: 1,
       checks: [{ limit: this.violationLimit(epoch), key: keyOf(identity) }],
     });
+    if (d.path !== 'store') return undefined;
     const violations = countOf(d.remaining);
     this.remember(cacheId(tenant, identity, epoch), { violations, good: 0 }, this.clock());
     return violations;

@@ -1,8 +1,12 @@
 import type { Clock } from '../core/clock.js';
+import { SluiceError } from '../core/errors.js';
 import type { NormalizedLimit } from '../core/types.js';
 import { normalizeLimit } from '../engine/limits.js';
 import type { Limiter } from '../limiter.js';
 import type { SluiceConfig } from './config.js';
+
+/** The traffic counter never fills: its remaining room says how much went through. */
+const CAPACITY = 1_000_000_000;
 
 export type PlatformState = 'closed' | 'open' | 'half-open';
 
@@ -45,7 +49,7 @@ export class PlatformGuard {
       {
         name: 'platform.traffic',
         algorithm: 'fixed-window',
-        limit: 1_000_000_000,
+        limit: CAPACITY,
         window: config.syncIntervalMs,
       },
       'platform',
@@ -64,27 +68,46 @@ export class PlatformGuard {
     this.local++;
   }
 
-  /** Publishes this instance's count and moves the breaker. Called every syncInterval. */
+  /**
+   * Publishes this instance's count and moves the breaker. Called every syncInterval. A sync that fails
+   * (or misses its budget) is unknown traffic, never maximal traffic: the breaker moves as if traffic
+   * were below the threshold (it neither opens nor sheds another tier; an open breaker still recovers
+   * on its schedule), `lastRate` stays the last figure measured, and the count not published is
+   * dropped (its interval is over: published late it would count twice in one window).
+   */
   async sync(): Promise<void> {
     const cost = this.local;
     this.local = 0;
-    let total: number;
+    const total = await this.publish(cost);
+    if (total !== undefined) this.lastRate = (total * 1000) / this.config.syncIntervalMs;
+    this.step(total !== undefined && this.lastRate > this.config.threshold);
+  }
+
+  /** The platform-wide count of this interval, with `cost` added; undefined when the store could not say. */
+  private async publish(cost: number): Promise<number | undefined> {
     try {
       const d = await this.engine.decide({
         tenant: PLATFORM_TENANT,
         cost,
         checks: [{ limit: this.limit, key: 'all' }],
       });
-      total = 1_000_000_000 - d.remaining;
+      if (d.path !== 'store') {
+        // A failure mode's answer (the counter "full" or "empty") is not a count.
+        const cause = d.storeError ?? { code: 'ERR_SLUICE_STORE', message: 'store unavailable' };
+        this.lastError = new SluiceError(cause.code, cause.message);
+        return undefined;
+      }
       this.lastError = undefined;
+      return CAPACITY - d.remaining;
     } catch (error) {
-      this.local += cost; // not published: try again next interval
       this.lastError = error as Error;
-      return;
+      return undefined;
     }
+  }
+
+  /** Moves the breaker one interval on: `over` when the platform-wide rate is above the threshold. */
+  private step(over: boolean): void {
     const now = this.clock();
-    this.lastRate = (total * 1000) / this.config.syncIntervalMs;
-    const over = this.lastRate > this.config.threshold;
     if (over) {
       if (this.state !== 'open') this.openedAt = now;
       this.state = 'open';

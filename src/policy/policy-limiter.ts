@@ -2,17 +2,17 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { type Clock, systemClock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import { SluiceError, StoreError, ValidationError } from '../core/errors.js';
-import type { Decision, Lease, LimitResult } from '../core/types.js';
+import type { Lease } from '../core/types.js';
 import { Limiter } from '../limiter.js';
 import type { CircuitBreaker } from '../resilience/breaker.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { RedisStore } from '../stores/redis/redis-store.js';
 import type { DocumentHead, Store } from '../stores/store.js';
-import { loadFactor, Reputation, scaleLimit } from './adaptive.js';
+import { Reputation } from './adaptive.js';
 import { ConfigError, parseConfig, quotaOver, type SluiceConfig, tierQuotaIssues } from './config.js';
 import { loadConfigFile } from './load.js';
 import { PlatformGuard } from './platform.js';
-import { type AppliedPolicy, PolicySet } from './resolve.js';
+import { PolicySet } from './resolve.js';
 import {
   MAX_OVERRIDES_BYTES,
   own,
@@ -22,15 +22,12 @@ import {
   type RuntimeOverrides,
   serializeOverridesDocument,
 } from './runtime.js';
-import { type RequestShape, ShapeCache } from './shapes.js';
-import type {
-  FailureMode,
-  Mode,
-  PolicyDecision,
-  PolicyOutcome,
-  RequestContext,
-  TenantOverride,
-} from './types.js';
+import { Adjuster } from './stages/adjust.js';
+import { Decider } from './stages/decide.js';
+import { Leases } from './stages/leases.js';
+import { Recorder } from './stages/record.js';
+import { Resolver } from './stages/resolve.js';
+import type { FailureMode, Mode, PolicyDecision, RequestContext, TenantOverride } from './types.js';
 
 export interface PolicyLimiterOptions {
   /** The configuration: a validated SluiceConfig, or a raw document (parsed from YAML/JSON) to validate. */
@@ -103,7 +100,6 @@ export interface HealthReport {
 export class PolicyLimiter {
   readonly store: Store;
   private readonly engine: Limiter;
-  private readonly tierResolver: PolicyLimiterOptions['tierResolver'];
   private readonly onConfigError: PolicyLimiterOptions['onConfigError'];
   private readonly documentKey: string;
   private set: PolicySet;
@@ -119,38 +115,24 @@ export class PolicyLimiter {
   private readonly reputation: Reputation;
   private readonly loadSignal: PolicyLimiterOptions['loadSignal'];
   private readonly comparison: Limiter | undefined;
-  private readonly onDisagreement: PolicyLimiterOptions['onDisagreement'];
   private readonly logger: AuditLogger | undefined;
   private readonly actor: string;
-  private readonly shapes = new ShapeCache();
   private readonly operatorTimeoutMs: number;
   /** The runtime overrides document last refused ("<version>" or "NaN|<bytes>"): not downloaded again. */
   private rejectedDocument: string | undefined;
   private polling: Promise<void> | undefined;
+  // The stages of a check (see check()).
+  private readonly resolver: Resolver;
+  private readonly adjuster: Adjuster;
+  private readonly decider: Decider;
+  private readonly recorder: Recorder;
+  private readonly leases: Leases;
 
   constructor(options: PolicyLimiterOptions) {
     const operatorTimeoutMs = operatorTimeoutOf(options.operatorTimeout);
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
     this.store = options.store ?? storeFromConfig(config);
-    this.engine = new Limiter({
-      store: this.store,
-      prefix: config.prefix,
-      // The in-process store cannot be slow or down; any other gets the budget and the breaker.
-      guard:
-        this.store.backend === 'memory'
-          ? false
-          : {
-              budgetMs: config.failure.budgetMs,
-              breaker: {
-                threshold: config.failure.circuitThreshold,
-                resetTimeoutMs: config.failure.circuitResetTimeoutMs,
-              },
-              ...(options.clock ? { clock: options.clock } : {}),
-            },
-      localShare: config.failure.localShare,
-      ...(options.clock ? { clock: options.clock } : {}),
-    });
-    this.tierResolver = options.tierResolver;
+    this.engine = engineFor(config, this.store, options.clock);
     this.onConfigError = options.onConfigError;
     this.documentKey = `${config.prefix}:{~runtime}:overrides`;
     this.set = new PolicySet(config);
@@ -163,10 +145,18 @@ export class PolicyLimiter {
     this.comparison = options.compareWith
       ? new Limiter({ store: options.compareWith, prefix: config.prefix })
       : undefined;
-    this.onDisagreement = options.onDisagreement;
     this.logger = options.logger;
     this.actor = options.actor ?? 'unknown';
     this.operatorTimeoutMs = operatorTimeoutMs;
+    this.resolver = new Resolver(this.engine, options.tierResolver);
+    this.adjuster = new Adjuster(this.resolver, this.reputation, this.platform, this.loadSignal);
+    this.decider = new Decider(this.engine, this.reputation, this.comparison);
+    this.leases = new Leases(this.engine, this.comparison);
+    const onDisagreement = options.onDisagreement;
+    this.recorder = new Recorder(this.engine, this.reputation, this.leases, (event) => {
+      this.disagreements++;
+      onDisagreement?.(event);
+    });
   }
 
   /**
@@ -216,108 +206,19 @@ export class PolicyLimiter {
     return this.runtimeVersion;
   }
 
-  /** Decides one request. */
+  /**
+   * Decides one request: a pipeline it passes through once, each stage its own module
+   * (src/policy/stages/): resolve which policies apply, adjust them (platform protection, reputation,
+   * load), decide, record what the decision means (violations, outcomes, comparison, leases).
+   */
   async check(ctx: RequestContext): Promise<PolicyDecision> {
-    if (typeof ctx?.tenant === 'string' && ctx.tenant.startsWith('~')) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_IDENTIFIER',
-        'tenant',
-        'may not start with "~" (reserved for Sluice)',
-      );
-    }
-    const set = this.set;
-    const tier = set.tierOf(ctx, this.tierResolver);
-    if (this.platform?.sheds(tier)) return this.shed(ctx, tier);
-    this.platform?.count();
-    const epoch = set.runtime.reputationEpoch ?? 0;
-    // Only reputation needs the identity here (the cached shape carries its blocks).
-    const identity = set.config.reputation.enabled ? identityOf(ctx) : undefined;
-    const reputationOn = identity !== undefined;
-    // Reputation is advisory: when the store cannot answer, the decision goes on without it.
-    const standing = reputationOn
-      ? await this.reputation.standing(ctx.tenant, identity, epoch).catch(() => undefined)
-      : undefined;
-    const violations = standing?.violations ?? 0;
-    const byReputation = standing ? this.reputation.factor(standing) : 1;
-    const byLoad = this.loadSignal ? loadFactor(this.loadSignal(), set.config.loadAdaptive) : 1;
-
-    // Usually nothing adapts the limits: the request's shape (policies, laid-out keys) is cached.
-    const shape =
-      byLoad === 1 && byReputation === 1
-        ? (this.shapes.get(set, ctx, tier) ?? this.shapes.add(this.shapeOf(set.resolve(ctx, tier), ctx)))
-        : this.shapeOf(adapt(set.resolve(ctx, tier), byLoad, byReputation), ctx);
-    const { enforcedPrepared, shadowPrepared } = shape;
-    const cost = ctx.cost ?? 1;
-    // Good requests (for the reputation boost) are counted inside the same decision: no extra trip.
-    const goodCheck =
-      reputationOn && enforcedPrepared ? this.reputation.goodCheck(identity, epoch) : undefined;
-    // Usually only the enforced decision exists: await it alone rather than a Promise.all of three.
-    const shadowPending = shadowPrepared
-      ? // Shadow policies never block: not even when their store fails.
-        this.engine.decidePrepared(shadowPrepared, cost).catch(() => undefined)
-      : undefined;
-    const comparedPending =
-      enforcedPrepared && this.comparison
-        ? this.comparison.decidePrepared(enforcedPrepared, cost).catch(() => undefined)
-        : undefined;
-    let decision: Decision | undefined;
-    if (enforcedPrepared && goodCheck) {
-      decision = await this.engine.decide({
-        tenant: ctx.tenant,
-        cost,
-        checks: [...enforcedPrepared.checks, goodCheck],
-        blockedBy: [identity as string],
-        key: enforcedPrepared.key,
-        failureMode: enforcedPrepared.failureMode,
-      });
-    } else if (enforcedPrepared) {
-      decision = await this.engine.decidePrepared(enforcedPrepared, cost);
-    }
-    const shadowDecision = shadowPending && (await shadowPending);
-    const compared = comparedPending && (await comparedPending);
-
-    let violationCount = violations;
-    if (reputationOn && decision?.reason === 'rate_limited' && decision.path === 'store') {
-      try {
-        violationCount = await this.reputation.record(ctx.tenant, identity, epoch);
-        const block = set.config.reputation.block;
-        if (block && violationCount >= block.after) {
-          await this.engine.block({ tenant: ctx.tenant, key: identity }, block.durationMs);
-        }
-      } catch {
-        // Counting a violation is best effort: the rejection itself already stands.
-      }
-    }
-
-    if (goodCheck && decision) {
-      const good = decision.limits.pop() as LimitResult;
-      this.reputation.noteGood(ctx.tenant, identity as string, epoch, good.remaining);
-    }
-    // The decision was built for this call: extend it in place rather than copying it.
-    const out = (decision ?? unlimited(ctx)) as PolicyDecision;
-    out.tier = tier;
-    if ((decision?.allowed ?? true) && (shadowDecision?.allowed ?? true)) {
-      // Admitted (and no shadow rejection): every limit had room, so every policy did.
-      out.policies = shape.allAllowed as PolicyOutcome[];
-      out.shadowRejections = NO_REJECTIONS as string[];
-    } else {
-      out.policies = outcomes(shape, decision, shadowDecision);
-      out.shadowRejections = out.policies.filter((p) => p.mode === 'shadow' && !p.allowed).map((p) => p.name);
-    }
-    out.configVersion = this.runtimeVersion;
-    const bindingPolicy = decision ? shape.policyOfLimit.get(decision.binding.name) : undefined;
-    if (bindingPolicy !== undefined) out.bindingPolicy = bindingPolicy;
-    if (reputationOn) out.violations = violationCount;
-    if (byReputation !== 1 || byLoad !== 1) out.adaptiveFactor = byReputation * byLoad;
-    if (decision && compared) {
-      const agreed = compared.allowed === decision.allowed;
-      out.comparison = { allowed: compared.allowed, agreed };
-      if (!agreed) {
-        this.disagreements++;
-        this.onDisagreement?.({ ctx, primary: decision.allowed, secondary: compared.allowed });
-      }
-    }
-    return out;
+    const check = this.resolver.resolve(this.set, this.runtimeVersion, ctx);
+    if (!this.adjuster.admits(check)) return this.recorder.shed(check);
+    if (check.identity !== undefined) await this.adjuster.readStanding(check);
+    this.adjuster.adjust(check);
+    await this.decider.decide(check);
+    if (this.recorder.blames(check)) await this.recorder.violation(check);
+    return this.recorder.finish(check);
   }
 
   /** Forgets one identity's violations (user id or IP), or with no identity every identity's. */
@@ -344,23 +245,7 @@ export class PolicyLimiter {
    * failure modes in force, the configuration version and errors, platform protection and load.
    */
   async health(): Promise<HealthReport> {
-    const started = Date.now();
-    let reachable = true;
-    let error: string | null = null;
-    try {
-      const budget = this.engine.guard?.budgetMs ?? 1000;
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${budget} ms`)), budget);
-      });
-      await Promise.race([this.store.readDocument(this.documentKey), late]).finally(() =>
-        clearTimeout(timer),
-      );
-    } catch (e) {
-      reachable = false;
-      error = (e as Error).message;
-    }
-    const latencyMs = reachable ? Date.now() - started : null;
+    const { reachable, latencyMs, error } = await this.probeStore();
     const breaker = this.engine.guard?.breaker;
     const circuit = breaker?.snapshot() ?? null;
     const config = this.set.config;
@@ -394,6 +279,28 @@ export class PolicyLimiter {
     };
   }
 
+  /** One read of the runtime document, within the budget: is the store there, and how fast. */
+  private async probeStore(): Promise<{
+    reachable: boolean;
+    latencyMs: number | null;
+    error: string | null;
+  }> {
+    const started = Date.now();
+    const budget = this.engine.guard?.budgetMs ?? 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${budget} ms`)), budget);
+    });
+    try {
+      await Promise.race([this.store.readDocument(this.documentKey), late]);
+      return { reachable: true, latencyMs: Date.now() - started, error: null };
+    } catch (e) {
+      return { reachable: false, latencyMs: null, error: (e as Error).message };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Forces platform protection open or closed for every instance; null gives control back to it. */
   async forcePlatform(state: 'open' | 'closed' | null): Promise<number> {
     return this.updateOverrides('forcePlatform', (o) => {
@@ -402,9 +309,12 @@ export class PolicyLimiter {
     });
   }
 
-  /** Frees the concurrency slots of a decision's lease. */
+  /**
+   * Frees the concurrency slots of a decision's lease, with those its shadow and comparison decisions
+   * took for the same request (carried on the lease).
+   */
   async release(lease: Lease): Promise<void> {
-    await this.engine.release(lease);
+    await this.leases.release(lease);
   }
 
   /** Sets (or with null clears) a tenant's runtime override: tier and/or quotas. */
@@ -607,53 +517,6 @@ export class PolicyLimiter {
     return Promise.race([pending, late]).finally(() => clearTimeout(timer));
   }
 
-  /** Lays out the decisions of a set of applied policies (see RequestShape). */
-  private shapeOf(applied: AppliedPolicy[], ctx: RequestContext): RequestShape {
-    const enforced = applied.filter((a) => a.policy.mode === 'enforce');
-    const shadow = applied.filter((a) => a.policy.mode === 'shadow');
-    const identity = identityOf(ctx);
-    const blockedBy = identity === undefined ? [] : [identity];
-    const key = ctx.user ?? ctx.ip;
-    const prepare = (group: AppliedPolicy[], failureMode: FailureMode) =>
-      group.length === 0
-        ? undefined
-        : this.engine.prepare({
-            tenant: ctx.tenant,
-            checks: group.flatMap((a) =>
-              a.limits.map((limit) => (a.key === undefined ? { limit } : { limit, key: a.key })),
-            ),
-            blockedBy,
-            key,
-            failureMode,
-          });
-    const policyOfLimit = new Map<string, string>();
-    for (const a of applied)
-      for (const l of a.limits) if (!policyOfLimit.has(l.name)) policyOfLimit.set(l.name, a.policy.name);
-    return {
-      applied,
-      enforced,
-      shadow,
-      enforcedPrepared: prepare(enforced, strictestFailureMode(enforced)),
-      shadowPrepared: prepare(shadow, 'open'),
-      allAllowed: Object.freeze(applied.map((a) => Object.freeze(outcomeOf(a, true)))),
-      policyOfLimit,
-    };
-  }
-
-  /** The decision for a request whose tier platform protection is shedding. */
-  private shed(ctx: RequestContext, tier: string): PolicyDecision {
-    return {
-      ...unlimited(ctx),
-      allowed: false,
-      reason: 'shed',
-      retryAfterMs: this.set.config.platform?.syncIntervalMs ?? 1000,
-      tier,
-      policies: [],
-      shadowRejections: [],
-      configVersion: this.runtimeVersion,
-    };
-  }
-
   /**
    * Read, change, compare-and-set the runtime overrides document, within `operatorTimeout`. A broken
    * document (no version, bad JSON, invalid content) is replaced: the change applies over the overrides
@@ -791,6 +654,28 @@ function isSluiceConfig(value: unknown): value is SluiceConfig {
   return typeof value === 'object' && value !== null && 'tierPolicy' in value && 'refreshIntervalMs' in value;
 }
 
+/** The limiter deciding for the policies: guarded (budget, breaker) unless the store is in-process. */
+function engineFor(config: SluiceConfig, store: Store, clock: Clock | undefined): Limiter {
+  return new Limiter({
+    store,
+    prefix: config.prefix,
+    // The in-process store cannot be slow or down; any other gets the budget and the breaker.
+    guard:
+      store.backend === 'memory'
+        ? false
+        : {
+            budgetMs: config.failure.budgetMs,
+            breaker: {
+              threshold: config.failure.circuitThreshold,
+              resetTimeoutMs: config.failure.circuitResetTimeoutMs,
+            },
+            ...(clock ? { clock } : {}),
+          },
+    localShare: config.failure.localShare,
+    ...(clock ? { clock } : {}),
+  });
+}
+
 function storeFromConfig(config: SluiceConfig): Store {
   const store = config.store;
   if (store.type === 'memory') return new MemoryStore(store.maxKeys ? { maxKeys: store.maxKeys } : {});
@@ -826,97 +711,4 @@ function storeFromConfig(config: SluiceConfig): Store {
       }),
     },
   });
-}
-
-/** The decision when no enforced policy applies: allowed, no limits. */
-function unlimited(ctx: RequestContext): Decision {
-  const none: LimitResult = {
-    name: 'none',
-    id: 'none:fw0',
-    algorithm: 'fixed-window',
-    limit: Number.POSITIVE_INFINITY,
-    windowMs: 0,
-    allowed: true,
-    remaining: Number.POSITIVE_INFINITY,
-    resetAt: 0,
-    retryAfterMs: 0,
-  };
-  return {
-    id: '',
-    at: Date.now(),
-    allowed: true,
-    reason: 'allowed',
-    tenant: ctx.tenant,
-    cost: ctx.cost ?? 1,
-    binding: none,
-    limits: [],
-    remaining: Number.POSITIVE_INFINITY,
-    resetAt: 0,
-    retryAfterMs: 0,
-    backend: 'none',
-    path: 'store',
-  };
-}
-
-const NO_REJECTIONS: readonly string[] = Object.freeze([]);
-
-/** The identity a request is blocked (and its reputation kept) by: its user, else its IP. */
-function identityOf(ctx: RequestContext): string | undefined {
-  return ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : undefined;
-}
-
-/** Reputation and load scale the adaptive policies' limits. */
-function adapt(applied: AppliedPolicy[], byLoad: number, byReputation: number): AppliedPolicy[] {
-  return applied.map((a) => {
-    if (!a.policy.adaptive) return a;
-    // Reputation is an identity's: it never shrinks what a whole tenant shares.
-    const factor = byLoad * (a.key === undefined ? 1 : byReputation);
-    return factor === 1 ? a : { ...a, limits: a.limits.map((l) => scaleLimit(l, factor)) };
-  });
-}
-
-function outcomeOf(a: AppliedPolicy, allowed: boolean): PolicyOutcome {
-  return {
-    name: a.policy.name,
-    scope: a.policy.scope,
-    mode: a.policy.mode,
-    additive: a.policy.additive,
-    failureMode: a.policy.failureMode,
-    allowed,
-    key: a.key ?? '*',
-  };
-}
-
-/**
- * Each policy's outcome: allowed when every one of its limits had room. A decision's limits come back
- * in the order of its checks, policy after policy.
- */
-function outcomes(
-  shape: RequestShape,
-  decision: Decision | undefined,
-  shadowDecision: Decision | undefined,
-): PolicyOutcome[] {
-  const allowed = new Map<AppliedPolicy, boolean>();
-  const tally = (group: AppliedPolicy[], d: Decision | undefined) => {
-    let at = 0;
-    for (const a of group) {
-      let ok = true;
-      for (let n = 0; n < a.limits.length; n++) if (d && d.limits[at + n]?.allowed === false) ok = false;
-      at += a.limits.length;
-      allowed.set(a, ok);
-    }
-  };
-  tally(shape.enforced, decision);
-  tally(shape.shadow, shadowDecision);
-  return shape.applied.map((a) => outcomeOf(a, allowed.get(a) ?? true));
-}
-
-/** Several policies in one decision: the strictest failure mode wins (closed, then local, then open). */
-function strictestFailureMode(applied: AppliedPolicy[]): FailureMode {
-  let strictest: FailureMode = 'open';
-  for (const a of applied) {
-    if (a.policy.failureMode === 'closed') return 'closed';
-    if (a.policy.failureMode === 'local') strictest = 'local';
-  }
-  return strictest;
 }

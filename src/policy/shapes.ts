@@ -21,6 +21,11 @@ export interface RequestShape {
   allAllowed: readonly PolicyOutcome[];
   /** Each limit's policy, by limit name (the first policy that has a limit of that name). */
   policyOfLimit: ReadonlyMap<string, string>;
+  /**
+   * Per limit of the enforced decision: whether it counts the request's identity on a counter of its
+   * own (only those make violations of it; see stages/resolve.ts countsIdentity).
+   */
+  countsIdentity: readonly boolean[];
 }
 
 /** How many shapes are kept: the oldest is dropped beyond this (one entry per tenant, route and identity). */

@@ -1,4 +1,4 @@
-import type { Decision, LimitDefinition } from '../core/types.js';
+import type { Decision, Lease, LimitDefinition } from '../core/types.js';
 
 /** Who a policy is about, most specific first: when several match, the most specific wins. */
 export const SCOPES = ['endpoint', 'user', 'role', 'tenant', 'ip', 'global'] as const;
@@ -102,8 +102,24 @@ export interface PolicyOutcome {
   key: string;
 }
 
+/**
+ * A policy decision's lease: the enforced policies' slots, and the slots its shadow and comparison
+ * decisions took, released together by PolicyLimiter.release.
+ */
+export interface PolicyLease extends Lease {
+  /** The shadow decision's lease (this instance's store). */
+  shadow?: Lease;
+  /** The comparison store's lease (migration aid). */
+  compared?: Lease;
+}
+
 /** A decision made through policies. */
 export interface PolicyDecision extends Decision {
+  /**
+   * Present when the request holds concurrency slots (enforced, or only its shadow policies'): release
+   * it with PolicyLimiter.release when the request ends.
+   */
+  lease?: PolicyLease;
   tier: string;
   /** Every policy that applied (enforced and shadow), most specific first. */
   policies: PolicyOutcome[];
@@ -113,7 +129,7 @@ export interface PolicyDecision extends Decision {
   shadowRejections: string[];
   /** Version of the runtime configuration that decided. */
   configVersion: number;
-  /** The identity's violation count, when reputation is on. */
+  /** The identity's violation count, when reputation is on and the store could say. */
   violations?: number;
   /** What reputation and load did to the adaptive policies' limits (1: nothing). */
   adaptiveFactor?: number;
