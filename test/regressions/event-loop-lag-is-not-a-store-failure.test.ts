@@ -47,7 +47,9 @@ describe('event-loop lag after the send is not a store failure', () => {
   });
 
   it(`${N} decisions sent, then the loop blocked ${BLOCK_MS} ms while their replies arrive: all the store's`, async () => {
-    const limits: LimitDefinition[] = [{ name: 'l', algorithm: 'sliding-window', limit: 1_000_000, window: '1h' }];
+    const limits: LimitDefinition[] = [
+      { name: 'l', algorithm: 'sliding-window', limit: 1_000_000, window: '1h' },
+    ];
     // The default guard: a 50 ms budget, a breaker that opens after 5 failures.
     const limiter = createLimiter({ store, limits, prefix: `lag-${process.pid}` });
     try {
