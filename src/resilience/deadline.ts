@@ -91,7 +91,7 @@ export class Deadlines implements DeadlineKeeper {
     if (this.timer === undefined) this.arm(now);
     // The lag of the interval's current period up to now happened before this call: not its to discount.
     const accrued = now - this.firedAt - this.tickMs;
-    this.due.push(entry.at - this.lag - (accrued > 0 ? accrued : 0));
+    this.due.push(entry.at - this.lag - Math.max(0, accrued));
     this.queue.push(entry);
   }
 
