@@ -86,8 +86,6 @@ export interface RunInfo {
     rounds: number;
     connections: number;
     pipelining: 1;
-    /** Sluice's store-call budget in the servers ('default': Sluice's own 50 ms). */
-    sluiceBudget: string;
   };
   durationSeconds: number;
   /** os.loadavg() (1, 5, 15 min) when the run started and ended: other load on the machine skews req/s. */

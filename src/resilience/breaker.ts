@@ -58,6 +58,23 @@ export class CircuitBreaker {
     this.state = 'closed';
   }
 
+  /**
+   * A call that the guard had counted as failed (past its budget) was answered after all: the store is
+   * alive, so the failures counted so far are forgotten while closed. It does not close an open circuit
+   * (only a probe does).
+   */
+  lateSuccess(): void {
+    if (this.state === 'closed') this.consecutiveFailures = 0;
+  }
+
+  /**
+   * A call that never reached the store (not sent): neither a success nor a failure. A half-open probe
+   * is given back, so that the next call probes.
+   */
+  skip(): void {
+    this.probing = false;
+  }
+
   failure(): void {
     this.consecutiveFailures++;
     const probeFailed = this.state === 'half-open';

@@ -11,7 +11,7 @@ import type {
   StoredDocument,
 } from '../stores/store.js';
 import { type BreakerOptions, CircuitBreaker } from './breaker.js';
-import { Deadlines } from './deadline.js';
+import { BudgetTimeout, Deadlines } from './deadline.js';
 
 type Identity<T> = (value: T) => T;
 
@@ -23,10 +23,13 @@ export interface GuardOptions {
 }
 
 /**
- * A store behind a time budget and a circuit breaker. Every failure (error or missed budget) counts
- * towards opening the circuit; while it is open, calls fail at once with `ERR_SLUICE_CIRCUIT_OPEN`, so
- * no request waits on a store that is down. Failures are thrown as StoreError: the limiter's failure
- * mode turns them into decisions.
+ * A store behind a time budget and a circuit breaker. Store failures (errors, and calls the store left
+ * unanswered past the budget while the event loop was responsive: see Deadlines) count towards opening
+ * the circuit; calls that never reached the store (not connected, or overdue before they were sent) do
+ * not, and a call answered after its budget ran out proves the store alive (CircuitBreaker.lateSuccess).
+ * While the circuit is open, calls fail at once with `ERR_SLUICE_CIRCUIT_OPEN`, so no request waits on a
+ * store that is down. Failures are thrown as StoreError: the limiter's failure mode turns them into
+ * decisions.
  */
 export class GuardedStore implements Store {
   readonly backend: string;
@@ -41,7 +44,10 @@ export class GuardedStore implements Store {
   ) {
     this.backend = inner.backend;
     this.breaker = new CircuitBreaker(options.breaker ?? {}, options.clock ?? systemClock);
-    this.deadlines = new Deadlines(options.budgetMs ?? 50, inner.backend);
+    const breaker = this.breaker;
+    this.deadlines = new Deadlines(options.budgetMs ?? 50, inner.backend, {
+      onLateAnswer: () => breaker.lateSuccess(),
+    });
     this.circuitOpen = new StoreError(inner.backend, 'circuit open: not calling the store', {
       code: 'ERR_SLUICE_CIRCUIT_OPEN',
     });
@@ -134,6 +140,11 @@ export class GuardedStore implements Store {
     // waited on the store, so it does not open the circuit, which would keep decisions off the store
     // for the reset timeout once it is connected again. A half-open probe still fails as a probe.
     if (failure.code === 'ERR_SLUICE_STORE_UNAVAILABLE' && this.breaker.state === 'closed') throw failure;
+    // Overdue before it was sent (the caller's turn stalled past the budget): the store never saw it.
+    if (failure instanceof BudgetTimeout && !failure.sent) {
+      this.breaker.skip();
+      throw failure;
+    }
     this.breaker.failure();
     throw failure;
   };

@@ -27,6 +27,11 @@ export interface DeadlineKeeper {
    * that finds the entry overdue (`at <= Date.now()`) before it sends the call, which is then not sent.
    */
   expireNow(entry: Expirable): void;
+  /**
+   * A tracked entry the keeper expired was answered after all (the store's reply came late): the store
+   * is alive. Optional.
+   */
+  answeredLate?(): void;
 }
 
 /** Everything a store needs to decide one request atomically. Built by engine/plan.ts. */

@@ -41,6 +41,8 @@ export interface DecideCall {
 export class BatchEntry implements Expirable {
   at = 0;
   settled = false;
+  /** Settled by its keeper (past its deadline), not by its reply. */
+  private expired = false;
   /** The keeper of its deadline, when tracked. */
   keeper: DeadlineKeeper | undefined;
   constructor(
@@ -51,7 +53,11 @@ export class BatchEntry implements Expirable {
   ) {}
 
   resolve(decision: RawDecision): void {
-    if (this.settled) return;
+    if (this.settled) {
+      // Expired, and answered after all: the store is alive (its reply came late).
+      if (this.expired) this.keeper?.answeredLate?.();
+      return;
+    }
     this.settled = true;
     this.onValue(decision);
   }
@@ -63,6 +69,8 @@ export class BatchEntry implements Expirable {
   }
 
   expire(error: Error): void {
+    if (this.settled) return;
+    this.expired = true;
     this.reject(error);
   }
 }
