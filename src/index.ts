@@ -15,7 +15,7 @@ export type {
   NormalizedLimit,
 } from './core/types.js';
 export { normalizeLimit, normalizeLimits } from './engine/limits.js';
-export type { DecideRequest, LimiterOptions, LimitRequest } from './limiter.js';
+export type { DecideRequest, LimiterOptions, LimitRequest, LocalStoreOptions } from './limiter.js';
 export { createLimiter, Limiter } from './limiter.js';
 export type { ConfigIssue, SluiceConfig, StoreConfig } from './policy/config.js';
 export { ConfigError, DEFAULT_TIERS, parseConfig } from './policy/config.js';

@@ -17,7 +17,7 @@ import { localShareLimit, normalizeLimit, normalizeLimits, validateCost } from '
 import { type Check, planDecision, resolveSubject, type Subject } from './engine/plan.js';
 import { checkOf, leaseCheck, refundTicket, validateLease } from './engine/receipts.js';
 import { GuardedStore, type GuardOptions } from './resilience/guarded-store.js';
-import { MemoryStore } from './stores/memory/memory-store.js';
+import { MemoryStore, memoryBounds } from './stores/memory/memory-store.js';
 import type { RawDecision, Store } from './stores/store.js';
 
 export interface LimiterOptions {
@@ -50,6 +50,19 @@ export interface LimiterOptions {
   guard?: GuardOptions | false;
   /** Clock of the local fallback limiter. Default Date.now. */
   clock?: Clock;
+  /**
+   * Bounds of the `local` failure mode's in-process store (a MemoryStore): `maxKeys` (default
+   * 1,000,000) and `maxKeysPerTenant` (default a tenth of `maxKeys`). When it is full, a local
+   * decision that needs a new key is denied with reason `store_unavailable`, `path: 'fail-closed'`
+   * and `storeError.code` `ERR_SLUICE_STORE_FULL` (nothing was counted, so no quota is reported).
+   */
+  localStore?: LocalStoreOptions;
+}
+
+/** Bounds of the local fallback's store (see `LimiterOptions.localStore`). */
+export interface LocalStoreOptions {
+  maxKeys?: number;
+  maxKeysPerTenant?: number;
 }
 
 /** Who is asking: a tenant and, for per-key limits, a key within it (user id, route, API key...). */
@@ -120,6 +133,7 @@ export class Limiter {
   private readonly localFraction: number;
   private readonly clock: Clock;
   private local: Limiter | undefined;
+  private readonly localBounds: { maxKeys: number; maxKeysPerTenant: number };
   private readonly penalty: boolean;
   /** The local failure mode's share of a checks array, laid out (see decideLocally). */
   private readonly localPlans = new WeakMap<
@@ -167,6 +181,7 @@ export class Limiter {
     }
     this.failureMode = options.failureMode ?? 'closed';
     this.localFraction = localFraction(options.localShare);
+    this.localBounds = localStoreBounds(options.localStore);
     this.clock = options.clock ?? systemClock;
   }
 
@@ -442,7 +457,7 @@ export class Limiter {
   ): Promise<Decision> {
     if (!this.local) {
       this.local = new Limiter({
-        store: new MemoryStore({ clock: this.clock }),
+        store: new MemoryStore({ clock: this.clock, ...this.localBounds }),
         prefix: this.prefix,
         penalty: this.penalty,
         guard: false,
@@ -493,8 +508,18 @@ export class Limiter {
     } else {
       decision = await this.local.decideSubject(request, local.share, local.subject, cost, 'closed');
     }
+    const shared = cause ?? CIRCUIT_OPEN;
+    if (decision.path !== 'store') {
+      // The local store could not decide either (full): a closed failure, with both causes told.
+      const own = decision.storeError ?? { code: 'ERR_SLUICE_STORE', message: 'local store failed' };
+      decision.storeError = {
+        code: own.code,
+        message: `local fallback ${own.message} (shared store: ${shared.code}: ${shared.message})`,
+      };
+      return decision;
+    }
     decision.path = 'local';
-    decision.storeError = cause ?? CIRCUIT_OPEN;
+    decision.storeError = shared;
     if (decision.lease) decision.lease.local = true;
     return decision;
   }
@@ -554,7 +579,15 @@ const LIMITER_OPTIONS = [
   'localShare',
   'guard',
   'clock',
+  'localStore',
 ] as const satisfies ReadonlyArray<keyof LimiterOptions>;
+
+/** The local fallback store's bounds, validated strictly (an unknown field is an error naming it). */
+function localStoreBounds(options: unknown): { maxKeys: number; maxKeysPerTenant: number } {
+  if (options === undefined) return memoryBounds({}, 'localStore.');
+  rejectUnknownKeys(options, 'localStore', ['maxKeys', 'maxKeysPerTenant']);
+  return memoryBounds(options as LocalStoreOptions, 'localStore.');
+}
 
 /** This instance's share of a limit in `local` failure mode. */
 function localFraction(share: LimiterOptions['localShare']): number {

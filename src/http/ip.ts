@@ -9,6 +9,8 @@ import { isIP } from 'node:net';
  * address (the HTTP core then counts it under INVALID_IP).
  */
 export function ipKey(address: string, ipv6Prefix = 56): string | undefined {
+  // Longer than any address (bracketed IPv6 with an IPv4 tail and a zone): worked out, not remembered.
+  if (address.length > MAX_MEMO_INPUT) return computeIpKey(address, ipv6Prefix);
   // Clients come back: the key of a recent address is remembered (per prefix, bounded).
   let memo = memos.get(ipv6Prefix);
   if (!memo) {
@@ -29,7 +31,15 @@ export const UNKNOWN_IP = 'unknown';
 export const INVALID_IP = 'invalid';
 
 const memos = new Map<number, Map<string, string | undefined>>();
+/** Addresses remembered per prefix (the memo is cleared when full). */
 const MAX_MEMO = 4096;
+/** Longest input remembered: the memo holds at most MAX_MEMO x 64 characters per prefix. */
+export const MAX_MEMO_INPUT = 64;
+
+/** Entries of the memo of one prefix (for tests). */
+export function ipMemoSize(ipv6Prefix = 56): number {
+  return memos.get(ipv6Prefix)?.size ?? 0;
+}
 
 function computeIpKey(address: string, ipv6Prefix: number): string | undefined {
   let ip = address.trim();

@@ -3,6 +3,7 @@ import { parseDuration } from '../core/duration.js';
 import { SluiceError, ValidationError } from '../core/errors.js';
 import { validatePrefix } from '../core/keys.js';
 import { MAX_QUANTITY, normalizeLimit } from '../engine/limits.js';
+import { compilePattern } from './patterns.js';
 import {
   COUNT_BY,
   FAILURE_MODES,
@@ -473,22 +474,8 @@ export function tierQuotaIssues(quota: Required<TierDefinition>, path: string): 
   }
 }
 
-/** A tier rule or match pattern: "/regex/" or a glob where `*` matches anything. */
-export function compilePattern(pattern: string, field: string): RegExp {
-  if (pattern.length > 2 && pattern.startsWith('/') && pattern.endsWith('/')) {
-    try {
-      return new RegExp(pattern.slice(1, -1));
-    } catch (error) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_OPTION',
-        field,
-        `is not a valid regular expression: ${(error as Error).message}`,
-      );
-    }
-  }
-  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
-  return new RegExp(`^${escaped}$`);
-}
+/** A tier rule or match pattern: "/regex/" or a glob where `*` matches anything (see patterns.ts). */
+export { compilePattern };
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.reduce<string>((out, part) => {

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../core/errors.js';
+import { MAX_IDENTIFIER_BYTES } from '../core/identifiers.js';
 import type { NormalizedLimit } from '../core/types.js';
 import { namespacedLimit, normalizeLimit } from '../engine/limits.js';
-import { compilePattern, duplicateLimitName, type SluiceConfig } from './config.js';
+import { duplicateLimitName, type SluiceConfig } from './config.js';
+import { compilePattern, type Matcher } from './patterns.js';
 import { own, type RuntimeOverrides } from './runtime.js';
 import {
   type CountBy,
@@ -28,7 +30,7 @@ interface CompiledPolicy {
   countBy: CountBy;
   /** Reputation and load may shrink its limits. */
   adaptive: boolean;
-  matchers?: RegExp[];
+  matchers?: Matcher[];
   tiers?: Set<string>;
   /** Limits by tier ('*': any tier). */
   limits: Map<string, NormalizedLimit[]>;
@@ -57,6 +59,43 @@ export const TIER_POLICY = 'tier';
 
 /** Compiled route policies kept per limits array (oldest dropped first beyond this). */
 export const MAX_ROUTE_ENDPOINTS = 256;
+/** Longest endpoint, user or IP accepted (characters): longer ones are refused before matching. */
+export const MAX_CONTEXT_FIELD = 1024;
+/** Most roles one request may carry; each is at most MAX_IDENTIFIER_BYTES characters. */
+export const MAX_ROLES = 32;
+/** Tenants whose tier-rule result is remembered, per policy set (oldest first out). */
+const MAX_RULE_CACHE = 4096;
+
+/**
+ * Refuses request fields too long to be valid, before any matching or cache-key building: they are
+ * client-controlled, and every later step (patterns, caches) would pay for their length.
+ */
+export function checkContextBounds(ctx: RequestContext): void {
+  // UTF-16 length <= UTF-8 length: longer than the bound in characters is longer in bytes.
+  if (typeof ctx.tenant === 'string' && ctx.tenant.length > MAX_IDENTIFIER_BYTES) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_IDENTIFIER',
+      'tenant',
+      `is longer than ${MAX_IDENTIFIER_BYTES} bytes (hash long identifiers before passing them)`,
+    );
+  }
+  tooLong(ctx.endpoint, 'endpoint');
+  tooLong(ctx.user, 'user');
+  tooLong(ctx.ip, 'ip');
+  const roles = ctx.roles;
+  if (roles !== undefined) {
+    if (roles.length > MAX_ROLES) {
+      throw new ValidationError('ERR_SLUICE_INVALID_IDENTIFIER', 'roles', `has more than ${MAX_ROLES} roles`);
+    }
+    for (let i = 0; i < roles.length; i++) tooLong(roles[i], `roles[${i}]`, MAX_IDENTIFIER_BYTES);
+  }
+}
+
+function tooLong(value: unknown, name: string, max = MAX_CONTEXT_FIELD): void {
+  if (typeof value === 'string' && value.length > max) {
+    throw new ValidationError('ERR_SLUICE_INVALID_IDENTIFIER', name, `is longer than ${max} characters`);
+  }
+}
 
 /**
  * Policy resolution: turns "who is asking for what" into the policies and limits that apply. Pure and
@@ -67,7 +106,9 @@ export class PolicySet {
   readonly config: SluiceConfig;
   readonly runtime: RuntimeOverrides;
   private readonly policies: CompiledPolicy[];
-  private readonly tierRules: Array<{ pattern: RegExp; tier: string }>;
+  private readonly tierRules: Array<{ pattern: Matcher; tier: string }>;
+  /** Tier-rule results by tenant (bounded): the rules run once per tenant, not per request. */
+  private readonly ruleTiers = new Map<string, string>();
   private readonly tierLimitCache = new Map<string, NormalizedLimit[]>();
   private readonly cache = new Map<string, Array<{ policy: CompiledPolicy; limits: NormalizedLimit[] }>>();
   private readonly needsUser: boolean;
@@ -107,6 +148,7 @@ export class PolicySet {
 
   /** The tier of a request: explicit, runtime override, configured tenant, resolver, rules, default. */
   tierOf(ctx: RequestContext, resolver?: (ctx: RequestContext) => string | undefined): string {
+    checkContextBounds(ctx);
     // In order of precedence, each consulted only when the ones before gave no known tier.
     // Own properties only: a tier or tenant named "constructor" never reads Object.prototype.
     const tiers = this.config.tiers;
@@ -118,9 +160,21 @@ export class PolicySet {
     if (known(file)) return file;
     const resolved = resolver?.(ctx);
     if (known(resolved)) return resolved;
-    for (const rule of this.tierRules)
-      if (rule.pattern.test(ctx.tenant)) return known(rule.tier) ? rule.tier : this.config.defaultTier;
-    return this.config.defaultTier;
+    if (this.tierRules.length === 0 || typeof ctx.tenant !== 'string') return this.config.defaultTier;
+    let ruled = this.ruleTiers.get(ctx.tenant);
+    if (ruled === undefined) {
+      ruled = this.config.defaultTier;
+      for (const rule of this.tierRules) {
+        if (rule.pattern.test(ctx.tenant)) {
+          if (known(rule.tier)) ruled = rule.tier;
+          break;
+        }
+      }
+      if (this.ruleTiers.size >= MAX_RULE_CACHE)
+        this.ruleTiers.delete(this.ruleTiers.keys().next().value as string);
+      this.ruleTiers.set(ctx.tenant, ruled);
+    }
+    return ruled;
   }
 
   /** Tenant override (runtime first, then file) merged over the tier. */
@@ -155,6 +209,7 @@ export class PolicySet {
 
   /** Policies that apply to a request, most specific first: the winner plus every additive match. */
   resolve(ctx: RequestContext, tier: string): AppliedPolicy[] {
+    checkContextBounds(ctx);
     const user = this.needsUser ? field(ctx.user) : ctx.user === undefined ? '0' : '1';
     const ip = this.needsIp ? field(ctx.ip) : ctx.ip === undefined ? '0' : '1';
     const cacheKey = `${field(tier)}${field(ctx.tenant)}${field(ctx.endpoint)}${rolesField(ctx.roles)}${user}|${ip}`;

@@ -57,3 +57,84 @@ describe('memory store stays bounded', () => {
     expect(store.keyCount).toBe(1);
   });
 });
+
+describe('memory store expiry heap', () => {
+  interface HeapEntry {
+    key: string;
+    tenant: string;
+    expiresAt: number;
+    due: number;
+    slot: number;
+  }
+  /** The heap's invariants, read from the store's internals. */
+  function checkHeap(store: MemoryStore, now: number, swept: boolean): void {
+    const inner = store as unknown as { heap: HeapEntry[]; tenants: Map<string, Map<string, HeapEntry>> };
+    expect(inner.heap.length).toBe(store.keyCount);
+    inner.heap.forEach((entry, i) => {
+      expect(entry.slot).toBe(i);
+      // The heap key is a lower bound of the real expiry, and the heap is ordered on it.
+      expect(entry.due).toBeLessThanOrEqual(entry.expiresAt);
+      if (i > 0) expect((inner.heap[(i - 1) >> 1] as HeapEntry).due).toBeLessThanOrEqual(entry.due);
+      expect(inner.tenants.get(entry.tenant)?.get(entry.key)).toBe(entry);
+      if (swept) expect(entry.expiresAt).toBeGreaterThan(now);
+    });
+    let held = 0;
+    for (const bucket of inner.tenants.values()) {
+      expect(bucket.size).toBeGreaterThan(0);
+      held += bucket.size;
+    }
+    expect(held).toBe(store.keyCount);
+  }
+
+  it('keeps its invariants through random decisions, deletes, resets and blocks', async () => {
+    const clock = new ManualClock(1_800_000_000_000);
+    const store = new MemoryStore({ clock: clock.now });
+    const algorithms = [
+      'sliding-log',
+      'fixed-window',
+      'sliding-window',
+      'token-bucket',
+      'concurrency',
+    ] as const;
+    const limiters = algorithms.map((algorithm, i) =>
+      createLimiter({
+        store,
+        prefix: `p${i}`,
+        limits: [
+          { algorithm, limit: 3, window: `${(i + 1) * 700}ms` },
+          { algorithm: 'fixed-window', limit: 5, window: '3s', name: 'long' },
+        ],
+      }),
+    );
+    let seed = 42;
+    const random = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % n;
+    };
+    for (let step = 0; step < 4000; step++) {
+      const l = limiters[random(limiters.length)] as (typeof limiters)[number];
+      const tenant = `t${random(6)}`;
+      const key = `k${random(40)}`;
+      const op = random(100);
+      if (op < 80) await l.limit({ tenant, key, cost: 1 + random(2) });
+      else if (op < 88) await l.reset({ tenant, key });
+      else if (op < 91) await l.resetTenant(tenant);
+      else if (op < 95) await l.block({ tenant, key }, 200 + random(2000));
+      else await l.unblock({ tenant, key });
+      clock.advance(random(60));
+      if (step % 250 === 0) checkHeap(store, clock.now(), false);
+    }
+    checkHeap(store, clock.now(), false);
+    store.sweep();
+    checkHeap(store, clock.now(), true);
+    // Reset markers live for 20 years; everything else is gone after a while.
+    clock.advance(10_000);
+    store.sweep();
+    checkHeap(store, clock.now(), true);
+    const left = store.keyCount;
+    expect(left).toBeGreaterThan(0);
+    expect(store.sweep(clock.now() + 30 * 365 * 86_400_000)).toBe(left);
+    expect(store.keyCount).toBe(0);
+    checkHeap(store, clock.now(), true);
+  });
+});
