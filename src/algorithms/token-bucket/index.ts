@@ -25,11 +25,18 @@ function waitFor(s: TokenBucketState, now: number, windowMs: number, capacity: n
   return dm + (dt > 0 ? 1 : 0);
 }
 
-/** The most tokens that fit now: an estimate in floating point, then corrected by exact tests. */
+/**
+ * The most tokens that fit now: capacity - ceil(debt / interval), estimated in floating point. The
+ * estimate's error is far below 1e-3 of a token (every quantity is below 2^53 and the debt at most
+ * 10 years' worth), so only an estimate that lands within that of a whole token can be off by one:
+ * then exact tests settle it.
+ */
 function remainingTokens(s: TokenBucketState, now: number, windowMs: number, capacity: number): number {
-  let n = capacity - Math.ceil(((s.a - now) * s.l + s.b) / windowMs);
+  const debt = ((s.a - now) * s.l + s.b) / windowMs;
+  let n = capacity - Math.ceil(debt);
   if (n > capacity) n = capacity;
   else if (n < 0) n = 0;
+  if (Math.abs(debt - Math.round(debt)) > 1e-3) return n;
   while (n > 0 && waitFor(s, now, windowMs, capacity, n) > 0) n--;
   while (n < capacity && waitFor(s, now, windowMs, capacity, n + 1) === 0) n++;
   return n;
@@ -128,8 +135,11 @@ local function tb_wait(a, b, now, l, w, x, n)
   return dm + (dt > 0 and 1 or 0)
 end
 local function tb_remaining(a, b, now, l, w, x)
-  local n = x - ceil(((a - now) * l + b) / w)
+  local debt = ((a - now) * l + b) / w
+  local n = x - ceil(debt)
   if n > x then n = x elseif n < 0 then n = 0 end
+  local off = debt - floor(debt + 0.5)
+  if off > 1e-3 or off < -1e-3 then return n end
   while n > 0 and tb_wait(a, b, now, l, w, x, n) > 0 do n = n - 1 end
   while n < x and tb_wait(a, b, now, l, w, x, n + 1) == 0 do n = n + 1 end
   return n
