@@ -79,7 +79,11 @@ describe('failure escalation: closed for short outages, the local share past `af
     store.down = true;
     const outageAt = clock.now();
     const short = await limiter.limit(request);
-    expect([short.path, short.allowed, short.storeError?.code]).toEqual(['fail-closed', false, 'ERR_SLUICE_STORE']);
+    expect([short.path, short.allowed, short.storeError?.code]).toEqual([
+      'fail-closed',
+      false,
+      'ERR_SLUICE_STORE',
+    ]);
     expect(limiter.failover()).toEqual({
       unreachableSince: outageAt,
       escalate: { afterMs: TWO_MINUTES, to: 'local' },
@@ -120,7 +124,10 @@ describe('failure escalation: closed for short outages, the local share past `af
       escalate: { afterMs: TWO_MINUTES, to: 'local' },
       escalated: false,
     });
-    expect(logger.events.map((e) => e.event)).toEqual(['sluice.failure.escalated', 'sluice.failure.recovered']);
+    expect(logger.events.map((e) => e.event)).toEqual([
+      'sluice.failure.escalated',
+      'sluice.failure.recovered',
+    ]);
     expect(logger.events[1]).toEqual({
       event: 'sluice.failure.recovered',
       backend: 'flaky',
@@ -149,7 +156,11 @@ describe('failure escalation: closed for short outages, the local share past `af
     clock.advance(1000);
     const later = await limiter.limit({ tenant: 't', key: 'k' });
     expect([later.path, later.allowed]).toEqual(['fail-open', true]);
-    const local = await limiter.decide({ tenant: 't', checks: [{ limit: LIMITS[0] as LimitDefinition, key: 'k' }], failureMode: 'local' });
+    const local = await limiter.decide({
+      tenant: 't',
+      checks: [{ limit: LIMITS[0] as LimitDefinition, key: 'k' }],
+      failureMode: 'local',
+    });
     expect([local.path, local.allowed, local.remaining]).toEqual(['local', true, 3]);
   });
 
@@ -159,8 +170,12 @@ describe('failure escalation: closed for short outages, the local share past `af
     expect(make({ escalate: { after: '2m', to: 'local', aftr: 1 } })).toThrow(/escalate.*aftr/);
     expect(make({ escalate: { to: 'local' } })).toThrow(/escalate\.after: is required/);
     expect(make({ escalate: { after: 'soon', to: 'local' } })).toThrow(/escalate\.after/);
-    expect(make({ escalate: { after: '2m', to: 'closed' } })).toThrow('escalate.to: must be one of open, local');
-    expect(make({ escalate: { after: '2m', to: 'local' }, guard: false })).toThrow(/escalate: needs the guard/);
+    expect(make({ escalate: { after: '2m', to: 'closed' } })).toThrow(
+      'escalate.to: must be one of open, local',
+    );
+    expect(make({ escalate: { after: '2m', to: 'local' }, guard: false })).toThrow(
+      /escalate: needs the guard/,
+    );
     expect(make({ logger: { info() {} } })).toThrow(/logger: must have a warn/);
     expect(make({ escalte: {} })).toThrow(/escalte.*escalate/);
   });
@@ -173,11 +188,15 @@ describe('failure escalation: closed for short outages, the local share past `af
       () => new PolicyLimiter({ config: { failure: { escalate: { after: '2m', to: 'closed' } } }, store }),
     ).toThrow(/failure\.escalate\.to/);
     expect(
-      () => new PolicyLimiter({ config: { failure: { escalate: { after: '2m', to: 'local', from: 'x' } } }, store }),
+      () =>
+        new PolicyLimiter({
+          config: { failure: { escalate: { after: '2m', to: 'local', from: 'x' } } },
+          store,
+        }),
     ).toThrow(/failure\.escalate/);
-    expect(() => new PolicyLimiter({ config: { failure: { escalate: { after: 'x', to: 'local' } } }, store })).toThrow(
-      /failure\.escalate\.after/,
-    );
+    expect(
+      () => new PolicyLimiter({ config: { failure: { escalate: { after: 'x', to: 'local' } } }, store }),
+    ).toThrow(/failure\.escalate\.after/);
     const limiter = new PolicyLimiter({
       config: {
         prefix: freshPrefix(),
@@ -198,14 +217,18 @@ describe('failure escalation: closed for short outages, the local share past `af
     const outageAt = clock.now();
     expect((await limiter.check({ tenant: 'acme' })).path).toBe('fail-closed');
     const short = await limiter.health();
-    expect([short.status, short.failover.unreachableSince, short.failover.escalated]).toEqual(['down', outageAt, false]);
+    expect([short.status, short.failover.unreachableSince, short.failover.escalated]).toEqual([
+      'down',
+      outageAt,
+      false,
+    ]);
     clock.advance(TWO_MINUTES);
     const long = await limiter.health();
     expect([long.status, long.failover.escalated]).toEqual(['degraded', true]);
     expect((await limiter.check({ tenant: 'acme' })).path).toBe('local');
-    expect(logger.events.filter((e) => String(e.event).startsWith('sluice.failure')).map((e) => e.event)).toEqual([
-      'sluice.failure.escalated',
-    ]);
+    expect(
+      logger.events.filter((e) => String(e.event).startsWith('sluice.failure')).map((e) => e.event),
+    ).toEqual(['sluice.failure.escalated']);
   });
 });
 
@@ -260,7 +283,10 @@ describe('failure escalation over a real outage (kill -9 of the redis-server)', 
       // The restarted server is empty (no persistence): the store counts from 0 again.
       expect([back.path, back.allowed, back.remaining]).toEqual(['store', true, 3]);
       expect(limiter.failover()).toMatchObject({ unreachableSince: null, escalated: false });
-      expect(logger.events.map((e) => e.event)).toEqual(['sluice.failure.escalated', 'sluice.failure.recovered']);
+      expect(logger.events.map((e) => e.event)).toEqual([
+        'sluice.failure.escalated',
+        'sluice.failure.recovered',
+      ]);
     } finally {
       await limiter.close();
       await server.stop();

@@ -30,9 +30,10 @@ describe('HYBRID_RATE_LIMITING', () => {
     const doc = configFromEnv({ ...env, HYBRID_RATE_LIMITING: 'true' });
     expect(doc.compare).toEqual({ store: { type: 'memory' } });
     expect(parseConfig(doc).compare).toEqual({ store: { type: 'memory' } });
-    expect(configFromEnv({ ...env, HYBRID_RATE_LIMITING: 'false' }, { compare: { store: { type: 'memory' } } }).compare).toBe(
-      undefined,
-    );
+    expect(
+      configFromEnv({ ...env, HYBRID_RATE_LIMITING: 'false' }, { compare: { store: { type: 'memory' } } })
+        .compare,
+    ).toBe(undefined);
     expect(configFromEnv(env).compare).toBe(undefined);
     expect(parseConfig(configFromEnv(env)).compare).toBe(undefined);
   });
@@ -58,7 +59,8 @@ describe('HYBRID_RATE_LIMITING', () => {
     const hybrid = await PolicyLimiter.create({
       config: configFromEnv(env, { prefix }),
       store: redis.store,
-      onDisagreement: (e) => disagreements.push({ primary: e.primary, secondary: e.secondary, tenant: e.ctx.tenant }),
+      onDisagreement: (e) =>
+        disagreements.push({ primary: e.primary, secondary: e.secondary, tenant: e.ctx.tenant }),
     });
     // Another instance on the same Redis, without hybrid mode.
     const other = await PolicyLimiter.create({
@@ -75,7 +77,11 @@ describe('HYBRID_RATE_LIMITING', () => {
     expect((await other.check(ctx)).allowed).toBe(true);
     // Redis has counted 3 of 3 this hour; the in-process limiter only the 2 it saw.
     const fourth = await hybrid.check(ctx);
-    expect([fourth.allowed, fourth.path, fourth.comparison]).toEqual([false, 'store', { allowed: true, agreed: false }]);
+    expect([fourth.allowed, fourth.path, fourth.comparison]).toEqual([
+      false,
+      'store',
+      { allowed: true, agreed: false },
+    ]);
     expect(disagreements).toEqual([{ primary: false, secondary: true, tenant: 'acme' }]);
     expect(hybrid.disagreements).toBe(1);
     const health = await hybrid.health();

@@ -22,9 +22,9 @@ describe('AURUM_API_RATE_LIMIT_TENANT_HEADERS', () => {
     expect(tenantHeadersFromEnv({ RATE_LIMIT_TENANT_HEADERS: ' X-Org , X-Tenant ' })).toEqual({
       tenantHeaders: ['X-Org', 'X-Tenant'],
     });
-    expect(
-      tenantHeadersFromEnv({ ...SEED_003, RATE_LIMIT_TENANT_HEADERS: 'X-Other' }).tenantHeaders,
-    ).toEqual(['X-Tenant-ID', 'X-Aurum-Tenant']);
+    expect(tenantHeadersFromEnv({ ...SEED_003, RATE_LIMIT_TENANT_HEADERS: 'X-Other' }).tenantHeaders).toEqual(
+      ['X-Tenant-ID', 'X-Aurum-Tenant'],
+    );
     expect(tenantHeadersFromEnv({})).toEqual({});
   });
 
@@ -45,7 +45,11 @@ describe('AURUM_API_RATE_LIMIT_TENANT_HEADERS', () => {
 
   it('express over real HTTP: the tenant is read from either header, the first one first', async () => {
     const limiter = await memoryLimiter({ policies: [PER_TENANT] });
-    const app = await serveWith('express', { limiter, auth: false, options: { ...tenantHeadersFromEnv(SEED_003) } });
+    const app = await serveWith('express', {
+      limiter,
+      auth: false,
+      options: { ...tenantHeadersFromEnv(SEED_003) },
+    });
     open.push(limiter, app);
     const replies = [
       await app.request('/items', { 'x-tenant-id': 'acme' }),
@@ -54,7 +58,9 @@ describe('AURUM_API_RATE_LIMIT_TENANT_HEADERS', () => {
       await app.request('/items', { 'x-tenant-id': 'globex', 'x-aurum-tenant': 'acme' }),
       await app.request('/items'),
     ];
-    expect(replies.map((r) => [r.status, r.headers['x-ratelimit-tenant'], r.headers['x-ratelimit-remaining']])).toEqual([
+    expect(
+      replies.map((r) => [r.status, r.headers['x-ratelimit-tenant'], r.headers['x-ratelimit-remaining']]),
+    ).toEqual([
       [200, 'acme', '1'],
       [200, 'acme', '0'],
       [429, 'acme', '0'],
