@@ -15,11 +15,19 @@ export type {
   NormalizedLimit,
 } from './core/types.js';
 export { normalizeLimit, normalizeLimits } from './engine/limits.js';
-export type { DecideRequest, LimiterOptions, LimitRequest, LocalStoreOptions } from './limiter.js';
+export type {
+  DecideRequest,
+  EscalateOptions,
+  FailoverLogger,
+  FailoverState,
+  LimiterOptions,
+  LimitRequest,
+  LocalStoreOptions,
+} from './limiter.js';
 export { createLimiter, Limiter } from './limiter.js';
 export type { ConfigIssue, SluiceConfig, StoreConfig } from './policy/config.js';
 export { ConfigError, DEFAULT_TIERS, parseConfig } from './policy/config.js';
-export { configFromEnv } from './policy/env.js';
+export { configFromEnv, tenantHeadersFromEnv } from './policy/env.js';
 export { loadConfigFile } from './policy/load.js';
 export type { PlatformGuard, PlatformState } from './policy/platform.js';
 export type { PolicyLimiterOptions } from './policy/policy-limiter.js';

@@ -57,6 +57,44 @@ export interface LimiterOptions {
    * and `storeError.code` `ERR_SLUICE_STORE_FULL` (nothing was counted, so no quota is reported).
    */
   localStore?: LocalStoreOptions;
+  /**
+   * A failure policy that changes with the outage (seed 001's automated rollback trigger): decisions
+   * whose failure mode is `closed` fail closed while the store has been unreachable for less than
+   * `after` (a duration: "2m", ms), then are decided by `to` (`local`: this instance's share; `open`:
+   * admitted) until the store answers again, and at once are back on it. "Unreachable" is measured by
+   * the guard (`guard.unreachableSince`, on the guard's clock): from the first failure of the outage to
+   * the first answer. Needs the guard. Each switch is logged (`logger`). Default: none.
+   */
+  escalate?: EscalateOptions;
+  /**
+   * Where the failure policy's switches are logged: `warn({ event, ... }, message)` with event
+   * `sluice.failure.escalated` (the outage outlasted `escalate.after`) and `sluice.failure.recovered`
+   * (the store answered again). A pino logger fits. Default: none.
+   */
+  logger?: FailoverLogger;
+}
+
+/** See `LimiterOptions.escalate`. */
+export interface EscalateOptions {
+  /** How long the store must have been unreachable before `to` decides instead of `closed`. */
+  after: Duration;
+  /** The failure mode past `after`. */
+  to: 'open' | 'local';
+}
+
+/** The part of a logger (pino, console...) the failure policy logs to. */
+export interface FailoverLogger {
+  warn(object: Record<string, unknown>, message: string): void;
+}
+
+/** The failure policy now (see `Limiter.failover()`, and the policy layer's health). */
+export interface FailoverState {
+  /** When the current outage began (the guard's clock), or null while the store answers. */
+  unreachableSince: number | null;
+  /** The escalation configured, or null. */
+  escalate: { afterMs: number; to: 'open' | 'local' } | null;
+  /** Whether `closed` decisions are decided by `escalate.to` now (the outage outlasted `after`). */
+  escalated: boolean;
 }
 
 /** Bounds of the local fallback's store (see `LimiterOptions.localStore`). */
@@ -135,6 +173,10 @@ export class Limiter {
   private local: Limiter | undefined;
   private readonly localBounds: { maxKeys: number; maxKeysPerTenant: number };
   private readonly penalty: boolean;
+  private readonly escalation: { afterMs: number; to: 'open' | 'local' } | undefined;
+  private readonly logger: FailoverLogger | undefined;
+  /** Whether the escalation is in force (logged when it starts and ends). */
+  private escalated = false;
   /** The local failure mode's share of a checks array, laid out (see decideLocally). */
   private readonly localPlans = new WeakMap<
     readonly Check[],
@@ -183,6 +225,72 @@ export class Limiter {
     this.localFraction = localFraction(options.localShare);
     this.localBounds = localStoreBounds(options.localStore);
     this.clock = options.clock ?? systemClock;
+    this.logger = validLogger(options.logger);
+    this.escalation = escalation(options.escalate);
+    if (this.escalation && !this.guard) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'escalate',
+        'needs the guard, which measures outages (the in-process MemoryStore is not guarded unless `guard` is given; `guard: false` turns it off)',
+      );
+    }
+    const guard = this.guard;
+    if (this.escalation && guard) {
+      guard.onReachable = (since) => {
+        if (!this.escalated) return;
+        this.escalated = false;
+        this.logger?.warn(
+          {
+            event: 'sluice.failure.recovered',
+            backend: guard.backend,
+            unreachableSince: since,
+            unreachableForMs: guard.clock() - since,
+          },
+          `sluice: the ${guard.backend} store answers again: back on the store (closed decisions no longer ${this.escalation?.to})`,
+        );
+      };
+    }
+  }
+
+  /** The failure policy now: the outage the guard measures, and whether the escalation is in force. */
+  failover(): FailoverState {
+    const since = this.guard?.unreachableSince;
+    const escalated = this.escalation ? this.modeFor('closed') !== 'closed' : false;
+    return {
+      unreachableSince: since ?? null,
+      escalate: this.escalation ? { ...this.escalation } : null,
+      escalated,
+    };
+  }
+
+  /**
+   * A decision's failure mode now: `closed` becomes `escalate.to` once the store has been unreachable
+   * for `escalate.after` (logged once per outage).
+   */
+  private modeFor(mode: FailureMode): FailureMode {
+    const escalation = this.escalation;
+    const guard = this.guard;
+    if (mode !== 'closed' || !escalation || !guard) return mode;
+    const since = guard.unreachableSince;
+    if (since === undefined) return mode;
+    const now = guard.clock();
+    if (now - since < escalation.afterMs) return mode;
+    if (!this.escalated) {
+      this.escalated = true;
+      this.logger?.warn(
+        {
+          event: 'sluice.failure.escalated',
+          backend: guard.backend,
+          from: 'closed',
+          to: escalation.to,
+          unreachableSince: since,
+          unreachableForMs: now - since,
+          afterMs: escalation.afterMs,
+        },
+        `sluice: the ${guard.backend} store has been unreachable for ${now - since} ms (escalate.after ${escalation.afterMs} ms): closed decisions are decided ${escalation.to === 'local' ? "by this instance's local share" : 'open'} until it answers`,
+      );
+    }
+    return escalation.to;
   }
 
   /** Decides one request against every configured limit. */
@@ -408,6 +516,7 @@ export class Limiter {
     mode: FailureMode,
   ): Promise<Decision> {
     if (this.closed) throw closedError();
+    if (this.escalation !== undefined) mode = this.modeFor(mode);
     if (mode === 'local' && this.guard?.breaker.refusing())
       return this.decideLocally(request, checks, cost, undefined);
     const plan = planDecision(subject, cost, this.penalty);
@@ -431,6 +540,8 @@ export class Limiter {
     mode: FailureMode,
   ): Promise<Decision> {
     const cause = { code: error.code, message: error.message };
+    // The outage may have started with this very call (or outlasted `escalate.after` during it).
+    if (this.escalation !== undefined) mode = this.modeFor(mode);
     if (mode === 'local') return this.decideLocally(request, checks, cost, cause);
     const breaker = this.guard?.breaker;
     const retryAfterMs =
@@ -580,7 +691,43 @@ const LIMITER_OPTIONS = [
   'guard',
   'clock',
   'localStore',
+  'escalate',
+  'logger',
 ] as const satisfies ReadonlyArray<keyof LimiterOptions>;
+
+/** `escalate`, validated strictly (an unknown field is an error naming it). */
+function escalation(options: unknown): { afterMs: number; to: 'open' | 'local' } | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'escalate',
+      "must be an object { after, to } (for example { after: '2m', to: 'local' })",
+    );
+  }
+  rejectUnknownKeys(options, 'escalate', ['after', 'to']);
+  const { after, to } = options as Partial<EscalateOptions>;
+  if (after === undefined) {
+    throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'escalate.after', "is required (e.g. '2m')");
+  }
+  const afterMs = parseDuration(after, 'escalate.after');
+  if (to !== 'open' && to !== 'local') {
+    throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'escalate.to', 'must be one of open, local');
+  }
+  return { afterMs, to };
+}
+
+function validLogger(logger: unknown): FailoverLogger | undefined {
+  if (logger === undefined) return undefined;
+  if (typeof (logger as FailoverLogger | null)?.warn !== 'function') {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'logger',
+      'must have a warn(object, message) method (a pino logger fits)',
+    );
+  }
+  return logger as FailoverLogger;
+}
 
 /** The local fallback store's bounds, validated strictly (an unknown field is an error naming it). */
 function localStoreBounds(options: unknown): { maxKeys: number; maxKeysPerTenant: number } {

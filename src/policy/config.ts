@@ -99,6 +99,8 @@ const failureSchema = z.strictObject({
   circuitResetTimeout: duration.optional(),
   localInstances: positiveInt.optional(),
   localFraction: z.number().gt(0).max(1).optional(),
+  /** Closed decisions are decided by `to` once the store has been unreachable for `after`. */
+  escalate: z.strictObject({ after: duration, to: z.enum(['open', 'local']) }).optional(),
 });
 
 const platformSchema = z.strictObject({
@@ -156,6 +158,8 @@ const configSchema = z.strictObject({
   loadAdaptive: loadSchema.optional(),
   platform: platformSchema.optional(),
   failure: failureSchema.optional(),
+  /** Seed 001's hybrid mode: a second store decided beside the enforcing one, reporting disagreements. */
+  compare: z.strictObject({ store: storeSchema }).optional(),
 });
 
 export type StoreConfig = z.infer<typeof storeSchema>;
@@ -201,7 +205,11 @@ export interface SluiceConfig {
     circuitThreshold: number;
     circuitResetTimeoutMs: number;
     localShare: { instances?: number; fraction?: number };
+    /** Closed decisions are decided by `to` once the store has been unreachable for `afterMs`. */
+    escalate?: { afterMs: number; to: 'open' | 'local' };
   };
+  /** Seed 001's hybrid mode: the store decided beside the enforcing one (never blocking). */
+  compare?: { store: StoreConfig };
 }
 
 /** Seed 003's tier table: the default, fully replaceable by `tiers`. */
@@ -407,6 +415,20 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
       ...(doc.failure?.localFraction !== undefined ? { fraction: doc.failure.localFraction } : {}),
     },
   };
+  if (doc.failure?.escalate) {
+    failure.escalate = {
+      afterMs: durationOr('failure.escalate.after', doc.failure.escalate.after, 0),
+      to: doc.failure.escalate.to,
+    };
+  }
+  if (doc.compare?.store.type === 'redis') {
+    const given = [doc.compare.store.url, doc.compare.store.cluster, doc.compare.store.sentinel];
+    if (given.filter((x) => x !== undefined).length !== 1)
+      issues.push({
+        path: 'compare.store',
+        message: 'a redis store needs exactly one of url, cluster, sentinel',
+      });
+  }
 
   if (issues.length > 0) throw new ConfigError(issues, source);
   return {
@@ -435,6 +457,7 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
       minFactor: doc.loadAdaptive?.minFactor ?? 0.5,
     },
     ...(platform ? { platform } : {}),
+    ...(doc.compare ? { compare: { store: doc.compare.store } } : {}),
   };
 }
 

@@ -14,6 +14,10 @@ type Doc = Record<string, unknown>;
  * DISTRIBUTED_RATE_LIMITING_ENABLED picks Redis (REDIS_URL) over memory; FAIL_OPEN_ON_REDIS_ERROR=true
  * makes the failure mode "open" (default closed); REDIS_CONNECTION_TIMEOUT and REDIS_SOCKET_TIMEOUT
  * (seconds) and REDIS_MAX_CONNECTIONS tune the store.
+ * HYBRID_RATE_LIMITING=true (seed 001's hybrid migration strategy) decides every request on an
+ * in-process memory limiter too, beside the Redis store that enforces (`compare: { store: { type:
+ * memory } }`): disagreements are counted (health's comparison) and reported to onDisagreement; it needs
+ * the Redis store.
  * Seed 003: [AURUM_API_]RATE_LIMIT_<TIER>_RPS and _BURST set a tier's quotas;
  * AURUM_API_CACHE_REDIS_URL is the Redis URL.
  * Seed 004: REDIS_ENABLED picks Redis over memory, at REDIS_URL or at the URL made of REDIS_HOST
@@ -84,6 +88,20 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
     doc.store = { type: 'memory' };
   }
 
+  // Seed 001's hybrid mode: Redis enforces, an in-process memory limiter decides beside it.
+  const hybrid = bool('HYBRID_RATE_LIMITING');
+  if (hybrid === true) {
+    if ((doc.store as Doc | undefined)?.type !== 'redis') {
+      issues.push({
+        path: 'HYBRID_RATE_LIMITING',
+        message:
+          'compares the Redis store with an in-process memory limiter: it needs the Redis store (DISTRIBUTED_RATE_LIMITING_ENABLED=true, REDIS_ENABLED=true, AURUM_API_CACHE_REDIS_URL, or store.type redis in the document)',
+      });
+    } else doc.compare = { store: { type: 'memory' } };
+  } else if (hybrid === false) {
+    delete doc.compare;
+  }
+
   // Seed 003's circuit breaker settings (the reset timeout in seconds).
   const threshold = int('AURUM_API_RATE_LIMIT_CIRCUIT_THRESHOLD') ?? int('RATE_LIMIT_CIRCUIT_THRESHOLD');
   const reset = int('AURUM_API_RATE_LIMIT_CIRCUIT_RESET_TIMEOUT') ?? int('RATE_LIMIT_CIRCUIT_RESET_TIMEOUT');
@@ -108,6 +126,44 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
 
   if (issues.length > 0) throw new ConfigError(issues, 'environment');
   return doc;
+}
+
+/** Names of HTTP headers (RFC 9110 tokens), at most this long. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+
+/**
+ * Seed 003's AURUM_API_RATE_LIMIT_TENANT_HEADERS (or RATE_LIMIT_TENANT_HEADERS): the headers the HTTP
+ * middleware reads the tenant from, comma-separated ("X-Tenant-ID,X-Aurum-Tenant"), as adapter options
+ * to spread into the adapter's: `sluice({ limiter, ...tenantHeadersFromEnv() })`. Returns `{}` when
+ * neither is set (the adapter's default: no tenant headers), `{ tenantHeaders: [...] }` otherwise.
+ * Throws ConfigError naming the variable when a name is not a header name, repeated, or none is given.
+ */
+export function tenantHeadersFromEnv(env: Env = process.env): { tenantHeaders?: string[] } {
+  const name =
+    env.AURUM_API_RATE_LIMIT_TENANT_HEADERS !== undefined
+      ? 'AURUM_API_RATE_LIMIT_TENANT_HEADERS'
+      : 'RATE_LIMIT_TENANT_HEADERS';
+  const raw = env[name];
+  if (raw === undefined) return {};
+  const issues: ConfigIssue[] = [];
+  const names = raw.split(',').map((h) => h.trim());
+  const seen = new Set<string>();
+  for (const header of names) {
+    if (!HEADER_NAME.test(header)) {
+      issues.push({
+        path: name,
+        message:
+          header === ''
+            ? `${JSON.stringify(raw)} has an empty header name: give comma-separated header names (e.g. X-Tenant-ID,X-Aurum-Tenant)`
+            : `${JSON.stringify(header)} is not a header name (letters, digits and !#$%&'*+.^_\`|~-, at most 256)`,
+      });
+    } else if (seen.has(header.toLowerCase())) {
+      issues.push({ path: name, message: `${JSON.stringify(header)} is listed twice` });
+    }
+    seen.add(header.toLowerCase());
+  }
+  if (issues.length > 0) throw new ConfigError(issues, 'environment');
+  return { tenantHeaders: names };
 }
 
 /** Seed 001's window variables: when one is set, its windows stay beside RATE_LIMIT_DEFAULT. */

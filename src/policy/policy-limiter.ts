@@ -3,7 +3,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import { SluiceError, StoreError, ValidationError } from '../core/errors.js';
 import type { Lease } from '../core/types.js';
-import { Limiter } from '../limiter.js';
+import { type FailoverState, Limiter } from '../limiter.js';
 import type { CircuitBreaker } from '../resilience/breaker.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
 import { RedisStore } from '../stores/redis/redis-store.js';
@@ -86,6 +86,13 @@ export interface HealthReport {
   configError: string | null;
   platform: { state: string; shedLevel: number; rate: number; forced: string | null } | null;
   load: number | null;
+  /**
+   * The failure policy now: when the current outage began (null while the store answers), the
+   * escalation configured (`failure.escalate`), and whether closed decisions are escalated now.
+   */
+  failover: FailoverState;
+  /** The hybrid comparison (compareWith, or `compare` in the configuration): its store and disagreements. */
+  comparison: { backend: string; disagreements: number } | null;
 }
 
 /**
@@ -132,7 +139,7 @@ export class PolicyLimiter {
     const operatorTimeoutMs = operatorTimeoutOf(options.operatorTimeout);
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
     this.store = options.store ?? storeFromConfig(config);
-    this.engine = engineFor(config, this.store, options.clock);
+    this.engine = engineFor(config, this.store, options.clock, options.logger);
     this.onConfigError = options.onConfigError;
     this.documentKey = `${config.prefix}:{~runtime}:overrides`;
     this.set = new PolicySet(config);
@@ -142,9 +149,11 @@ export class PolicyLimiter {
     this.platform = config.platform
       ? new PlatformGuard(this.engine, config.platform, config.tiers, clock)
       : undefined;
-    this.comparison = options.compareWith
-      ? new Limiter({ store: options.compareWith, prefix: config.prefix })
-      : undefined;
+    // The comparison store: given, or the configuration's `compare` (seed 001's HYBRID_RATE_LIMITING).
+    const compareWith =
+      options.compareWith ??
+      (config.compare ? storeFromConfig({ ...config, store: config.compare.store }) : undefined);
+    this.comparison = compareWith ? new Limiter({ store: compareWith, prefix: config.prefix }) : undefined;
     this.logger = options.logger;
     this.actor = options.actor ?? 'unknown';
     this.operatorTimeoutMs = operatorTimeoutMs;
@@ -253,8 +262,11 @@ export class PolicyLimiter {
     for (const p of config.policies) failureModes[p.name] = p.failureMode ?? config.failureMode;
     if (config.tierPolicy.enabled) failureModes.tier = config.tierPolicy.failureMode ?? config.failureMode;
     const storeDeciding = reachable && circuit?.state !== 'open';
+    const failover = this.engine.failover();
+    // Escalated, closed decisions are decided by the escalation's mode: they no longer deny.
     const anyClosed =
-      Object.values(failureModes).includes('closed') || Object.keys(failureModes).length === 0;
+      !failover.escalated &&
+      (Object.values(failureModes).includes('closed') || Object.keys(failureModes).length === 0);
     const budget = this.engine.guard?.budgetMs ?? Number.POSITIVE_INFINITY;
     let status: HealthReport['status'] = 'ok';
     if (!storeDeciding) status = anyClosed ? 'down' : 'degraded';
@@ -276,6 +288,10 @@ export class PolicyLimiter {
           }
         : null,
       load: this.loadSignal ? this.loadSignal() : null,
+      failover,
+      comparison: this.comparison
+        ? { backend: this.comparison.store.backend, disagreements: this.disagreements }
+        : null,
     };
   }
 
@@ -655,7 +671,13 @@ function isSluiceConfig(value: unknown): value is SluiceConfig {
 }
 
 /** The limiter deciding for the policies: guarded (budget, breaker) unless the store is in-process. */
-function engineFor(config: SluiceConfig, store: Store, clock: Clock | undefined): Limiter {
+function engineFor(
+  config: SluiceConfig,
+  store: Store,
+  clock: Clock | undefined,
+  logger: AuditLogger | undefined,
+): Limiter {
+  const guarded = store.backend !== 'memory';
   return new Limiter({
     store,
     prefix: config.prefix,
@@ -673,6 +695,11 @@ function engineFor(config: SluiceConfig, store: Store, clock: Clock | undefined)
           },
     localShare: config.failure.localShare,
     ...(clock ? { clock } : {}),
+    // Outages are measured by the guard: the unguarded in-process store has none to escalate.
+    ...(guarded && config.failure.escalate
+      ? { escalate: { after: config.failure.escalate.afterMs, to: config.failure.escalate.to } }
+      : {}),
+    ...(logger ? { logger } : {}),
   });
 }
 

@@ -36,6 +36,16 @@ export class GuardedStore implements Store {
   readonly breaker: CircuitBreaker;
   private readonly deadlines: Deadlines;
   lastError: StoreError | undefined;
+  /**
+   * When the current outage began (the guard's clock): the instant of its first failure (an error, an
+   * unanswered call, or a refusal because the client is not connected), cleared by the first answer
+   * (a late one too). Undefined while the store answers. Calls refused by the open circuit, and calls
+   * overdue before they were sent, neither start nor end an outage.
+   */
+  unreachableSince: number | undefined;
+  /** Called once when an outage ends (the store answered again), with the instant it began. */
+  onReachable: ((since: number) => void) | undefined;
+  readonly clock: Clock;
   private readonly circuitOpen: StoreError;
 
   constructor(
@@ -43,10 +53,14 @@ export class GuardedStore implements Store {
     options: GuardOptions = {},
   ) {
     this.backend = inner.backend;
-    this.breaker = new CircuitBreaker(options.breaker ?? {}, options.clock ?? systemClock);
+    this.clock = options.clock ?? systemClock;
+    this.breaker = new CircuitBreaker(options.breaker ?? {}, this.clock);
     const breaker = this.breaker;
     this.deadlines = new Deadlines(options.budgetMs ?? 50, inner.backend, {
-      onLateAnswer: () => breaker.lateSuccess(),
+      onLateAnswer: () => {
+        breaker.lateSuccess();
+        if (this.unreachableSince !== undefined) this.reachable();
+      },
     });
     this.circuitOpen = new StoreError(inner.backend, 'circuit open: not calling the store', {
       code: 'ERR_SLUICE_CIRCUIT_OPEN',
@@ -127,8 +141,16 @@ export class GuardedStore implements Store {
 
   private readonly succeeded = (value: unknown): unknown => {
     this.breaker.success();
+    if (this.unreachableSince !== undefined) this.reachable();
     return value;
   };
+
+  /** The store answered: the outage (if any) is over. */
+  private reachable(): void {
+    const since = this.unreachableSince as number;
+    this.unreachableSince = undefined;
+    this.onReachable?.(since);
+  }
 
   private readonly failed = (error: unknown): never => {
     const failure =
@@ -136,6 +158,8 @@ export class GuardedStore implements Store {
         ? error
         : new StoreError(this.backend, String((error as Error)?.message ?? error), { cause: error });
     this.lastError = failure;
+    const sent = !(failure instanceof BudgetTimeout && !failure.sent);
+    if (sent && this.unreachableSince === undefined) this.unreachableSince = this.clock();
     // Refused at once because the client is not connected (ERR_SLUICE_STORE_UNAVAILABLE): nothing
     // waited on the store, so it does not open the circuit, which would keep decisions off the store
     // for the reset timeout once it is connected again. A half-open probe still fails as a probe.
