@@ -13,7 +13,10 @@ describe('regression: a blocked decision is bound by the block', () => {
 
   it('engine (memory): binding `blocked`, remaining 0, resetAt = blockedUntil, retry = the block left', async () => {
     const { store, clock } = backends.memory();
-    const l = createLimiter({ store, limits: [{ name: 'per-second', limit: 5, window: '1s', scope: 'key' }] });
+    const l = createLimiter({
+      store,
+      limits: [{ name: 'per-second', limit: 5, window: '1s', scope: 'key' }],
+    });
     await l.block({ tenant: 't', key: 'k' }, '10s');
     clock?.advance(4000);
     const d = await l.limit({ tenant: 't', key: 'k' });

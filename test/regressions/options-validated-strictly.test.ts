@@ -23,7 +23,11 @@ describe('regression: options are validated strictly', () => {
   it('PolicyLimiter: an unknown key names itself, a did-you-mean and the accepted names', async () => {
     const create = (options: unknown) => () => PolicyLimiter.create(options as PolicyLimiterOptions);
     const e = await refusal(create({ configuration: config }));
-    expect([e.name, e.code, e.field]).toEqual(['ValidationError', 'ERR_SLUICE_INVALID_OPTION', 'configuration']);
+    expect([e.name, e.code, e.field]).toEqual([
+      'ValidationError',
+      'ERR_SLUICE_INVALID_OPTION',
+      'configuration',
+    ]);
     expect(e.message).toBe(
       'configuration: unknown option; expected one of config, store, tierResolver, onConfigError, loadSignal, compareWith, onDisagreement, clock, logger, actor, operatorTimeout, requireStore',
     );
@@ -70,7 +74,9 @@ describe('regression: options are validated strictly', () => {
       'guard.breaker.thresholds',
       'guard.breaker.thresholds: unknown option (did you mean "threshold"?); expected one of threshold, resetTimeoutMs',
     ]);
-    expect((await refusal(guarded({ breaker: { resetTimeout: 1000 } }))).field).toBe('guard.breaker.resetTimeout');
+    expect((await refusal(guarded({ breaker: { resetTimeout: 1000 } }))).field).toBe(
+      'guard.breaker.resetTimeout',
+    );
     expect((await refusal(guarded(true))).field).toBe('guard');
     expect((await refusal(guarded({ budgetMs: '50ms' }))).field).toBe('guard.budgetMs');
     expect((await refusal(guarded({ budgetMs: 0 }))).field).toBe('guard.budgetMs');
@@ -78,10 +84,18 @@ describe('regression: options are validated strictly', () => {
     expect((await refusal(guarded({ breaker: 5 }))).field).toBe('guard.breaker');
     expect((await refusal(guarded({ breaker: { threshold: 0 } }))).field).toBe('guard.breaker.threshold');
     expect((await refusal(guarded({ breaker: { threshold: 1.5 } }))).field).toBe('guard.breaker.threshold');
-    expect((await refusal(guarded({ breaker: { resetTimeoutMs: -1 } }))).field).toBe('guard.breaker.resetTimeoutMs');
+    expect((await refusal(guarded({ breaker: { resetTimeoutMs: -1 } }))).field).toBe(
+      'guard.breaker.resetTimeoutMs',
+    );
     // Valid ones still build a guarded limiter with what they say.
-    const l = createLimiter({ store, limits, guard: { budgetMs: 20, breaker: { threshold: 2, resetTimeoutMs: 0 } } });
-    expect([l.guard?.budgetMs, l.guard?.breaker.threshold, l.guard?.breaker.resetTimeoutMs]).toEqual([20, 2, 0]);
+    const l = createLimiter({
+      store,
+      limits,
+      guard: { budgetMs: 20, breaker: { threshold: 2, resetTimeoutMs: 0 } },
+    });
+    expect([l.guard?.budgetMs, l.guard?.breaker.threshold, l.guard?.breaker.resetTimeoutMs]).toEqual([
+      20, 2, 0,
+    ]);
     expect(createLimiter({ store, limits, guard: false }).guard).toBeUndefined();
   });
 });

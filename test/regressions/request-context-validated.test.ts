@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/core/errors.js';
+import type { ValidationError } from '../../src/core/errors.js';
 import { PolicyLimiter } from '../../src/policy/policy-limiter.js';
 import type { RequestContext } from '../../src/policy/types.js';
 import { freshPrefix, useBackends } from './support.js';
@@ -60,7 +60,9 @@ describe('regression: a request context is validated', () => {
         const ok = await limiter.check({ tenant: 'acme', user: 'bob', endpoint: '/x', cost: 1 });
         expect([ok.allowed, ok.remaining, ok.binding.limit]).toEqual([true, 1, 2]);
         // A repeated shape with a new unknown key is still refused (the shape cache does not skip it).
-        expect((await bad({ tenant: 'acme', user: 'bob', endpoint: '/x', extra: 1 })).field).toBe('ctx.extra');
+        expect((await bad({ tenant: 'acme', user: 'bob', endpoint: '/x', extra: 1 })).field).toBe(
+          'ctx.extra',
+        );
       } finally {
         await limiter.close();
       }
