@@ -339,21 +339,26 @@ export class PolicyLimiter {
 
   /**
    * Forgets the counters of every limit that applies to a request context (its enforced and shadow
-   * policies' limits, with the keys this context counts), like Limiter.reset. Blocks and reputation
-   * stay. Other contexts' counters (another user's, another route's) are untouched.
+   * policies' limits, with the keys this context counts), like Limiter.reset; with `only`, of one
+   * policy's limits (`{ policy: 'per-user' }`) or of one limit (`{ limit: 'per-user.hourly' }`, the
+   * name decisions show). Blocks and reputation stay. Other contexts' counters (another user's,
+   * another route's) are untouched.
    */
-  async reset(ctx: RequestContext): Promise<void> {
+  async reset(ctx: RequestContext, only?: { policy?: string; limit?: string }): Promise<void> {
+    if (only !== undefined) rejectUnknownKeys(only, 'only', ['policy', 'limit']);
     const check = this.resolver.resolve(this.set, this.runtimeVersion, ctx, 0);
+    const { policyOfLimit } = check.shape;
+    const chosen = (name: string) =>
+      (only?.limit === undefined || only.limit === name) &&
+      (only?.policy === undefined || only.policy === policyOfLimit.get(name));
     const store = this.engine.store;
     await Promise.all(
       [check.shape.enforcedPrepared, check.shape.shadowPrepared].map((prepared) => {
         if (!prepared) return undefined;
         const { subject } = prepared;
-        return store.deleteKeys(
-          subject.encodedTenant,
-          subject.metaKey,
-          subject.limits.map((l) => l.key),
-        );
+        const keys = subject.limits.filter((l) => chosen(l.limit.name)).map((l) => l.key);
+        if (keys.length === 0) return undefined;
+        return store.deleteKeys(subject.encodedTenant, subject.metaKey, keys);
       }),
     );
   }

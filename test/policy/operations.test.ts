@@ -92,6 +92,16 @@ describe('PolicyLimiter: peek, usage, reset, resetTenant, block, unblock, refund
         // Bob's own limit and the tenant's limit (both apply to his context) are reset; Carol's stays.
         expect((await limiter.usage({ tenant: 'acme', user: 'bob' })).map((u) => u.used)).toEqual([0, 0]);
         expect((await limiter.usage({ tenant: 'acme', user: 'carol' })).map((u) => u.used)).toEqual([1, 0]);
+        // One policy's limits, or one limit, only.
+        await limiter.check({ tenant: 'acme', user: 'carol' });
+        await limiter.reset({ tenant: 'acme', user: 'carol' }, { policy: 'per-user' });
+        expect((await limiter.usage({ tenant: 'acme', user: 'carol' })).map((u) => u.used)).toEqual([0, 1]);
+        await limiter.check({ tenant: 'acme', user: 'carol' });
+        await limiter.reset({ tenant: 'acme', user: 'carol' }, { limit: 'per-tenant.tenant-hour' });
+        expect((await limiter.usage({ tenant: 'acme', user: 'carol' })).map((u) => u.used)).toEqual([1, 0]);
+        await expect(limiter.reset({ tenant: 'acme' }, { name: 'x' } as never)).rejects.toMatchObject({
+          field: 'only.name',
+        });
         await limiter.check({ tenant: 'acme', user: 'carol' });
         await limiter.resetTenant('acme');
         expect((await limiter.usage({ tenant: 'acme', user: 'carol' })).map((u) => u.used)).toEqual([0, 0]);
