@@ -212,6 +212,7 @@ export class Limiter {
     const store = options.store ?? new MemoryStore();
     // The in-process store cannot be slow or down: it is guarded only when asked to.
     const guarded = options.guard === undefined ? store.backend !== 'memory' : options.guard !== false;
+    if (options.guard !== undefined && options.guard !== false) validateGuard(options.guard);
     this.guard = guarded ? new GuardedStore(store, options.guard || {}) : undefined;
     this.store = this.guard ?? store;
     if (options.failureMode !== undefined && !FAILURE_MODES.includes(options.failureMode)) {
@@ -727,6 +728,44 @@ function validLogger(logger: unknown): FailoverLogger | undefined {
     );
   }
   return logger as FailoverLogger;
+}
+
+/** The keys of GuardOptions and of its BreakerOptions (validated: an unknown one is an error naming it). */
+const GUARD_OPTIONS = ['budgetMs', 'breaker', 'clock'] as const satisfies ReadonlyArray<keyof GuardOptions>;
+const BREAKER_OPTIONS = ['threshold', 'resetTimeoutMs'] as const satisfies ReadonlyArray<
+  keyof NonNullable<GuardOptions['breaker']>
+>;
+
+/** `guard` (true is not accepted: an object, or false), strictly: unknown keys and wrong types name the field. */
+function validateGuard(guard: unknown): void {
+  rejectUnknownKeys(guard, 'guard', GUARD_OPTIONS);
+  const g = guard as GuardOptions;
+  const invalid = (field: string, message: string) =>
+    new ValidationError('ERR_SLUICE_INVALID_OPTION', field, message);
+  if (
+    g.budgetMs !== undefined &&
+    !(typeof g.budgetMs === 'number' && g.budgetMs > 0 && g.budgetMs <= MAX_DURATION_MS)
+  ) {
+    throw invalid('guard.budgetMs', `${JSON.stringify(g.budgetMs)} must be a number of ms > 0`);
+  }
+  if (g.clock !== undefined && typeof g.clock !== 'function') {
+    throw invalid('guard.clock', 'must be a function returning epoch ms');
+  }
+  if (g.breaker === undefined) return;
+  rejectUnknownKeys(g.breaker, 'guard.breaker', BREAKER_OPTIONS);
+  const { threshold, resetTimeoutMs } = g.breaker;
+  if (threshold !== undefined && !(Number.isInteger(threshold) && threshold >= 1)) {
+    throw invalid('guard.breaker.threshold', `${JSON.stringify(threshold)} must be a whole number >= 1`);
+  }
+  if (
+    resetTimeoutMs !== undefined &&
+    !(typeof resetTimeoutMs === 'number' && resetTimeoutMs >= 0 && resetTimeoutMs <= MAX_DURATION_MS)
+  ) {
+    throw invalid(
+      'guard.breaker.resetTimeoutMs',
+      `${JSON.stringify(resetTimeoutMs)} must be a number of ms >= 0`,
+    );
+  }
 }
 
 /** The local fallback store's bounds, validated strictly (an unknown field is an error naming it). */

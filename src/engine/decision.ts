@@ -27,8 +27,8 @@ export function buildDecision(
   let retryAfterMs: number;
   if (blocked) {
     reason = 'blocked';
-    binding = leastRoom(limits);
     retryAfterMs = Math.max(1, raw.blockedUntil - raw.now);
+    binding = blockedBinding(raw.blockedUntil, retryAfterMs, key);
   } else if (raw.admitted) {
     reason = 'allowed';
     binding = leastRoom(limits);
@@ -61,6 +61,31 @@ export function buildDecision(
     if (lease) decision.lease = lease;
   }
   return decision;
+}
+
+/** The `name` (and `id`) of the binding of a decision a block decided. */
+export const BLOCKED_BINDING = 'blocked';
+
+/**
+ * The binding of a blocked decision: the block itself, shaped like a limit that admits nothing until it
+ * ends. name and id `blocked`, algorithm `fixed-window`, limit 0, windowMs and retryAfterMs the block's
+ * remaining time, remaining 0, resetAt the block's end (`blockedUntil`), allowed false; `key` the
+ * request's key when it has one. The limits themselves stay in `limits`, with their own state.
+ */
+export function blockedBinding(blockedUntil: number, retryAfterMs: number, key?: string): LimitResult {
+  const binding: LimitResult = {
+    name: BLOCKED_BINDING,
+    id: BLOCKED_BINDING,
+    algorithm: 'fixed-window',
+    limit: 0,
+    windowMs: retryAfterMs,
+    allowed: false,
+    remaining: 0,
+    resetAt: blockedUntil,
+    retryAfterMs,
+  };
+  if (key !== undefined) binding.key = key;
+  return binding;
 }
 
 function leastRoom(limits: LimitResult[]): LimitResult {

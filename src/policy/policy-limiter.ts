@@ -2,7 +2,8 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { type Clock, systemClock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import { SluiceError, StoreError, ValidationError } from '../core/errors.js';
-import type { Lease } from '../core/types.js';
+import { rejectUnknownKeys } from '../core/options.js';
+import type { Decision, Lease, LimitResult } from '../core/types.js';
 import { type FailoverState, Limiter } from '../limiter.js';
 import type { CircuitBreaker } from '../resilience/breaker.js';
 import { MemoryStore } from '../stores/memory/memory-store.js';
@@ -23,10 +24,11 @@ import {
   serializeOverridesDocument,
 } from './runtime.js';
 import { Adjuster } from './stages/adjust.js';
+import { identityOf } from './stages/check.js';
 import { Decider } from './stages/decide.js';
 import { Leases } from './stages/leases.js';
 import { Recorder } from './stages/record.js';
-import { Resolver } from './stages/resolve.js';
+import { Resolver, validateContext } from './stages/resolve.js';
 import type { FailureMode, Mode, PolicyDecision, RequestContext, TenantOverride } from './types.js';
 
 export interface PolicyLimiterOptions {
@@ -63,6 +65,54 @@ export interface PolicyLimiterOptions {
    * reports it). Milliseconds or a duration ("2s"), from 1 ms to 10 min. Default 2 s.
    */
   operatorTimeout?: number | string;
+  /**
+   * Fail startup rather than start without the store: create() rejects with a StoreError naming the
+   * cause when the store cannot be connected and read within `operatorTimeout` (the limiter is closed).
+   * Default false: create() resolves anyway, reports it (onConfigError, the logger, health) and the
+   * failure modes answer until the store comes back.
+   */
+  requireStore?: boolean;
+}
+
+/** The keys of PolicyLimiterOptions (validated: an unknown one is an error naming it). */
+const POLICY_LIMITER_OPTIONS = [
+  'config',
+  'store',
+  'tierResolver',
+  'onConfigError',
+  'loadSignal',
+  'compareWith',
+  'onDisagreement',
+  'clock',
+  'logger',
+  'actor',
+  'operatorTimeout',
+  'requireStore',
+] as const satisfies ReadonlyArray<keyof PolicyLimiterOptions>;
+
+/** Who `block` and `unblock` are about: a tenant, or one user or one IP of it. */
+export interface BlockTarget {
+  tenant: string;
+  user?: string;
+  ip?: string;
+}
+
+/** One limit's usage (PolicyLimiter.usage). */
+export interface LimitUsage {
+  /** The policy the limit belongs to (`tier` for tier quotas, `route:<endpoint>` for route limits). */
+  policy: string;
+  mode: 'enforce' | 'shadow';
+  name: string;
+  algorithm: LimitResult['algorithm'];
+  /** The key it counts for this context (absent: tenant-wide). */
+  key?: string;
+  /** Capacity (a token bucket's burst). */
+  limit: number;
+  used: number;
+  remaining: number;
+  windowMs: number;
+  /** Epoch ms at which it is back to full capacity if nothing else is consumed. */
+  resetAt: number;
 }
 
 /** Default of `operatorTimeout`. */
@@ -135,7 +185,11 @@ export class PolicyLimiter {
   private readonly recorder: Recorder;
   private readonly leases: Leases;
 
+  private readonly requireStore: boolean;
+
   constructor(options: PolicyLimiterOptions) {
+    validateOptions(options);
+    this.requireStore = options.requireStore ?? false;
     const operatorTimeoutMs = operatorTimeoutOf(options.operatorTimeout);
     const config = isSluiceConfig(options.config) ? options.config : parseConfig(options.config);
     this.store = options.store ?? storeFromConfig(config);
@@ -189,6 +243,14 @@ export class PolicyLimiter {
       }
       await limiter.load('create (first read)', deadline);
     } catch (error) {
+      if (limiter.requireStore) {
+        await limiter.close().catch(() => undefined);
+        throw new StoreError(
+          limiter.store.backend,
+          `create: the store could not be reached within the operator timeout (${limiter.operatorTimeoutMs} ms), and requireStore is set: ${(error as Error).message}`,
+          { code: (error as SluiceError).code ?? 'ERR_SLUICE_STORE', cause: error },
+        );
+      }
       limiter.reportConfigError(
         new SluiceError(
           (error as SluiceError).code ?? 'ERR_SLUICE_STORE',
@@ -228,6 +290,114 @@ export class PolicyLimiter {
     await this.decider.decide(check);
     if (this.recorder.blames(check)) await this.recorder.violation(check);
     return this.recorder.finish(check);
+  }
+
+  /**
+   * The status of a request's limits without consuming anything (a decision of cost 0, like
+   * Limiter.peek): the enforced policies' limits as they stand for this context, its tier, policies
+   * and binding. Platform protection does not shed a peek, and a peek counts no violation and no good
+   * request; reputation and load shrink the limits as they would a check. A blocked identity or
+   * tenant peeks `allowed: false`, reason `blocked`.
+   */
+  async peek(ctx: RequestContext): Promise<PolicyDecision> {
+    const check = this.resolver.resolve(this.set, this.runtimeVersion, ctx, 0);
+    if (check.identity !== undefined) await this.adjuster.readStanding(check);
+    this.adjuster.adjust(check);
+    const { enforcedPrepared, shadowPrepared } = check.shape;
+    const shadow = shadowPrepared
+      ? this.engine.decidePrepared(shadowPrepared, 0).catch(() => undefined)
+      : undefined;
+    if (enforcedPrepared) check.decision = await this.engine.decidePrepared(enforcedPrepared, 0);
+    if (shadow) check.shadow = await shadow;
+    return this.recorder.finish(check);
+  }
+
+  /**
+   * Usage of every limit that applies to a request context (enforced and shadow policies), read with
+   * a peek: per limit its policy, mode, key, used and remaining units, capacity, window and resetAt.
+   */
+  async usage(ctx: RequestContext): Promise<LimitUsage[]> {
+    const check = this.resolver.resolve(this.set, this.runtimeVersion, ctx, 0);
+    const { enforcedPrepared, shadowPrepared, policyOfLimit } = check.shape;
+    const [enforced, shadow] = await Promise.all([
+      enforcedPrepared ? this.engine.decidePrepared(enforcedPrepared, 0) : undefined,
+      shadowPrepared ? this.engine.decidePrepared(shadowPrepared, 0) : undefined,
+    ]);
+    const out: LimitUsage[] = [];
+    const add = (decision: Decision | undefined, mode: LimitUsage['mode']) => {
+      for (const l of decision?.limits ?? []) {
+        const entry: LimitUsage = {
+          policy: policyOfLimit.get(l.name) ?? l.name,
+          mode,
+          name: l.name,
+          algorithm: l.algorithm,
+          limit: l.limit,
+          used: Math.max(0, l.limit - l.remaining),
+          remaining: l.remaining,
+          windowMs: l.windowMs,
+          resetAt: l.resetAt,
+        };
+        if (l.key !== undefined) entry.key = l.key;
+        out.push(entry);
+      }
+    };
+    add(enforced, 'enforce');
+    add(shadow, 'shadow');
+    return out;
+  }
+
+  /**
+   * Forgets the counters of every limit that applies to a request context (its enforced and shadow
+   * policies' limits, with the keys this context counts), like Limiter.reset; with `only`, of one
+   * policy's limits (`{ policy: 'per-user' }`) or of one limit (`{ limit: 'per-user.hourly' }`, the
+   * name decisions show). Blocks and reputation stay. Other contexts' counters (another user's,
+   * another route's) are untouched.
+   */
+  async reset(ctx: RequestContext, only?: { policy?: string; limit?: string }): Promise<void> {
+    if (only !== undefined) rejectUnknownKeys(only, 'only', ['policy', 'limit']);
+    const check = this.resolver.resolve(this.set, this.runtimeVersion, ctx, 0);
+    const { policyOfLimit } = check.shape;
+    const chosen = (name: string) =>
+      (only?.limit === undefined || only.limit === name) &&
+      (only?.policy === undefined || only.policy === policyOfLimit.get(name));
+    const store = this.engine.store;
+    await Promise.all(
+      [check.shape.enforcedPrepared, check.shape.shadowPrepared].map((prepared) => {
+        if (!prepared) return undefined;
+        const { subject } = prepared;
+        const keys = subject.limits.filter((l) => chosen(l.limit.name)).map((l) => l.key);
+        if (keys.length === 0) return undefined;
+        return store.deleteKeys(subject.encodedTenant, subject.metaKey, keys);
+      }),
+    );
+  }
+
+  /** Forgets every counter of a tenant (Limiter.resetTenant: one marker, no scan). Blocks stay. */
+  async resetTenant(tenant: string): Promise<void> {
+    validateContext({ tenant });
+    await this.engine.resetTenant(tenant);
+  }
+
+  /**
+   * Rejects every request of a tenant, or of one user or IP of it, for `duration` (ms or "10m"):
+   * decisions say reason `blocked`, with a `blocked` binding (see README, Decisions). An IP block also
+   * stops that IP's requests that name a user. Give at most one of `user` and `ip`.
+   */
+  async block(target: BlockTarget, duration: number | string): Promise<void> {
+    await this.engine.block(blockTargetOf(target), duration);
+  }
+
+  /** Lifts a block set by `block` (or by reputation, for that user or IP). */
+  async unblock(target: BlockTarget): Promise<void> {
+    await this.engine.unblock(blockTargetOf(target));
+  }
+
+  /**
+   * Gives back units of an admitted decision (Limiter.refund: `units`, default its whole cost, where
+   * that decision took them, never more). Concurrency slots are freed by `release`.
+   */
+  async refund(decision: PolicyDecision, units?: number): Promise<void> {
+    await this.engine.refund(decision, units);
   }
 
   /** Forgets one identity's violations (user id or IP), or with no identity every identity's. */
@@ -651,6 +821,66 @@ export class PolicyLimiter {
 /** What identifies a refused document without its body: its version, or without one its size. */
 function fingerprint(version: number, size: number): string {
   return Number.isNaN(version) ? `NaN|${size}` : String(version);
+}
+
+/** PolicyLimiterOptions, strictly: an unknown key or a wrong type is an error naming the field. */
+function validateOptions(options: unknown): void {
+  rejectUnknownKeys(options, 'options', POLICY_LIMITER_OPTIONS);
+  const o = options as Record<string, unknown>;
+  const invalid = (field: string, message: string) =>
+    new ValidationError('ERR_SLUICE_INVALID_OPTION', field, message);
+  if (o.config === undefined || o.config === null) {
+    throw invalid('config', 'is required: a SluiceConfig, or a configuration document to validate');
+  }
+  for (const field of ['tierResolver', 'onConfigError', 'loadSignal', 'onDisagreement', 'clock']) {
+    if (o[field] !== undefined && typeof o[field] !== 'function') throw invalid(field, 'must be a function');
+  }
+  for (const field of ['store', 'compareWith']) {
+    const store = o[field] as Store | undefined;
+    if (
+      store !== undefined &&
+      (typeof store !== 'object' || store === null || typeof store.decide !== 'function')
+    ) {
+      throw invalid(field, 'must be a Store (a MemoryStore or RedisStore)');
+    }
+  }
+  const logger = o.logger as AuditLogger | undefined;
+  if (
+    logger !== undefined &&
+    (typeof logger !== 'object' ||
+      logger === null ||
+      typeof logger.info !== 'function' ||
+      typeof logger.warn !== 'function')
+  ) {
+    throw invalid('logger', 'must have info(object, message) and warn(object, message) (a pino logger fits)');
+  }
+  if (o.actor !== undefined && (typeof o.actor !== 'string' || o.actor.length === 0)) {
+    throw invalid('actor', 'must be a non-empty string');
+  }
+  if (o.requireStore !== undefined && typeof o.requireStore !== 'boolean') {
+    throw invalid('requireStore', 'must be true or false');
+  }
+}
+
+/** A block target, strictly: a tenant and at most one of user and ip. */
+function blockTargetOf(target: BlockTarget): { tenant: string; key?: string } {
+  rejectUnknownKeys(target, 'target', ['tenant', 'user', 'ip']);
+  validateContext({ tenant: target.tenant });
+  if (target.user !== undefined && target.ip !== undefined) {
+    throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'target', 'give a user or an ip, not both');
+  }
+  for (const field of ['user', 'ip'] as const) {
+    const value = target[field];
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_IDENTIFIER',
+        `target.${field}`,
+        'must be a non-empty string',
+      );
+    }
+  }
+  const key = identityOf(target);
+  return key === undefined ? { tenant: target.tenant } : { tenant: target.tenant, key };
 }
 
 function operatorTimeoutOf(value: unknown): number {

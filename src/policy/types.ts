@@ -70,8 +70,13 @@ export interface TenantOverride extends Partial<TierDefinition> {
   tier?: string;
 }
 
-/** What a request is: filled by the application (or the HTTP layer) from trusted context. */
+/**
+ * What a request is: filled by the application (or the HTTP layer) from trusted context. Validated on
+ * every check: a missing, empty or non-string `tenant` is a ValidationError naming `tenant`, and a key
+ * not listed here (`tenantId`) is one naming it (`ctx.tenantId`).
+ */
 export interface RequestContext {
+  /** Required: the tenant whose limits apply (not starting with "~", reserved for Sluice). */
   tenant: string;
   user?: string;
   roles?: string[];

@@ -40,3 +40,12 @@ export interface PolicyCheck {
 export function identityOf(ctx: RequestContext): string | undefined {
   return ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : undefined;
 }
+
+/**
+ * The block markers a request is checked against (besides its tenant's): its user's and its IP's, so
+ * that blocking an IP (PolicyLimiter.block) also stops that IP's requests that name a user.
+ */
+export function blockedByOf(ctx: RequestContext): string[] {
+  if (ctx.user === undefined) return ctx.ip === undefined ? [] : [`ip=${ctx.ip}`];
+  return ctx.ip === undefined ? [`u=${ctx.user}`] : [`u=${ctx.user}`, `ip=${ctx.ip}`];
+}

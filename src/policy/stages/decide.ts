@@ -1,7 +1,7 @@
 import type { Decision } from '../../core/types.js';
 import type { Limiter, PreparedDecision } from '../../limiter.js';
 import type { Reputation } from '../adaptive.js';
-import type { PolicyCheck } from './check.js';
+import { blockedByOf, type PolicyCheck } from './check.js';
 
 const NONE = () => undefined;
 
@@ -42,7 +42,7 @@ export class Decider {
       tenant: check.ctx.tenant,
       cost: check.cost,
       checks: [...prepared.checks, good],
-      blockedBy: [check.identity as string],
+      blockedBy: blockedByOf(check.ctx),
       key: prepared.key,
       failureMode: prepared.failureMode,
     });

@@ -1,9 +1,10 @@
 import { ValidationError } from '../../core/errors.js';
+import { rejectUnknownKeys } from '../../core/options.js';
 import type { Limiter } from '../../limiter.js';
 import type { AppliedPolicy, PolicySet } from '../resolve.js';
 import { type RequestShape, ShapeCache } from '../shapes.js';
 import type { CountBy, FailureMode, PolicyOutcome, RequestContext } from '../types.js';
-import { identityOf, type PolicyCheck } from './check.js';
+import { blockedByOf, identityOf, type PolicyCheck } from './check.js';
 
 /**
  * Stage 1, resolve: which tier and which policies apply to a request, laid out as its shape (cached
@@ -17,15 +18,9 @@ export class Resolver {
     private readonly tierResolver: ((ctx: RequestContext) => string | undefined) | undefined,
   ) {}
 
-  /** Starts a check: validates the tenant, resolves the tier and the shape. */
-  resolve(set: PolicySet, configVersion: number, ctx: RequestContext): PolicyCheck {
-    if (typeof ctx?.tenant === 'string' && ctx.tenant.startsWith('~')) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_IDENTIFIER',
-        'tenant',
-        'may not start with "~" (reserved for Sluice)',
-      );
-    }
+  /** Starts a check: validates the context, resolves the tier and the shape. `cost` overrides ctx.cost (peek: 0). */
+  resolve(set: PolicySet, configVersion: number, ctx: RequestContext, cost?: number): PolicyCheck {
+    validateContext(ctx);
     const tier = set.tierOf(ctx, this.tierResolver);
     const shape =
       this.shapes.get(set, ctx, tier) ?? this.shapes.add(this.shapeOf(set.resolve(ctx, tier), ctx));
@@ -34,7 +29,7 @@ export class Resolver {
       set,
       configVersion,
       tier,
-      cost: ctx.cost ?? 1,
+      cost: cost ?? ctx.cost ?? 1,
       identity: set.config.reputation.enabled ? identityOf(ctx) : undefined,
       epoch: set.runtime.reputationEpoch ?? 0,
       shape,
@@ -72,18 +67,63 @@ export class Resolver {
 
   private prepare(group: AppliedPolicy[], ctx: RequestContext, failureMode: FailureMode) {
     if (group.length === 0) return undefined;
-    const identity = identityOf(ctx);
     return this.engine.prepare({
       tenant: ctx.tenant,
       checks: group.flatMap((a) =>
         a.limits.map((limit) => (a.key === undefined ? { limit } : { limit, key: a.key })),
       ),
-      blockedBy: identity === undefined ? [] : [identity],
+      blockedBy: blockedByOf(ctx),
       key: ctx.user ?? ctx.ip,
       failureMode,
     });
   }
 }
+
+/** The keys of RequestContext: any other is an error naming it. */
+export const CONTEXT_KEYS: readonly string[] = Object.freeze([
+  'tenant',
+  'user',
+  'roles',
+  'ip',
+  'endpoint',
+  'tier',
+  'cost',
+  'routeLimits',
+] satisfies ReadonlyArray<keyof RequestContext>);
+
+/**
+ * A request context must be an object naming its tenant (a non-empty string not starting with "~"),
+ * with no key RequestContext does not have (`tenantId` would otherwise be a request of no tenant, that
+ * no policy limits). Cheap: a loop over the context's own keys (usually two to five). The other fields
+ * are checked where they are used (identifiers when the shape is built, the cost by the engine).
+ */
+export function validateContext(ctx: RequestContext): void {
+  if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx)) {
+    throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'ctx', 'must be an object with a tenant');
+  }
+  const tenant = ctx.tenant;
+  if (typeof tenant !== 'string' || tenant.length === 0) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_IDENTIFIER',
+      'tenant',
+      `is required: a non-empty string (got ${tenant === null ? 'null' : typeof tenant === 'string' ? 'an empty string' : typeof tenant})`,
+    );
+  }
+  if (tenant.charCodeAt(0) === 126 /* ~ */) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_IDENTIFIER',
+      'tenant',
+      'may not start with "~" (reserved for Sluice)',
+    );
+  }
+  const keys = Object.keys(ctx);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (!CONTEXT_KEY_SET.has(key)) rejectUnknownKeys({ [key]: true }, 'ctx', CONTEXT_KEYS);
+  }
+}
+
+const CONTEXT_KEY_SET: ReadonlySet<string> = new Set(CONTEXT_KEYS);
 
 /**
  * Whether a policy counting by `countBy` counts the request's identity (its user, else its IP) on a
