@@ -129,7 +129,9 @@ describe('express: app-wide use', () => {
       const b = await fetchReply(`${server.base}/campaigns`, headers);
       // The endpoint policy matched '/campaigns' (limit 1).
       expect([a.status, b.status]).toEqual([200, 429]);
-      expect(JSON.parse(a.body).decision.policies.map((p: { name: string }) => p.name)).toContain('campaigns');
+      expect(JSON.parse(a.body).decision.policies.map((p: { name: string }) => p.name)).toContain(
+        'campaigns',
+      );
       const c = await fetchReply(`${server.base}/reports`, headers);
       const d = await fetchReply(`${server.base}/reports`, headers);
       // The route's own limit (1 per minute) was checked by the app-wide middleware.
