@@ -4,21 +4,24 @@
  * ```ts
  * import { sluice } from 'sluice/express';
  *
+ * app.use(sluice({ limit: 100, window: '1m' }));                   // one line: 100/min per client IP
+ *
  * const limiter = sluice({ limiter: policyLimiter, tenant: (req) => req.auth?.tenant });
- * app.use(limiter);                                                 // every request, endpoint '*'
+ * app.use(limiter);                                                 // endpoint: the route ahead
  * app.get('/campaigns', limiter, handler);                          // endpoint '/campaigns'
  * app.post('/reports', limiter.route([{ limit: 3, window: '1m' }]), handler); // + the route's own limit
  * ```
  *
- * **Route patterns.** Middleware added with `app.use` runs before Express has routed the request, so
- * it cannot know the route pattern: it decides with the endpoint `'*'`. Put the middleware on the route
- * (`app.get(path, limiter, handler)` or `limiter.route(limits)`) to decide with the pattern
- * (the mount patterns + `req.route.path`, e.g. `/api/users/:id` or `/t/:tenant/items`; never the raw
- * URL nor `req.baseUrl`, see mountPattern) and with route limits.
- * A request is decided at most once per limiter: when an app-wide middleware of the same limiter has
- * already decided it, a per-route one lets it through (and reports `already-decided` to `onWarning`,
- * since the route's own limits were not checked). A mount whose pattern cannot be known is named
- * `/<mount>` (UNKNOWN_MOUNT); pass `endpoint` to name it yourself.
+ * **Route patterns.** Middleware added with `app.use` runs before Express has routed the request: it
+ * finds the route Express will dispatch to by matching the app's router layers against the request's
+ * path and method (the first matching route, through mounted routers, see routeAhead), and decides with
+ * its pattern and its `limiter.route(limits)` limits. On the route (`app.get(path, limiter, handler)`
+ * or `limiter.route(limits)`) the pattern is the mount patterns + `req.route.path` (e.g.
+ * `/api/users/:id` or `/t/:tenant/items`; never the raw URL nor `req.baseUrl`, see mountPattern).
+ * A request no route matches is decided with the endpoint `'*'`. A request is decided at most once per
+ * limiter: a later middleware of the same limiter lets it through (and reports `already-decided` to
+ * `onWarning` when it carries route limits the decision did not include). A mount whose pattern cannot
+ * be known is named `/<mount>` (UNKNOWN_MOUNT); pass `endpoint` to name it yourself.
  *
  * **Client address.** The socket's peer address, and X-Forwarded-For only per Sluice's own `trustProxy`
  * option (Express's `trust proxy` setting is not used).

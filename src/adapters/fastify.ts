@@ -4,6 +4,8 @@
  * ```ts
  * import { sluice } from 'sluice/fastify';
  *
+ * await app.register(sluice, { limit: 100, window: '1m' });          // one line: 100/min per client IP
+ * // or, with policies and tenants:
  * await app.register(sluice, { limiter: policyLimiter, tenant: (request) => request.auth?.tenant });
  * app.get('/campaigns', handler);                                     // endpoint '/campaigns'
  * app.post('/reports', { config: { sluice: { limits: [{ limit: 3, window: '1m' }] } } }, handler);

@@ -4,6 +4,8 @@
  * ```ts
  * import { sluice } from 'sluice/hono';
  *
+ * app.use(sluice({ limit: 100, window: '1m' }));                      // one line: 100/min per client IP
+ *
  * const limiter = sluice({ limiter: policyLimiter, tenant: (c) => c.get('auth')?.tenant });
  * app.use(limiter);                                                    // endpoint: the matched route
  * app.post('/reports', limiter.route([{ limit: 3, window: '1m' }]), handler); // + the route's own limit
