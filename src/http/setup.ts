@@ -94,7 +94,7 @@ export function validateAdapterOptions(
   }
   const known = [...COMMON_KEYS, ...extra];
   const own = Object.fromEntries(Object.entries(options).filter(([k]) => !ignored.includes(k)));
-  rejectUnknownKeys(own, 'options', known);
+  rejectUnknownKeys(own, field, known);
   const o = own as Record<string, unknown>;
   const at = (key: string) => `${field}.${key}`;
   for (const key of FUNCTION_KEYS) {

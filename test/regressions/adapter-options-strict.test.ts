@@ -25,7 +25,7 @@ describe.each(ADAPTERS)('%s: options validated at setup', (name) => {
   it('a misspelt key is an error naming it, the likely one, and the accepted names', async () => {
     const error = await setUp(name, { limiter, tenantHeader: ['x-tenant-id'] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).field).toBe('tenantHeader');
+    expect((error as ValidationError).field).toBe(`sluice(${name}).tenantHeader`);
     expect((error as Error).message).toContain('did you mean "tenantHeaders"?');
     expect((error as Error).message).toContain('expected one of limiter, limit, window');
   });
