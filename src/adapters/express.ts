@@ -118,7 +118,10 @@ export function sluice(options: ExpressSluiceOptions): SluiceExpressMiddleware {
     try {
       if (options.endpoint) route = options.endpoint(req);
       else if (req.route) route = endpointOf(req);
-      if (!req.route) {
+      if (req.route) {
+        // On the route: a `limiter.route(limits)` further along it is part of this decision.
+        limits ??= routeLimitsOf(req.route as RouteLike, routeHandlers);
+      } else {
         // Before routing (app.use): the route Express will dispatch to, read from the router's layers.
         const ahead = routeAhead(req);
         if (ahead) {

@@ -133,3 +133,38 @@ describe('express: route limits and endpoint policies whatever the order', () =>
     expect(await send('GET', '/nowhere', 3)).toEqual([404, 404, 429]);
   });
 });
+
+describe('express: the one-line start with route limits, both orders', () => {
+  for (const order of ['app.use first', 'on the route'] as const) {
+    it(`${order}: 100 per minute per IP, POST /reports 3 per minute: 3 of 6`, async () => {
+      const mw = sluice({ limit: 100, window: '1m' });
+      const app = express();
+      const ok: express.RequestHandler = (_req, res) => {
+        res.json({ tenant: (res.locals.sluice as { tenant?: string } | undefined)?.tenant ?? null });
+      };
+      if (order === 'app.use first') app.use(mw);
+      app.post('/reports', order === 'app.use first' ? [] : [mw], mw.route([{ limit: 3, window: '1m' }]), ok);
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+      cleanup.push(async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await mw.close();
+      });
+      const { port } = server.address() as { port: number };
+      const replies = [];
+      for (let i = 0; i < 6; i++)
+        replies.push(await fetch(`http://127.0.0.1:${port}/reports`, { method: 'POST' }));
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 429, 429, 429]);
+      expect(replies.map((r) => r.headers.get('x-ratelimit-remaining'))).toEqual([
+        '2',
+        '1',
+        '0',
+        '0',
+        '0',
+        '0',
+      ]);
+      expect(await replies[0]?.json()).toEqual({ tenant: 'default' });
+    });
+  }
+});
