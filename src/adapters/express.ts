@@ -4,21 +4,24 @@
  * ```ts
  * import { sluice } from 'sluice/express';
  *
+ * app.use(sluice({ limit: 100, window: '1m' }));                   // one line: 100/min per client IP
+ *
  * const limiter = sluice({ limiter: policyLimiter, tenant: (req) => req.auth?.tenant });
- * app.use(limiter);                                                 // every request, endpoint '*'
+ * app.use(limiter);                                                 // endpoint: the route ahead
  * app.get('/campaigns', limiter, handler);                          // endpoint '/campaigns'
  * app.post('/reports', limiter.route([{ limit: 3, window: '1m' }]), handler); // + the route's own limit
  * ```
  *
- * **Route patterns.** Middleware added with `app.use` runs before Express has routed the request, so
- * it cannot know the route pattern: it decides with the endpoint `'*'`. Put the middleware on the route
- * (`app.get(path, limiter, handler)` or `limiter.route(limits)`) to decide with the pattern
- * (the mount patterns + `req.route.path`, e.g. `/api/users/:id` or `/t/:tenant/items`; never the raw
- * URL nor `req.baseUrl`, see mountPattern) and with route limits.
- * A request is decided at most once per limiter: when an app-wide middleware of the same limiter has
- * already decided it, a per-route one lets it through (and reports `already-decided` to `onWarning`,
- * since the route's own limits were not checked). A mount whose pattern cannot be known is named
- * `/<mount>` (UNKNOWN_MOUNT); pass `endpoint` to name it yourself.
+ * **Route patterns.** Middleware added with `app.use` runs before Express has routed the request: it
+ * finds the route Express will dispatch to by matching the app's router layers against the request's
+ * path and method (the first matching route, through mounted routers, see routeAhead), and decides with
+ * its pattern and its `limiter.route(limits)` limits. On the route (`app.get(path, limiter, handler)`
+ * or `limiter.route(limits)`) the pattern is the mount patterns + `req.route.path` (e.g.
+ * `/api/users/:id` or `/t/:tenant/items`; never the raw URL nor `req.baseUrl`, see mountPattern).
+ * A request no route matches is decided with the endpoint `'*'`. A request is decided at most once per
+ * limiter: a later middleware of the same limiter lets it through (and reports `already-decided` to
+ * `onWarning` when it carries route limits the decision did not include). A mount whose pattern cannot
+ * be known is named `/<mount>` (UNKNOWN_MOUNT); pass `endpoint` to name it yourself.
  *
  * **Client address.** The socket's peer address, and X-Forwarded-For only per Sluice's own `trustProxy`
  * option (Express's `trust proxy` setting is not used).
@@ -28,13 +31,16 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Lease } from '../core/types.js';
 import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
+import type { PolicyLimiter } from '../policy/policy-limiter.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
 import {
   type AdapterOptions,
+  closeOwned,
   errorVerdict,
   headerString,
   once,
   ownLimits,
+  setupAdapter,
   watchAddresses,
 } from './shared.js';
 
@@ -66,23 +72,39 @@ export interface SluiceExpressMiddleware extends ExpressMiddleware {
   release(lease: Lease): Promise<void>;
   /** The shared core (its `counters`: missing tenants, ignored X-Forwarded-For). */
   readonly core: HttpLimiterCore<Request>;
+  /** The PolicyLimiter deciding (built in the background in the one-line start: resolves once built). */
+  ready(): Promise<PolicyLimiter>;
+  /** Closes the limiter when the middleware built it (one passed as `limiter` is yours to close). */
+  close(): Promise<void>;
 }
 
 /** `res.locals` key holding the request's decision (when it was decided and admitted). */
 export const LOCALS_KEY = 'sluice';
 
-/** Express middleware deciding each request through a PolicyLimiter. */
+/** The adapter's own options (beside every adapter's). */
+const EXPRESS_KEYS = ['endpoint'] as const;
+
+/**
+ * Express middleware deciding each request through a PolicyLimiter: the caller's (`limiter`), or one
+ * built from inline limits (`sluice({ limit: 100, window: '1m' })`, per client IP) or a configuration
+ * document (`config`). Options are validated here: an unknown key or a wrong type throws.
+ */
 export function sluice(options: ExpressSluiceOptions): SluiceExpressMiddleware {
-  const core = new HttpLimiterCore<Request>(options);
-  const decided = new WeakSet<Request>();
+  const setup = setupAdapter<Request>(options, 'sluice(express)', EXPRESS_KEYS);
+  const core = new HttpLimiterCore<Request>(setup.core);
+  /** Requests this limiter decided, with the route limits they were decided with (null: none). */
+  const decided = new WeakMap<Request, PolicyLimit[] | null>();
+  /** This limiter's route middlewares (`limiter.route(limits)`) and their limits. */
+  const routeHandlers = new WeakMap<object, PolicyLimit[]>();
 
   const handle = (req: Request, res: Response, next: NextFunction, routeLimits?: PolicyLimit[]) => {
-    if (decided.has(req)) {
-      if (routeLimits) {
+    const already = decided.get(req);
+    if (already !== undefined) {
+      if (routeLimits && already !== routeLimits) {
         try {
           options.onWarning?.({
             kind: 'already-decided',
-            message: `${req.method} ${String((req.route as { path?: unknown } | undefined)?.path)}: already decided by an app-wide middleware of this limiter; the route's own limits were not checked`,
+            message: `${req.method} ${String((req.route as { path?: unknown } | undefined)?.path)}: already decided by another middleware of this limiter; these route limits were not checked`,
           });
         } catch {
           // A reporting callback must not change the answer.
@@ -91,8 +113,29 @@ export function sluice(options: ExpressSluiceOptions): SluiceExpressMiddleware {
       next();
       return;
     }
-    decided.add(req);
-    decide(req, res, next, routeLimits).catch(() => {
+    let route: string | undefined;
+    let limits = routeLimits;
+    try {
+      if (options.endpoint) route = options.endpoint(req);
+      else if (req.route) route = endpointOf(req);
+      if (req.route) {
+        // On the route: a `limiter.route(limits)` further along it is part of this decision.
+        limits ??= routeLimitsOf(req.route as RouteLike, routeHandlers);
+      } else {
+        // Before routing (app.use): the route Express will dispatch to, read from the router's layers.
+        const ahead = routeAhead(req);
+        if (ahead) {
+          if (!options.endpoint) route = ahead.pattern;
+          limits ??= routeLimitsOf(ahead.route, routeHandlers);
+        }
+      }
+    } catch (error) {
+      decided.set(req, limits ?? null);
+      act(failed(error, req), res, core);
+      return;
+    }
+    decided.set(req, limits ?? null);
+    decide(req, res, next, route, limits).catch(() => {
       // Last resort (decide handles its own errors): still no 500, and no request left hanging.
       if (!res.headersSent) {
         res.statusCode = 503;
@@ -101,13 +144,19 @@ export function sluice(options: ExpressSluiceOptions): SluiceExpressMiddleware {
     });
   };
 
-  const decide = async (req: Request, res: Response, next: NextFunction, routeLimits?: PolicyLimit[]) => {
+  const decide = async (
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    route: string | undefined,
+    routeLimits?: PolicyLimit[],
+  ) => {
     let verdict: Verdict;
     try {
       const socket = req.socket as (typeof req.socket & { server?: unknown }) | undefined;
       const view: RequestView = {
         method: req.method,
-        route: endpointOf(req, options),
+        route,
         header: (name) => headerString(req.headers[name.toLowerCase()]),
         remoteAddress: socket?.remoteAddress,
       };
@@ -145,10 +194,14 @@ export function sluice(options: ExpressSluiceOptions): SluiceExpressMiddleware {
   Object.defineProperty(middleware, 'core', { value: core, enumerable: true });
   middleware.route = (limits) => {
     const own = ownLimits(limits);
-    return (req, res, next) => handle(req, res, next, own);
+    const routeMiddleware: ExpressMiddleware = (req, res, next) => handle(req, res, next, own);
+    routeHandlers.set(routeMiddleware, own);
+    return routeMiddleware;
   };
-  middleware.check = (ctx) => options.limiter.check(ctx);
-  middleware.release = (lease) => options.limiter.release(lease);
+  middleware.check = async (ctx) => (await core.limiter()).check(ctx);
+  middleware.release = async (lease) => (await core.limiter()).release(lease);
+  middleware.ready = async () => core.limiter();
+  middleware.close = () => closeOwned(core.limiter(), setup.owned);
   return middleware;
 }
 
@@ -178,8 +231,7 @@ function act(verdict: Verdict, res: Response, core: HttpLimiterCore<Request>): b
   return true;
 }
 
-function endpointOf(req: Request, options: ExpressSluiceOptions): string | undefined {
-  if (options.endpoint) return options.endpoint(req);
+function endpointOf(req: Request): string | undefined {
   const route = req.route as RouteLike | undefined;
   if (!route || route.path === undefined) return undefined;
   const path = patternText(route.path);
@@ -191,6 +243,93 @@ function endpointOf(req: Request, options: ExpressSluiceOptions): string | undef
 /** What Express tells about a route (Express 4's and 5's Route). */
 interface RouteLike {
   path?: unknown;
+  stack?: Array<{ handle?: unknown }>;
+  _handlesMethod?(method: string): boolean;
+  _handles_method?(method: string): boolean;
+}
+
+/**
+ * The route Express will dispatch a request to, for a middleware running before routing (`app.use`):
+ * the app's router layers matched against the request's path and method, the way Express matches them
+ * (first matching route, through mounted routers), with its pattern (the mount patterns + the route
+ * path, as endpointOf gives it once routed). Undefined when no route matches (a 404: endpoint `'*'`).
+ */
+function routeAhead(req: Request): { route: RouteLike; pattern: string } | undefined {
+  const app = req.app as unknown as AppLike | undefined;
+  if (!app) return undefined;
+  const prefix = appPrefix(app);
+  const router = routerOf(app);
+  if (prefix === undefined || !router) return undefined;
+  const url = req.originalUrl ?? req.url;
+  const q = url.indexOf('?');
+  let path = q === -1 ? url : url.slice(0, q);
+  if (prefix) {
+    if (path.slice(0, prefix.length).toLowerCase() !== prefix.toLowerCase()) return undefined;
+    path = path.slice(prefix.length) || '/';
+  }
+  const found = findRoute(router, path, req.method, 0);
+  if (!found) return undefined;
+  const pattern = prefix ? (found.pattern === '/' ? prefix : `${prefix}${found.pattern}`) : found.pattern;
+  return { route: found.route, pattern };
+}
+
+function findRoute(
+  router: { stack: LayerLike[] },
+  path: string,
+  method: string,
+  depth: number,
+): { route: RouteLike; pattern: string } | undefined {
+  if (depth > 16) return undefined;
+  for (const layer of router.stack) {
+    const route = layer.route;
+    if (route) {
+      if (handlesMethod(route, method) && layerMatches(layer, path)) {
+        return { route, pattern: patternText(route.path) };
+      }
+      continue;
+    }
+    const inner = layer.handle as { stack?: unknown } | undefined;
+    if (!inner || !Array.isArray(inner.stack)) continue;
+    const m = matchLayer(layer, path);
+    if (!m) continue;
+    const text = m.text.endsWith('/') ? m.text.slice(0, -1) : m.text;
+    const rest = path.slice(text.length);
+    if (rest && !rest.startsWith('/')) continue;
+    const sub = findRoute(inner as { stack: LayerLike[] }, rest || '/', method, depth + 1);
+    if (!sub) continue;
+    const mount = m.pattern === '/' ? '' : m.pattern.endsWith('/') ? m.pattern.slice(0, -1) : m.pattern;
+    return { route: sub.route, pattern: mount && sub.pattern === '/' ? mount : `${mount}${sub.pattern}` };
+  }
+  return undefined;
+}
+
+function handlesMethod(route: RouteLike, method: string): boolean {
+  try {
+    if (typeof route._handlesMethod === 'function') return route._handlesMethod(method);
+    if (typeof route._handles_method === 'function') return route._handles_method(method);
+  } catch {
+    return false;
+  }
+  return false;
+}
+
+function layerMatches(layer: LayerLike, path: string): boolean {
+  try {
+    return Boolean(layer.match(path));
+  } catch {
+    return false;
+  }
+}
+
+/** The limits of this limiter's `route(limits)` middleware on a route, nearest to the handler. */
+function routeLimitsOf(route: RouteLike, ours: WeakMap<object, PolicyLimit[]>): PolicyLimit[] | undefined {
+  const stack = Array.isArray(route.stack) ? route.stack : [];
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const handle = stack[i]?.handle;
+    const limits = typeof handle === 'function' ? ours.get(handle) : undefined;
+    if (limits) return limits;
+  }
+  return undefined;
 }
 
 /**

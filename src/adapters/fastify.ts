@@ -4,6 +4,8 @@
  * ```ts
  * import { sluice } from 'sluice/fastify';
  *
+ * await app.register(sluice, { limit: 100, window: '1m' });          // one line: 100/min per client IP
+ * // or, with policies and tenants:
  * await app.register(sluice, { limiter: policyLimiter, tenant: (request) => request.auth?.tenant });
  * app.get('/campaigns', handler);                                     // endpoint '/campaigns'
  * app.post('/reports', { config: { sluice: { limits: [{ limit: 3, window: '1m' }] } } }, handler);
@@ -23,15 +25,19 @@
  * Fastify is an optional peer dependency: this module imports its types only.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { ValidationError } from '../core/errors.js';
 import type { Lease } from '../core/types.js';
 import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
+import type { PolicyLimiter } from '../policy/policy-limiter.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
 import {
   type AdapterOptions,
+  closeOwned,
   errorVerdict,
   headerString,
   once,
   ownLimits,
+  setupAdapter,
   watchAddresses,
 } from './shared.js';
 
@@ -59,6 +65,8 @@ export interface SluiceFastifyApi {
   check(ctx: RequestContext): Promise<PolicyDecision>;
   /** Frees a concurrency lease returned by `check`. */
   release(lease: Lease): Promise<void>;
+  /** The PolicyLimiter deciding (the caller's, or the one built by the one-line start). */
+  readonly limiter: PolicyLimiter;
   /** The shared core (its `counters`: missing tenants, ignored X-Forwarded-For). */
   readonly core: HttpLimiterCore<FastifyRequest>;
 }
@@ -82,8 +90,24 @@ interface RouteInfo {
   config: object | undefined;
 }
 
+/** The plugin's own options; Fastify's registration options (prefix, logLevel...) are Fastify's. */
+const FASTIFY_KEYS = ['hook'] as const;
+const REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers'] as const;
+
 const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options) => {
-  const core = new HttpLimiterCore<FastifyRequest>(options);
+  const setup = setupAdapter<FastifyRequest>(options, 'sluice(fastify)', FASTIFY_KEYS, REGISTER_KEYS);
+  const hookName = options.hook ?? 'onRequest';
+  if (!['onRequest', 'preValidation', 'preHandler'].includes(hookName)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'sluice(fastify).hook',
+      'must be one of onRequest, preValidation, preHandler',
+    );
+  }
+  const core = new HttpLimiterCore<FastifyRequest>(setup.core);
+  // A limiter built for the plugin (one-line start) is ready before the server listens, and closed with it.
+  const limiter = await core.limiter();
+  if (setup.owned) fastify.addHook('onClose', async () => closeOwned(limiter, true));
   // Each request's peer address is read on arrival, before any hook (an async hook before ours, or
   // `hook: 'preValidation'`, would otherwise find it gone when the client closed after sending).
   watchAddresses(fastify.server);
@@ -91,8 +115,9 @@ const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options
   const routeLimits = new WeakMap<object, PolicyLimit[]>();
 
   const api: SluiceFastifyApi = {
-    check: (ctx) => options.limiter.check(ctx),
-    release: (lease) => options.limiter.release(lease),
+    check: (ctx) => limiter.check(ctx),
+    release: (lease) => limiter.release(lease),
+    limiter,
     core,
   };
   // A nested registration inherits the outer one's decorations.
@@ -156,7 +181,7 @@ const plugin: FastifyPluginAsync<FastifySluiceOptions> = async (fastify, options
     }
   };
 
-  switch (options.hook ?? 'onRequest') {
+  switch (hookName) {
     case 'onRequest':
       fastify.addHook('onRequest', hook);
       break;

@@ -4,6 +4,8 @@
  * ```ts
  * import { sluice } from 'sluice/hono';
  *
+ * app.use(sluice({ limit: 100, window: '1m' }));                      // one line: 100/min per client IP
+ *
  * const limiter = sluice({ limiter: policyLimiter, tenant: (c) => c.get('auth')?.tenant });
  * app.use(limiter);                                                    // endpoint: the matched route
  * app.post('/reports', limiter.route([{ limit: 3, window: '1m' }]), handler); // + the route's own limit
@@ -34,8 +36,16 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { Lease } from '../core/types.js';
 import { HttpLimiterCore, type RequestView, type Verdict } from '../http/core.js';
+import type { PolicyLimiter } from '../policy/policy-limiter.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
-import { type AdapterOptions, errorVerdict, ownLimits, watchAddresses } from './shared.js';
+import {
+  type AdapterOptions,
+  closeOwned,
+  errorVerdict,
+  ownLimits,
+  setupAdapter,
+  watchAddresses,
+} from './shared.js';
 
 export type { AdapterWarning } from './shared.js';
 
@@ -65,6 +75,10 @@ export interface SluiceHonoMiddleware extends SluiceHonoHandler {
   release(lease: Lease): Promise<void>;
   /** The shared core (its `counters`: missing tenants, ignored X-Forwarded-For). */
   readonly core: HttpLimiterCore<Context>;
+  /** The PolicyLimiter deciding (built in the background in the one-line start: resolves once built). */
+  ready(): Promise<PolicyLimiter>;
+  /** Closes the limiter when the middleware built it (one passed as `limiter` is yours to close). */
+  close(): Promise<void>;
 }
 
 /** What Hono tells about a matched route (RouterRoute). */
@@ -74,9 +88,17 @@ interface MatchedRoute {
   handler: (...args: never[]) => unknown;
 }
 
-/** Hono middleware deciding each request through a PolicyLimiter. */
+/** The adapter's own options (beside every adapter's). */
+const HONO_KEYS = ['remoteAddress', 'endpoint'] as const;
+
+/**
+ * Hono middleware deciding each request through a PolicyLimiter: the caller's (`limiter`), or one
+ * built from inline limits (`sluice({ limit: 100, window: '1m' })`, per client IP) or a configuration
+ * document (`config`). Options are validated here: an unknown key or a wrong type throws.
+ */
 export function sluice(options: HonoSluiceOptions): SluiceHonoMiddleware {
-  const core = new HttpLimiterCore<Context>(options);
+  const setup = setupAdapter<Context>(options, 'sluice(hono)', HONO_KEYS);
+  const core = new HttpLimiterCore<Context>(setup.core);
   // Requests decided by this limiter, with the route limits they were decided with: a property of the
   // context under this middleware's own symbol (cheaper than a WeakMap entry per request).
   const DECIDED = Symbol('sluice.decided');
@@ -179,8 +201,10 @@ export function sluice(options: HonoSluiceOptions): SluiceHonoMiddleware {
     routeHandlers.set(routeMiddleware, own);
     return routeMiddleware;
   };
-  middleware.check = (ctx) => options.limiter.check(ctx);
-  middleware.release = (lease) => options.limiter.release(lease);
+  middleware.check = async (ctx) => (await core.limiter()).check(ctx);
+  middleware.release = async (lease) => (await core.limiter()).release(lease);
+  middleware.ready = async () => core.limiter();
+  middleware.close = () => closeOwned(core.limiter(), setup.owned);
   return middleware;
 }
 

@@ -5,6 +5,8 @@
 import type { Decision } from '../core/types.js';
 import { rejectionBody } from '../http/bodies.js';
 import type { HttpLimiterOptions, HttpWarning, Verdict } from '../http/core.js';
+import { type LimiterSource, resolveLimiter, validateAdapterOptions } from '../http/setup.js';
+import type { PolicyLimiter } from '../policy/policy-limiter.js';
 import type { PolicyLimit } from '../policy/types.js';
 
 /** Anomalies the adapters report beside the core's. */
@@ -20,8 +22,13 @@ export type AdapterWarning =
       message: string;
     };
 
-/** Options of every adapter: the core's, plus error reporting. */
-export interface AdapterOptions<Req> extends Omit<HttpLimiterOptions<Req>, 'onWarning'> {
+/**
+ * Options of every adapter: where the limiter comes from (`limiter`, or the one-line start's `limit` /
+ * `limits` / `config`, with `store`), the core's, plus error reporting.
+ */
+export interface AdapterOptions<Req>
+  extends Omit<HttpLimiterOptions<Req>, 'onWarning' | 'limiter' | 'implicitTenant'>,
+    LimiterSource {
   /** Told about anomalies worth a log line or a counter (missing tenant, proxy misconfiguration...). */
   onWarning?: (warning: AdapterWarning) => void;
   /**
@@ -131,4 +138,41 @@ export function watchAddresses(server: unknown): void {
   s.prependListener('request', (req) => {
     void req.socket?.remoteAddress;
   });
+}
+
+/** What an adapter's setup gives: the core's options, and whether the limiter was built for it. */
+export interface AdapterSetup<Req> {
+  core: HttpLimiterOptions<Req>;
+  /** Whether the middleware built its limiter (and closes it). */
+  owned: boolean;
+}
+
+/**
+ * Validates an adapter's options (unknown keys, wrong types, a plain Limiter as `limiter`: errors at
+ * setup) and resolves its limiter (the caller's, or one built from inline limits or a document).
+ */
+export function setupAdapter<Req>(
+  options: AdapterOptions<Req>,
+  field: string,
+  extra: readonly string[],
+  ignored: readonly string[] = [],
+): AdapterSetup<Req> {
+  validateAdapterOptions(options, field, extra, ignored);
+  const resolved = resolveLimiter(options);
+  const core: HttpLimiterOptions<Req> = { ...options, limiter: resolved.limiter };
+  if (resolved.implicitTenant) core.implicitTenant = true;
+  for (const key of ['limit', 'window', 'algorithm', 'limits', 'config', 'store']) {
+    delete (core as unknown as Record<string, unknown>)[key];
+  }
+  return { core, owned: resolved.owned };
+}
+
+/** Closes a limiter the middleware built (one passed in is the caller's to close). */
+export async function closeOwned(
+  limiter: PolicyLimiter | Promise<PolicyLimiter>,
+  owned: boolean,
+): Promise<void> {
+  if (!owned) return;
+  const built = await Promise.resolve(limiter).catch(() => undefined);
+  await built?.close();
 }

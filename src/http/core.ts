@@ -17,8 +17,16 @@ export interface RequestView {
 
 /** Options shared by the Express, Fastify and Hono adapters. */
 export interface HttpLimiterOptions<Req> {
-  /** The limiter that decides (policies, tiers, overrides...). */
-  limiter: PolicyLimiter;
+  /**
+   * The limiter that decides (policies, tiers, overrides...), or the promise of the one being built
+   * (the adapters' one-line start, see setup.ts).
+   */
+  limiter: PolicyLimiter | Promise<PolicyLimiter>;
+  /**
+   * Decide a request without a tenant as `DEFAULT_TENANT`, silently (set by the one-line start when
+   * no tenant is configured: every client counted by IP under one tenant).
+   */
+  implicitTenant?: boolean;
   /**
    * The tenant from the authenticated context (seed 002: from verified claims, never from a header a
    * client could forge). Tried first.
@@ -92,6 +100,9 @@ export type Verdict =
       decision?: PolicyDecision;
     };
 
+/** The tenant of every request in the one-line start when no tenant is configured. */
+export const DEFAULT_TENANT = 'default';
+
 const DEFAULT_TENANT_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
@@ -127,7 +138,28 @@ export class HttpLimiterCore<Req> {
   private warnedProxy = false;
   private readonly warnedAddress = new Set<string>();
 
-  constructor(readonly options: HttpLimiterOptions<Req>) {}
+  private current: PolicyLimiter | undefined;
+  private readonly pending: Promise<PolicyLimiter> | undefined;
+
+  constructor(readonly options: HttpLimiterOptions<Req>) {
+    const l = options.limiter;
+    if (l instanceof Promise) {
+      this.pending = l;
+      l.then(
+        (built) => {
+          this.current = built;
+        },
+        () => undefined,
+      );
+    } else {
+      this.current = l;
+    }
+  }
+
+  /** The limiter (awaiting the one being built, when it is not ready yet). */
+  limiter(): PolicyLimiter | Promise<PolicyLimiter> {
+    return this.current ?? (this.pending as Promise<PolicyLimiter>);
+  }
 
   async evaluate(req: Req, view: RequestView, routeLimits?: PolicyLimit[]): Promise<Verdict> {
     const o = this.options;
@@ -145,7 +177,8 @@ export class HttpLimiterCore<Req> {
     if (cost !== undefined) ctx.cost = cost;
     if (routeLimits) ctx.routeLimits = routeLimits;
 
-    const decision = await o.limiter.check(ctx);
+    const limiter = this.current ?? (await this.pending);
+    const decision = await (limiter as PolicyLimiter).check(ctx);
     const headers = rateLimitHeaders(decision, Date.now(), o.headers, this.unsendable);
     if (decision.allowed) {
       return decision.lease
@@ -170,7 +203,10 @@ export class HttpLimiterCore<Req> {
 
   /** Frees a request's concurrency lease (adapters call it when the response is done). */
   async release(lease: Lease | undefined): Promise<void> {
-    if (lease) await this.options.limiter.release(lease).catch(() => undefined);
+    if (lease)
+      await Promise.resolve(this.limiter())
+        .then((l) => l.release(lease))
+        .catch(() => undefined);
   }
 
   private tenantOf(req: Req, view: RequestView): string | undefined {
@@ -191,6 +227,7 @@ export class HttpLimiterCore<Req> {
       // Next to an authenticated resolver a header is a claim: its own namespace.
       if (value && pattern.test(value)) return o.tenant ? `${CLAIMED_TENANT_PREFIX}${value}` : value;
     }
+    if (o.implicitTenant) return DEFAULT_TENANT;
     const missing = o.missingTenant ?? 'reject';
     if (missing === 'reject') return undefined;
     this.counters.missingTenant++;

@@ -259,3 +259,91 @@ export async function serveWith(name: AdapterName, spec: Spec): Promise<Served> 
 export function decisionOf(reply: Reply): PolicyDecision | null {
   return (JSON.parse(reply.body) as { decision: PolicyDecision | null }).decision;
 }
+
+/** A server for adapter options given as they are (the one-line start): no auth stub, GET routes. */
+export interface Quick {
+  readonly base: string;
+  request(path: string, init?: { method?: string; headers?: Record<string, string> }): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `routes` (GET, answering `{ decision }`) behind the adapter built from `options` as they are:
+ * `app.use(sluice(options))` on Express and Hono, `app.register(sluice, options)` on Fastify. Closes
+ * the limiter the middleware built with the server.
+ */
+export async function serveQuick(
+  name: AdapterName,
+  options: Record<string, unknown>,
+  routes: string[] = ['/items'],
+): Promise<Quick> {
+  let server: Server;
+  let closeApp: () => Promise<void>;
+  if (name === 'express') {
+    const app = express();
+    const mw = expressSluice(options as unknown as Parameters<typeof expressSluice>[0]);
+    app.use(mw);
+    for (const path of routes)
+      app.get(path, (_req, res) => res.json({ decision: res.locals.sluice ?? null }));
+    server = app.listen(0, '127.0.0.1');
+    closeApp = async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await mw.close();
+    };
+  } else if (name === 'fastify') {
+    const app = Fastify();
+    await app.register(fastifySluice, options as unknown as Parameters<typeof fastifySluice>[1]);
+    for (const path of routes) app.get(path, async (request) => ({ decision: request.sluice }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    server = app.server;
+    closeApp = () => app.close();
+  } else {
+    const app = new Hono<{ Variables: { sluice: PolicyDecision } }>();
+    const mw = honoSluice(options as unknown as Parameters<typeof honoSluice>[0]);
+    app.use(mw);
+    for (const path of routes) app.get(path, (c) => c.json({ decision: c.get('sluice') ?? null }));
+    server = honoServe({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    closeApp = async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await mw.close();
+    };
+  }
+  if (!server.listening) await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    base,
+    async request(path, init = {}) {
+      const res = await fetch(`${base}${path}`, {
+        method: init.method ?? 'GET',
+        headers: init.headers ?? {},
+      });
+      const out: Record<string, string> = {};
+      res.headers.forEach((value, key) => {
+        out[key.toLowerCase()] = value;
+      });
+      return { status: res.status, headers: out, body: await res.text() };
+    },
+    async close() {
+      server.closeAllConnections();
+      await closeApp();
+    },
+  };
+}
+
+/** Sets an adapter up with `options` (Fastify: registers it and waits until ready); resolves when accepted. */
+export async function setUp(name: AdapterName, options: Record<string, unknown>): Promise<void> {
+  if (name === 'express') {
+    await expressSluice(options as unknown as Parameters<typeof expressSluice>[0]).close();
+  } else if (name === 'fastify') {
+    const app = Fastify();
+    try {
+      await app.register(fastifySluice, options as unknown as Parameters<typeof fastifySluice>[1]);
+      await app.ready();
+    } finally {
+      await app.close().catch(() => undefined);
+    }
+  } else {
+    await honoSluice(options as unknown as Parameters<typeof honoSluice>[0]).close();
+  }
+}
