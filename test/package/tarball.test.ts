@@ -3,7 +3,7 @@
  * is installed into a throwaway project, and that project uses it the way a consumer would (ESM import,
  * CommonJS require, TypeScript with NodeNext resolution in both module systems).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -38,6 +38,23 @@ function run(command: string, args: string[], cwd: string, timeout = 110_000): R
   const result = spawnSync(command, args, { cwd, encoding: 'utf8', timeout, env: process.env });
   if (result.error) throw result.error;
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs a command without blocking the others (the README's snippets run side by side). */
+function runAsync(command: string, args: string[], cwd: string, timeout = 30_000): Promise<RunResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, { cwd, env: process.env, timeout });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', fail);
+    child.on('close', (status) => done({ status, stdout, stderr }));
+  });
 }
 
 /** Runs a command that must succeed; its output is in the failure message otherwise. */
@@ -367,6 +384,7 @@ describe('README snippets, against the packed tarball', () => {
   let dir: string;
   let redis: RedisServer;
   let typecheck: RunResult;
+  const runs = new Map<number, RunResult>();
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -415,7 +433,13 @@ describe('README snippets, against the packed tarball', () => {
       )}\n`,
     );
     typecheck = run(process.execPath, [TSC, '-p', 'tsconfig.json'], dir, 90_000);
-  }, 120_000);
+    if (typecheck.status !== 0) return;
+    const runnable = snippets.filter((s) => !s.typecheckOnly);
+    const results = await Promise.all(
+      runnable.map((s) => runAsync(process.execPath, [`run-${s.line}.mjs`], dir, 60_000)),
+    );
+    for (const [i, s] of runnable.entries()) runs.set(s.line, results[i]!);
+  }, 180_000);
 
   afterAll(async () => {
     await redis?.stop();
@@ -435,7 +459,7 @@ describe('README snippets, against the packed tarball', () => {
     'the snippet at README.md:%i runs',
     (line, snippet) => {
       expect(typecheck.status, 'the snippets do not type-check').toBe(0);
-      const result = run(process.execPath, [`run-${line}.mjs`], dir, 30_000);
+      const result = runs.get(line)!;
       expect(result.status, `README.md:${line} failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
       const expected = snippet.code
         .split('\n')
