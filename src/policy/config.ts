@@ -41,6 +41,9 @@ export const quantity = z.number().int().min(1).max(MAX_QUANTITY);
 /** How important a tier is under platform overload: positive and finite. */
 export const priority = z.number().positive().max(1e6);
 
+/** The `tierLimits` row for every tier without a row of its own. */
+export const DEFAULT_TIER_ROW = 'default';
+
 /** Names that are properties of every object: a tier or policy so named would be read from the prototype. */
 const PROTOTYPE_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
 /** A tier's or policy's name: an identifier that is not one of Object.prototype's properties. */
@@ -324,9 +327,30 @@ export function parseConfig(input: unknown, source?: string): SluiceConfig {
       });
     };
     if (policy.limits) validateList(policy.limits, `${at}.limits`);
-    for (const [tier, list] of Object.entries(policy.tierLimits ?? {})) {
-      knownTier(`${at}.tierLimits.${tier}`, tier);
-      validateList(list, `${at}.tierLimits.${tier}`);
+    if (policy.tierLimits) {
+      const rows = policy.tierLimits;
+      for (const [tier, list] of Object.entries(rows)) {
+        if (tier !== DEFAULT_TIER_ROW) knownTier(`${at}.tierLimits.${tier}`, tier);
+        validateList(list, `${at}.tierLimits.${tier}`);
+      }
+      const hasDefault = Object.hasOwn(rows, DEFAULT_TIER_ROW);
+      if (hasDefault && policy.limits)
+        issues.push({
+          path: `${at}.tierLimits.${DEFAULT_TIER_ROW}`,
+          message:
+            'and limits both apply to the tiers without a row of their own: keep one (tierLimits.default, or limits)',
+        });
+      // A tier without a row would silently skip the policy: every tier it applies to needs a row, or a
+      // `default` row (or `limits`) covers the rest. An empty row (`free: []`) exempts a tier on purpose.
+      if (!hasDefault && !policy.limits) {
+        const applies = policy.tiers ?? Object.keys(tiers);
+        const missing = applies.filter((t) => Object.hasOwn(tiers, t) && !Object.hasOwn(rows, t));
+        if (missing.length > 0)
+          issues.push({
+            path: `${at}.tierLimits`,
+            message: `has no row for tier${missing.length === 1 ? '' : 's'} ${missing.map((t) => `"${t}"`).join(', ')}: add ${missing.length === 1 ? 'it' : 'them'}, or a "default" row for every tier without its own (an empty row, [], exempts a tier)`,
+          });
+      }
     }
   });
 

@@ -3,7 +3,7 @@ import { ValidationError } from '../core/errors.js';
 import { MAX_IDENTIFIER_BYTES } from '../core/identifiers.js';
 import type { NormalizedLimit } from '../core/types.js';
 import { namespacedLimit, normalizeLimit } from '../engine/limits.js';
-import { duplicateLimitName, type SluiceConfig } from './config.js';
+import { DEFAULT_TIER_ROW, duplicateLimitName, type SluiceConfig } from './config.js';
 import { compilePattern, type Matcher } from './patterns.js';
 import { own, type RuntimeOverrides } from './runtime.js';
 import {
@@ -236,7 +236,7 @@ export class PolicySet {
       if (!matches(policy, ctx)) continue;
       const limits = policy.isTierPolicy
         ? this.tierLimits(ctx.tenant, tier)
-        : (policy.limits.get(tier) ?? policy.limits.get('*'));
+        : (policy.limits.get(tier) ?? policy.limits.get(DEFAULT_TIER_ROW) ?? policy.limits.get('*'));
       if (!limits || limits.length === 0) continue;
       matched.push({ policy, limits });
     }

@@ -3,7 +3,7 @@
  * is installed into a throwaway project, and that project uses it the way a consumer would (ESM import,
  * CommonJS require, TypeScript with NodeNext resolution in both module systems).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -11,12 +11,15 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedis } from '../support/redis-servers.js';
+import { readmeBlocks, typescriptBlocks, withRedis } from './readme-blocks.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ROOT_PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -37,6 +40,23 @@ function run(command: string, args: string[], cwd: string, timeout = 110_000): R
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** Runs a command without blocking the others (the README's snippets run side by side). */
+function runAsync(command: string, args: string[], cwd: string, timeout = 30_000): Promise<RunResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, { cwd, env: process.env, timeout });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', fail);
+    child.on('close', (status) => done({ status, stdout, stderr }));
+  });
+}
+
 /** Runs a command that must succeed; its output is in the failure message otherwise. */
 function runOk(command: string, args: string[], cwd: string, timeout?: number): string {
   const result = run(command, args, cwd, timeout);
@@ -52,6 +72,7 @@ function runScript(file: string): unknown {
 
 let tmp: string;
 let app: string;
+let tarball: string;
 let tarballEntries: string[];
 
 beforeAll(() => {
@@ -65,7 +86,7 @@ beforeAll(() => {
   runOk('npm', ['pack', '--pack-destination', packDir], ROOT);
   const tarballs = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
   expect(tarballs).toEqual([`${ROOT_PACKAGE.name}-${ROOT_PACKAGE.version}.tgz`]);
-  const tarball = join(packDir, tarballs[0]!);
+  tarball = join(packDir, tarballs[0]!);
   tarballEntries = runOk('tar', ['-tzf', tarball], tmp)
     .split('\n')
     .filter((line) => line !== '');
@@ -348,4 +369,103 @@ export const wrong: LimitDefinition = { limit: 1, window: '1s', algorithm: 'nope
       ).toEqual([]);
     }, 180_000); // tsc over the installed declarations: 10-25 s here, more on a loaded machine
   });
+});
+
+/**
+ * The README's TypeScript snippets, as pasted by a user: each one a module of a `"type": "module"`
+ * project that installed the tarball (and the frameworks, for the HTTP ones), type-checked together
+ * with tsc --strict (NodeNext), then each run with node (but those marked typecheck-only). Redis URLs
+ * point at a redis-server of the test's own; configuration blocks marked `file=NAME` are written as
+ * NAME beside them. A `console.log(...)` line ending in `// prints: TEXT` must print TEXT.
+ */
+describe('README snippets, against the packed tarball', () => {
+  const blocks = readmeBlocks();
+  const snippets = typescriptBlocks(blocks);
+  let dir: string;
+  let redis: RedisServer;
+  let typecheck: RunResult;
+  const runs = new Map<number, RunResult>();
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    dir = join(tmp, 'readme');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'package.json'),
+      `${JSON.stringify({ name: 'sluice-readme', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`,
+    );
+    runOk('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], dir);
+    // The optional peer dependencies and the types a TypeScript user installs, from this project.
+    for (const name of ['express', 'fastify', 'hono', '@types']) {
+      const target = join(dir, 'node_modules', name);
+      if (!existsSync(target)) symlinkSync(join(ROOT, 'node_modules', name), target, 'dir');
+    }
+    for (const block of blocks) {
+      if (block.file) writeFileSync(join(dir, block.file), withRedis(block.code, redis.url));
+    }
+    for (const snippet of snippets) {
+      writeFileSync(
+        join(dir, `snippet-${snippet.line}.ts`),
+        `${withRedis(snippet.code, redis.url)}export {};\n`,
+      );
+      writeFileSync(
+        join(dir, `run-${snippet.line}.mjs`),
+        `await import('./out/snippet-${snippet.line}.js');\nprocess.exit(0);\n`,
+      );
+    }
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      `${JSON.stringify(
+        {
+          compilerOptions: {
+            target: 'ES2022',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            skipLibCheck: true,
+            outDir: 'out',
+            types: ['node'],
+          },
+          files: snippets.map((s) => `snippet-${s.line}.ts`),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    typecheck = run(process.execPath, [TSC, '-p', 'tsconfig.json'], dir, 90_000);
+    if (typecheck.status !== 0) return;
+    const runnable = snippets.filter((s) => !s.typecheckOnly);
+    const results = await Promise.all(
+      runnable.map((s) => runAsync(process.execPath, [`run-${s.line}.mjs`], dir, 60_000)),
+    );
+    for (const [i, s] of runnable.entries()) runs.set(s.line, results[i]!);
+  }, 180_000);
+
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('type-check under strict mode, as pasted', () => {
+    expect(snippets.length).toBeGreaterThan(0);
+    // tsc reports README.md's lines: snippet-<fence line>.ts(<line>,<col>) is README.md:<fence + line>.
+    const report = `${typecheck.stdout}${typecheck.stderr}`.replace(
+      /snippet-(\d+)\.ts\((\d+),(\d+)\)/g,
+      (_m, fence: string, line: string, col: string) => `README.md:${Number(fence) + Number(line)}:${col}`,
+    );
+    expect(typecheck.status, `tsc failed on the README's snippets:\n${report}`).toBe(0);
+  });
+
+  it.each(snippets.filter((s) => !s.typecheckOnly).map((s) => [s.line, s] as const))(
+    'the snippet at README.md:%i runs',
+    (line, snippet) => {
+      expect(typecheck.status, 'the snippets do not type-check').toBe(0);
+      const result = runs.get(line)!;
+      expect(result.status, `README.md:${line} failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
+      const expected = snippet.code
+        .split('\n')
+        .map((l) => /^\s*console\.log\(.*\/\/ prints: (.*)$/.exec(l)?.[1]?.trim())
+        .filter((l): l is string => l !== undefined);
+      if (expected.length > 0) expect(result.stdout.trim().split('\n')).toEqual(expected);
+    },
+  );
 });

@@ -64,6 +64,7 @@ describe('configuration document', () => {
       'defaultTier',
       'policies[0].limits[0].window',
       'policies[1].name',
+      'policies[1].tierLimits',
       'policies[1].tierLimits.gold',
       'tenants.acme.tier',
       'tierRules[0].pattern',

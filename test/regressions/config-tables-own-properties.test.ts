@@ -38,7 +38,13 @@ describe('configuration tables are read by own properties only', () => {
     expect(
       issuesOf(() =>
         parseConfig({
-          policies: [{ name: 'p', scope: 'global', tierLimits: { valueOf: [{ limit: 1, window: '1s' }] } }],
+          policies: [
+            {
+              name: 'p',
+              scope: 'global',
+              tierLimits: { valueOf: [{ limit: 1, window: '1s' }], default: [] },
+            },
+          ],
         }),
       ),
     ).toEqual([

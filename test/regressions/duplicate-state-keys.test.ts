@@ -176,6 +176,7 @@ describe('configuration validation', () => {
           {
             name: 'q',
             scope: 'tenant',
+            tiers: ['free'],
             tierLimits: {
               free: [
                 { limit: 1, window: '1h' },
