@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../../core/clock.js';
 import { MAX_DURATION_MS } from '../../core/duration.js';
 import { StoreError, ValidationError } from '../../core/errors.js';
+import { rejectUnknownKeys } from '../../core/options.js';
 import { roundInstant, roundRemaining, roundWait } from '../rounding.js';
 import type {
   DecisionPlan,
@@ -122,6 +123,14 @@ export class MemoryStore implements Store {
   private readonly documents = new Map<string, StoredDocument>();
 
   constructor(options: MemoryStoreOptions = {}) {
+    rejectUnknownKeys(options, 'memory', ['clock', 'maxKeys', 'maxKeysPerTenant', 'sweepIntervalMs']);
+    if (options.clock !== undefined && typeof options.clock !== 'function') {
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        'memory.clock',
+        'must be a function returning epoch ms',
+      );
+    }
     const clock = options.clock ?? systemClock;
     // Whole milliseconds, as Redis' TIME is read by the scripts.
     this.clock = () => Math.floor(clock());
