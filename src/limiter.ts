@@ -58,7 +58,7 @@ export interface LimiterOptions {
    */
   localStore?: LocalStoreOptions;
   /**
-   * A failure policy that changes with the outage (seed 001's automated rollback trigger): decisions
+   * A failure policy that changes with the outage (the multi-window API limiter's automated rollback trigger): decisions
    * whose failure mode is `closed` fail closed while the store has been unreachable for less than
    * `after` (a duration: "2m", ms), then are decided by `to` (`local`: this instance's share; `open`:
    * admitted) until the store answers again, and at once are back on it. "Unreachable" is measured by

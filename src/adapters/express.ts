@@ -64,7 +64,7 @@ export interface SluiceExpressMiddleware extends ExpressMiddleware {
    */
   route(limits: readonly PolicyLimit[]): ExpressMiddleware;
   /**
-   * Manual rate limiting (seed 003) for code outside a route (jobs, websockets, a costly branch of a
+   * Manual rate limiting (the tenant-tier limiter) for code outside a route (jobs, websockets, a costly branch of a
    * handler): the same decision as the middleware, for a context you build. Release `lease` if any.
    */
   check(ctx: RequestContext): Promise<PolicyDecision>;

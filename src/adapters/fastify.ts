@@ -59,7 +59,7 @@ export interface FastifySluiceOptions extends AdapterOptions<FastifyRequest> {
 /** What the plugin adds to the Fastify instance: `app.sluice`. */
 export interface SluiceFastifyApi {
   /**
-   * Manual rate limiting (seed 003) for code outside a route's hook (jobs, websockets, a costly branch
+   * Manual rate limiting (the tenant-tier limiter) for code outside a route's hook (jobs, websockets, a costly branch
    * of a handler): the same decision as the hook, for a context you build. Release `lease` if any.
    */
   check(ctx: RequestContext): Promise<PolicyDecision>;

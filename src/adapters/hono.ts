@@ -67,7 +67,7 @@ export interface SluiceHonoMiddleware extends SluiceHonoHandler {
   /** A middleware for one route, with the route's own limits (the additive policy `route:<pattern>`). */
   route(limits: readonly PolicyLimit[]): SluiceHonoHandler;
   /**
-   * Manual rate limiting (seed 003) for code outside a route (jobs, websockets, a costly branch of a
+   * Manual rate limiting (the tenant-tier limiter) for code outside a route (jobs, websockets, a costly branch of a
    * handler): the same decision as the middleware, for a context you build. Release `lease` if any.
    */
   check(ctx: RequestContext): Promise<PolicyDecision>;

@@ -43,7 +43,7 @@ export interface AdapterOptions<Req>
 export const ERROR_RETRY_AFTER_SECONDS = 1;
 
 /**
- * The verdict when `evaluate` throws: 503 with the configured body format (seed 004's JSON: code
+ * The verdict when `evaluate` throws: 503 with the configured body format (the API + LLM limiter's JSON: code
  * `RATE_5003`, `limit: null`, `window_seconds: 0`) and `Retry-After: 1`.
  */
 export function errorVerdict(format: HttpLimiterOptions<unknown>['body'], now = Date.now()): Verdict {

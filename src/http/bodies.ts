@@ -1,7 +1,7 @@
 import type { Decision } from '../core/types.js';
 import { retryAfterSeconds } from './headers.js';
 
-/** The body of a 429 / 503: seed 004's JSON, RFC 9457 problem details (seed 003), or your own. */
+/** The body of a 429 / 503: the API + LLM limiter's JSON, RFC 9457 problem details (the tenant-tier limiter), or your own. */
 export type BodyFormat =
   | 'json'
   | 'problem'

@@ -28,12 +28,12 @@ export interface HttpLimiterOptions<Req> {
    */
   implicitTenant?: boolean;
   /**
-   * The tenant from the authenticated context (seed 002: from verified claims, never from a header a
+   * The tenant from the authenticated context (the adaptive XORB policies: from verified claims, never from a header a
    * client could forge). Tried first.
    */
   tenant?: (req: Req) => string | undefined;
   /**
-   * Headers to read the tenant from when the context has none (seed 003). Default: none. Next to a
+   * Headers to read the tenant from when the context has none (the tenant-tier limiter). Default: none. Next to a
    * `tenant` resolver, a tenant read from a header is only claimed: it is decided as the tenant
    * `claimed/<value>` (CLAIMED_TENANT_PREFIX), never sharing counters, overrides or tier with the
    * authenticated tenant `<value>`. Without a resolver the header is the tenant (set by a gateway that
@@ -42,7 +42,7 @@ export interface HttpLimiterOptions<Req> {
   tenantHeaders?: string[];
   /** Accepted tenant ids from headers (default /^[A-Za-z0-9._:-]{1,128}$/): others count as missing. */
   tenantPattern?: RegExp;
-  /** A request without a tenant: rejected (400), or decided as a default tenant (seed 000's warning). */
+  /** A request without a tenant: rejected (400), or decided as a default tenant (the per-tenant guards' warning). */
   missingTenant?: 'reject' | { tenant: string };
   /** The authenticated user and roles, from the context. */
   user?: (req: Req) => string | undefined;
@@ -59,7 +59,7 @@ export interface HttpLimiterOptions<Req> {
   /** Units a request costs (default 1). */
   cost?: (req: Req) => number;
   headers?: HeaderOptions;
-  /** Rejection body: seed 004's JSON (default), RFC 9457 problem details, or a function. */
+  /** Rejection body: the API + LLM limiter's JSON (default), RFC 9457 problem details, or a function. */
   body?: BodyFormat;
   /** Told about anomalies worth a log line or a counter (missing tenant, proxy misconfiguration). */
   onWarning?: (warning: HttpWarning) => void;
@@ -112,7 +112,7 @@ const DEFAULT_TENANT_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const CLAIMED_TENANT_PREFIX = 'claimed/';
 
 /**
- * Counts of anomalies, per core (one per middleware instance). Seed 000's "tenant_id missing or
+ * Counts of anomalies, per core (one per middleware instance). The per-tenant guards' "tenant_id missing or
  * default" warning becomes `missingTenant`.
  */
 export interface HttpCounters {
@@ -277,7 +277,7 @@ export class HttpLimiterCore<Req> {
   }
 }
 
-/** 400 for a request without a tenant, in the configured body format (custom formats get seed 004's JSON). */
+/** 400 for a request without a tenant, in the configured body format (custom formats get the API + LLM limiter's JSON). */
 function missingTenantAnswer(format: BodyFormat | undefined): Verdict {
   if (format === 'problem') {
     const body = JSON.stringify({

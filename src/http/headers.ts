@@ -2,13 +2,13 @@ import type { Decision } from '../core/types.js';
 
 /** Which header families to send. All on by default except `ietf`'s optional items. */
 export interface HeaderOptions {
-  /** X-RateLimit-Limit / -Remaining / -Reset (epoch seconds, seeds 001 and 004) / -Type (binding window). */
+  /** X-RateLimit-Limit / -Remaining / -Reset (epoch seconds, the multi-window API limiter, the API + LLM limiter) / -Type (binding window). */
   legacy?: boolean;
   /** The IETF `RateLimit` and `RateLimit-Policy` fields (draft-ietf-httpapi-ratelimit-headers), one item per limit. */
   ietf?: boolean;
-  /** X-RateLimit-Tenant and X-RateLimit-Tier (seed 003). */
+  /** X-RateLimit-Tenant and X-RateLimit-Tier (the tenant-tier limiter). */
   tenant?: boolean;
-  /** X-Rate-Limit-Backend (seed 001): which store (or failure path) decided. */
+  /** X-Rate-Limit-Backend (the multi-window API limiter): which store (or failure path) decided. */
   backend?: boolean;
   /** X-RateLimit-Shadow-Rejected: shadow policies that would have rejected the request. */
   shadow?: boolean;
@@ -88,7 +88,7 @@ export function retryAfterSeconds(d: Decision): number {
   return Math.max(1, Math.ceil(d.retryAfterMs / 1000));
 }
 
-/** Seed 001's backend label. */
+/** The multi-window API limiter's backend label. */
 export function backendLabel(d: Decision): string {
   if (d.path === 'local') return 'local-fallback';
   if (d.path === 'fail-open') return 'fail-open';

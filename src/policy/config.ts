@@ -161,7 +161,7 @@ const configSchema = z.strictObject({
   loadAdaptive: loadSchema.optional(),
   platform: platformSchema.optional(),
   failure: failureSchema.optional(),
-  /** Seed 001's hybrid mode: a second store decided beside the enforcing one, reporting disagreements. */
+  /** The multi-window API limiter's hybrid mode: a second store decided beside the enforcing one, reporting disagreements. */
   compare: z.strictObject({ store: storeSchema }).optional(),
 });
 
@@ -187,7 +187,7 @@ export interface SluiceConfig {
   };
   policies: PolicyDefinition[];
   refreshIntervalMs: number;
-  /** Seed 002's adaptive reputation: violations shrink an identity's limits, recovering over `decayMs`. */
+  /** The adaptive XORB policies's adaptive reputation: violations shrink an identity's limits, recovering over `decayMs`. */
   reputation: {
     enabled: boolean;
     /** Reduction by violation count, ascending: [[2, 0.5], [3, 0.75], [5, 0.9]] = 50 % after 2... */
@@ -198,9 +198,9 @@ export interface SluiceConfig {
     /** Good actors: no violations and at least `after` admitted requests within `decay` earn `factor`. */
     boost?: { factor: number; after: number };
   };
-  /** Seed 003's load-adaptive quotas: above `threshold` load, limits shrink linearly to `minFactor`. */
+  /** The tenant-tier limiter's load-adaptive quotas: above `threshold` load, limits shrink linearly to `minFactor`. */
   loadAdaptive: { threshold: number; minFactor: number };
-  /** Seed 002's platform circuit breaker: sheds the lowest-priority tiers first above `threshold` rps. */
+  /** The adaptive XORB policies's platform circuit breaker: sheds the lowest-priority tiers first above `threshold` rps. */
   platform?: { threshold: number; syncIntervalMs: number; resetTimeoutMs: number };
   /** When the store cannot decide: time budget, circuit breaker, and this instance's share in `local` mode. */
   failure: {
@@ -211,11 +211,11 @@ export interface SluiceConfig {
     /** Closed decisions are decided by `to` once the store has been unreachable for `afterMs`. */
     escalate?: { afterMs: number; to: 'open' | 'local' };
   };
-  /** Seed 001's hybrid mode: the store decided beside the enforcing one (never blocking). */
+  /** The multi-window API limiter's hybrid mode: the store decided beside the enforcing one (never blocking). */
   compare?: { store: StoreConfig };
 }
 
-/** Seed 003's tier table: the default, fully replaceable by `tiers`. */
+/** The tenant-tier limiter's tier table: the default, fully replaceable by `tiers`. */
 export const DEFAULT_TIERS: Record<string, Required<TierDefinition>> = {
   free: { rps: 5, burst: 10, maxConcurrent: 50, priority: 0.5 },
   basic: { rps: 20, burst: 40, maxConcurrent: 100, priority: 0.8 },

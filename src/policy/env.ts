@@ -4,27 +4,28 @@ type Env = Record<string, string | undefined>;
 type Doc = Record<string, unknown>;
 
 /**
- * The environment variables of the seed systems, as a thin layer over a configuration document:
+ * The environment variables of the limiters Sluice replaces (README: Where the defaults come from), as a
+ * thin layer over a configuration document:
  * returns `base` (a raw document, not yet validated) with the variables applied.
  *
- * Seed 001: RATE_LIMIT_PER_SECOND (10), RATE_LIMIT_PER_MINUTE (60), RATE_LIMIT_PER_HOUR (1000),
+ * The multi-window API limiter: RATE_LIMIT_PER_SECOND (10), RATE_LIMIT_PER_MINUTE (60), RATE_LIMIT_PER_HOUR (1000),
  * RATE_LIMIT_BURST (20) per RATE_LIMIT_BURST_WINDOW seconds (10) become the global policy
  * "env-defaults"; in production (ENVIRONMENT or NODE_ENV = production) PRODUCTION_RATE_LIMIT_PER_MINUTE,
  * PRODUCTION_RATE_LIMIT_PER_HOUR and PRODUCTION_BURST_LIMIT replace theirs.
  * DISTRIBUTED_RATE_LIMITING_ENABLED picks Redis (REDIS_URL) over memory; FAIL_OPEN_ON_REDIS_ERROR=true
  * makes the failure mode "open" (default closed); REDIS_CONNECTION_TIMEOUT and REDIS_SOCKET_TIMEOUT
  * (seconds) and REDIS_MAX_CONNECTIONS tune the store.
- * HYBRID_RATE_LIMITING=true (seed 001's hybrid migration strategy) decides every request on an
+ * HYBRID_RATE_LIMITING=true (the multi-window API limiter's hybrid migration strategy) decides every request on an
  * in-process memory limiter too, beside the Redis store that enforces (`compare: { store: { type:
  * memory } }`): disagreements are counted (health's comparison) and reported to onDisagreement; it needs
  * the Redis store.
- * Seed 003: [AURUM_API_]RATE_LIMIT_<TIER>_RPS and _BURST set a tier's quotas;
+ * The tenant-tier limiter: [AURUM_API_]RATE_LIMIT_<TIER>_RPS and _BURST set a tier's quotas;
  * AURUM_API_CACHE_REDIS_URL is the Redis URL.
- * Seed 004: REDIS_ENABLED picks Redis over memory, at REDIS_URL or at the URL made of REDIS_HOST
+ * The API + LLM limiter: REDIS_ENABLED picks Redis over memory, at REDIS_URL or at the URL made of REDIS_HOST
  * (localhost), REDIS_PORT (6379), REDIS_PASSWORD (none when empty) and REDIS_DB (0);
  * RATE_LIMIT_ENABLED=false switches limiting off (mode "disabled"); RATE_LIMIT_DEFAULT ("10/minute":
  * N per second, minute, hour or day) is the default limit of every request (the "env-defaults" policy:
- * alone, or beside seed 001's windows when any of theirs is set).
+ * alone, or beside the multi-window API limiter's windows when any of theirs is set).
  */
 export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
   const issues: ConfigIssue[] = [];
@@ -88,7 +89,7 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
     doc.store = { type: 'memory' };
   }
 
-  // Seed 001's hybrid mode: Redis enforces, an in-process memory limiter decides beside it.
+  // The multi-window API limiter's hybrid mode: Redis enforces, an in-process memory limiter decides beside it.
   const hybrid = bool('HYBRID_RATE_LIMITING');
   if (hybrid === true) {
     if ((doc.store as Doc | undefined)?.type !== 'redis') {
@@ -102,7 +103,7 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
     delete doc.compare;
   }
 
-  // Seed 003's circuit breaker settings (the reset timeout in seconds).
+  // The tenant-tier limiter's circuit breaker settings (the reset timeout in seconds).
   const threshold = int('AURUM_API_RATE_LIMIT_CIRCUIT_THRESHOLD') ?? int('RATE_LIMIT_CIRCUIT_THRESHOLD');
   const reset = int('AURUM_API_RATE_LIMIT_CIRCUIT_RESET_TIMEOUT') ?? int('RATE_LIMIT_CIRCUIT_RESET_TIMEOUT');
   if (threshold !== undefined || reset !== undefined) {
@@ -132,7 +133,7 @@ export function configFromEnv(env: Env = process.env, base: Doc = {}): Doc {
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
 
 /**
- * Seed 003's AURUM_API_RATE_LIMIT_TENANT_HEADERS (or RATE_LIMIT_TENANT_HEADERS): the headers the HTTP
+ * The tenant-tier limiter's AURUM_API_RATE_LIMIT_TENANT_HEADERS (or RATE_LIMIT_TENANT_HEADERS): the headers the HTTP
  * middleware reads the tenant from, comma-separated ("X-Tenant-ID,X-Aurum-Tenant"), as adapter options
  * to spread into the adapter's: `sluice({ limiter, ...tenantHeadersFromEnv() })`. Returns `{}` when
  * neither is set (the adapter's default: no tenant headers), `{ tenantHeaders: [...] }` otherwise.
@@ -166,7 +167,7 @@ export function tenantHeadersFromEnv(env: Env = process.env): { tenantHeaders?: 
   return { tenantHeaders: names };
 }
 
-/** Seed 001's window variables: when one is set, its windows stay beside RATE_LIMIT_DEFAULT. */
+/** The multi-window API limiter's window variables: when one is set, its windows stay beside RATE_LIMIT_DEFAULT. */
 const SEED_001_LIMITS = [
   'RATE_LIMIT_PER_SECOND',
   'RATE_LIMIT_PER_MINUTE',
@@ -199,7 +200,7 @@ const UNITS: Readonly<Record<string, string>> = Object.freeze(
   }),
 );
 
-/** Seed 004's RATE_LIMIT_DEFAULT, "N/unit" (10/minute, 100/hour, 5/s...), as a limit. */
+/** The API + LLM limiter's RATE_LIMIT_DEFAULT, "N/unit" (10/minute, 100/hour, 5/s...), as a limit. */
 function defaultLimit(raw: string | undefined, issues: ConfigIssue[]): Doc | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const match = /^\s*(\d+)\s*\/\s*([a-z]+)\s*$/i.exec(raw);
@@ -215,7 +216,7 @@ function defaultLimit(raw: string | undefined, issues: ConfigIssue[]): Doc | und
   return { name: 'default', algorithm: 'sliding-window', limit, window };
 }
 
-/** DISTRIBUTED_RATE_LIMITING_ENABLED (seed 001) and REDIS_ENABLED (seed 004) mean the same: one answer. */
+/** DISTRIBUTED_RATE_LIMITING_ENABLED (the multi-window API limiter) and REDIS_ENABLED (the API + LLM limiter) mean the same: one answer. */
 function redisSwitch(
   seed001: boolean | undefined,
   seed004: boolean | undefined,
@@ -230,7 +231,7 @@ function redisSwitch(
   return seed001 ?? seed004;
 }
 
-/** Seed 004's REDIS_HOST, REDIS_PORT, REDIS_PASSWORD and REDIS_DB as a URL (undefined: none given). */
+/** The API + LLM limiter's REDIS_HOST, REDIS_PORT, REDIS_PASSWORD and REDIS_DB as a URL (undefined: none given). */
 function redisUrlFromParts(env: Env, issues: ConfigIssue[]): string | undefined {
   const given = ['REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB'].filter(
     (n) => env[n] !== undefined,

@@ -14,7 +14,7 @@ export type PlatformState = 'closed' | 'open' | 'half-open';
 export const PLATFORM_TENANT = '~platform';
 
 /**
- * Platform protection (seed 002's global circuit breaker, seed 003's priorities): counts the traffic
+ * Platform protection (the adaptive XORB policies's global circuit breaker, the tenant-tier limiter's priorities): counts the traffic
  * every instance lets through, shared in the store every `syncInterval`; above `threshold` requests per
  * second it opens and sheds tiers from the lowest priority up, one more each interval while traffic
  * stays high (the top tier is never shed automatically). After `resetTimeout` it goes half-open and

@@ -43,7 +43,7 @@ export interface PolicyLimiterOptions {
   /** System load in [0, 1] (CPU, queue depth...): above `loadAdaptive.threshold` limits shrink. */
   loadSignal?: () => number;
   /**
-   * Migration aid (seed 001's hybrid strategy): a second store decided beside the enforcing one, never
+   * Migration aid (the multi-window API limiter's hybrid strategy): a second store decided beside the enforcing one, never
    * blocking; disagreements are counted and reported to `onDisagreement`.
    */
   compareWith?: Store;
@@ -203,7 +203,7 @@ export class PolicyLimiter {
     this.platform = config.platform
       ? new PlatformGuard(this.engine, config.platform, config.tiers, clock)
       : undefined;
-    // The comparison store: given, or the configuration's `compare` (seed 001's HYBRID_RATE_LIMITING).
+    // The comparison store: given, or the configuration's `compare` (the multi-window API limiter's HYBRID_RATE_LIMITING).
     const compareWith =
       options.compareWith ??
       (config.compare ? storeFromConfig({ ...config, store: config.compare.store }) : undefined);
@@ -420,7 +420,7 @@ export class PolicyLimiter {
   }
 
   /**
-   * Health (seed 001): the store's reachability and latency (one PING-like read), the circuit, the
+   * Health (the multi-window API limiter): the store's reachability and latency (one PING-like read), the circuit, the
    * failure modes in force, the configuration version and errors, platform protection and load.
    */
   async health(): Promise<HealthReport> {

@@ -53,7 +53,7 @@ export interface PolicyDefinition {
   adaptive?: boolean;
 }
 
-/** A tier's quotas (seed 003's table). */
+/** A tier's quotas (the tenant-tier limiter's table). */
 export interface TierDefinition {
   /** Requests per second (token-bucket refill rate). */
   rps: number;
@@ -88,7 +88,7 @@ export interface RequestContext {
   /** Units this request costs (default 1). */
   cost?: number;
   /**
-   * Limits declared on the route itself (a per-route decorator, seed 004): checked as an additive
+   * Limits declared on the route itself (a per-route decorator, the API + LLM limiter): checked as an additive
    * policy `route:<endpoint>` counted per endpoint and identity, in the same decision.
    */
   routeLimits?: PolicyLimit[];

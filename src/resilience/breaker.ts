@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.js';
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
 export interface BreakerOptions {
-  /** Consecutive failures that open the circuit (seed 003's ..._CIRCUIT_THRESHOLD). Default 5. */
+  /** Consecutive failures that open the circuit (the tenant-tier limiter's ..._CIRCUIT_THRESHOLD). Default 5. */
   threshold?: number;
   /** How long it stays open before one probe is let through (..._RESET_TIMEOUT). Default 30 s. */
   resetTimeoutMs?: number;

@@ -3,7 +3,7 @@ import type { Algorithm } from '../types.js';
 /**
  * Sliding-window log: one entry per admitted decision, timestamped and weighted by its cost; an entry
  * counts while it is younger than the window. Exact, O(decisions in the window) memory, and a decision
- * costs the same whatever its cost. In Redis it is a sorted set (score = time), as in the seeds, with
+ * costs the same whatever its cost. In Redis it is a sorted set (score = time), as in the limiters Sluice replaces, with
  * the running total in a sentinel member. Entries carry the decision's id, so that a refund finds its
  * own decision's units and the concurrency algorithm (which reuses this log) releases its own lease.
  */
