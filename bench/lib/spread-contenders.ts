@@ -49,13 +49,23 @@ const rlfOutcome = (promise: Promise<unknown>): Promise<boolean> =>
     },
   );
 
-function sluice(
+/**
+ * A RedisStore fails fast (store_unavailable) until its client is ready, and the failures would open
+ * its circuit: wait for the connection before the first decision, as the decisions bench's warm-up does.
+ */
+async function connected<S extends Store>(store: S): Promise<S> {
+  if (store instanceof RedisStore) await store.ready();
+  return store;
+}
+
+async function sluice(
   name: string,
   what: string,
   store: Store,
   limits: LimitDefinition[],
   kind: 'redis' | 'memory',
-): SpreadContender {
+): Promise<SpreadContender> {
+  await connected(store);
   const limiter = createLimiter({ limits, store, prefix: `${PREFIX}:${name}` });
   return {
     name,
@@ -150,7 +160,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
             },
           ],
         },
-        store: new RedisStore({ url: redisUrl }),
+        store: await connected(new RedisStore({ url: redisUrl })),
       });
       return {
         name: 'sluice-policy',
