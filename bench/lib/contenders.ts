@@ -141,7 +141,7 @@ function sluicePolicy(redisUrl: string): Contender {
 }
 
 /** A minimal fixed window: INCR, PEXPIRE on the first hit, compare. No Sluice can be faster per trip. */
-const FIXED_WINDOW_LUA = `
+export const FIXED_WINDOW_LUA = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 if n <= tonumber(ARGV[2]) then return 1 end
