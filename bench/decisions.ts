@@ -6,8 +6,6 @@
  *   npm run bench
  *   BENCH_SECONDS=3 BENCH_WARMUP_SECONDS=1 BENCH_ROUNDS=3 BENCH_IN_FLIGHT=64 BENCH_MEMORY_KEYS=1000 npm run bench
  */
-import { createRequire } from 'node:module';
-import os from 'node:os';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -15,7 +13,7 @@ import { type Contender, createContenders, KEY_ROOT } from './lib/contenders.js'
 import { drive } from './lib/driver.js';
 import { measureMemoryPerKey } from './lib/memory-per-key.js';
 import { provideRedis } from './lib/redis-server.js';
-import { deleteMatching, readCounters, redisVersion, subtract } from './lib/redis-stats.js';
+import { deleteMatching, readCounters, subtract } from './lib/redis-stats.js';
 import {
   anatomyTable,
   type BenchResults,
@@ -26,8 +24,9 @@ import {
   throughputTable,
   writeResults,
 } from './lib/report.js';
+import { machineInfo, rotate } from './lib/run-info.js';
 import { measureScriptAnatomy } from './lib/script-anatomy.js';
-import { benchSettings, envNumber, maskPassword } from './lib/settings.js';
+import { envNumber, maskPassword } from './lib/settings.js';
 import { checkTargets, type RoundResult, summarize } from './lib/summary.js';
 
 const RESULTS_JSON = fileURLToPath(new URL('./results/decisions.json', import.meta.url));
@@ -113,11 +112,6 @@ async function runRounds(contenders: Contender[], admin: Redis): Promise<Map<str
   return results;
 }
 
-function rotate<T>(items: T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
-
 function printResults(results: BenchResults): void {
   console.log(`\nMedian round of ${config.rounds} (${COUNTING})\n`);
   console.log(textTable(throughputTable(results)));
@@ -130,34 +124,12 @@ function printResults(results: BenchResults): void {
 }
 
 async function runInfo(admin: Redis, redisServer: string, startedAt: number): Promise<RunInfo> {
-  const require = createRequire(import.meta.url);
-  const version = (name: string) => (require(`${name}/package.json`) as { version: string }).version;
   return {
-    date: new Date().toISOString(),
-    command: exactCommand(),
-    node: process.version,
-    redis: await redisVersion(admin),
-    redisServer,
-    cpus: os.availableParallelism(),
-    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    versions: {
-      ioredis: version('ioredis'),
-      'rate-limiter-flexible': version('rate-limiter-flexible'),
-      'hdr-histogram-js': version('hdr-histogram-js'),
-    },
+    ...(await machineInfo(admin, redisServer, 'BENCH_', 'bench/decisions.ts')),
     config,
     counting: COUNTING,
     durationSeconds: (Date.now() - startedAt) / 1000,
   };
-}
-
-/** How this run was started, with the BENCH_* settings in effect, so it can be repeated. */
-function exactCommand(): string {
-  const settings = benchSettings('BENCH_');
-  const event = process.env['npm_lifecycle_event'];
-  const script = relative(process.cwd(), process.argv[1] ?? 'bench/decisions.ts');
-  return [...settings, event ? `npm run ${event}` : `npx tsx ${script}`].join(' ');
 }
 
 main().catch((error: unknown) => {

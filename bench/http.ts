@@ -43,6 +43,7 @@ import {
 import { type ServerProcess, startServer } from './http/spawn.js';
 import { provideRedis } from './lib/redis-server.js';
 import { deleteMatching, readCounters, redisVersion, subtract } from './lib/redis-stats.js';
+import { rotate } from './lib/run-info.js';
 import { benchSettings, envNumber, maskPassword } from './lib/settings.js';
 
 const RESULTS_JSON = fileURLToPath(new URL('./results/http.json', import.meta.url));
@@ -238,11 +239,6 @@ const NOTES = [
   'Servers run under `node --import tsx` with NODE_ENV=production and load Sluice from its build (dist/, as users do: `npm run bench:http` builds first); tsx only transpiles the bench harness.',
   'Ratios compare variants of one framework in the same run; absolute req/s depend on the machine (load generator, server and Redis share its CPUs).',
 ];
-
-function rotate<T>(items: T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
 
 async function runInfo(
   admin: Redis,

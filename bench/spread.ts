@@ -9,17 +9,16 @@
  */
 
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import os from 'node:os';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { KEY_ROOT } from './lib/contenders.js';
 import { drive } from './lib/driver.js';
 import { provideRedis } from './lib/redis-server.js';
-import { deleteMatching, readCounters, redisVersion, subtract } from './lib/redis-stats.js';
+import { deleteMatching, readCounters, subtract } from './lib/redis-stats.js';
 import { markdownTable, type Table, textTable } from './lib/report.js';
-import { benchSettings, envNumber, maskPassword } from './lib/settings.js';
+import { machineInfo, rotate } from './lib/run-info.js';
+import { envNumber, maskPassword } from './lib/settings.js';
 import {
   RLF_MEMORY,
   RLF_REDIS,
@@ -269,37 +268,11 @@ async function runInfo(
   redisServer: string,
   startedAt: number,
 ): Promise<Record<string, unknown>> {
-  const require = createRequire(import.meta.url);
-  const version = (name: string) => (require(`${name}/package.json`) as { version: string }).version;
   return {
-    date: new Date().toISOString(),
-    command: exactCommand(),
-    node: process.version,
-    redis: await redisVersion(admin),
-    redisServer,
-    cpus: os.availableParallelism(),
-    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    versions: {
-      ioredis: version('ioredis'),
-      'rate-limiter-flexible': version('rate-limiter-flexible'),
-      'hdr-histogram-js': version('hdr-histogram-js'),
-    },
+    ...(await machineInfo(admin, redisServer, 'BENCH_SPREAD_', 'bench/spread.ts')),
     config,
     durationSeconds: (Date.now() - startedAt) / 1000,
   };
-}
-
-function exactCommand(): string {
-  const settings = benchSettings('BENCH_SPREAD_');
-  const event = process.env['npm_lifecycle_event'];
-  const script = relative(process.cwd(), process.argv[1] ?? 'bench/spread.ts');
-  return [...settings, event ? `npm run ${event}` : `npx tsx ${script}`].join(' ');
-}
-
-function rotate<T>(items: T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 function integer(n: number): string {
