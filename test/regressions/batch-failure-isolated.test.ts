@@ -5,13 +5,13 @@
  * error marker in the reply and only its caller sees a StoreError (its limiter's failure mode answers);
  * its own deferred writes are discarded; the others commit and are answered as usual.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/core/errors.js';
 import { createLimiter, type LimitDefinition, RedisStore } from '../../src/index.js';
 import { rawDecision } from '../../src/stores/redis/coalescer.js';
-import { type RedisServer, startRedis } from '../support/redis-servers.js';
-import { logEntries } from './support.js';
+import type { RedisServer } from '../support/redis-servers.js';
+import { logEntries, useRedis } from './support.js';
 
 async function evalshaCalls(admin: Redis): Promise<number> {
   const stats = await admin.info('commandstats');
@@ -41,17 +41,9 @@ describe('one failing decision of a batch fails alone', () => {
   let server: RedisServer;
   let admin: Redis;
   let store: RedisStore;
-
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-    store = new RedisStore({ url: server.url });
-    await store.ready();
-  });
-  afterAll(async () => {
-    await store?.close();
-    admin?.disconnect();
-    await server?.stop();
+  const redis = useRedis();
+  beforeAll(() => {
+    ({ server, admin, store } = redis);
   });
 
   it('a key of the wrong type fails its own decision; the other tenants are admitted and charged once', async () => {

@@ -5,31 +5,21 @@
  * the decisions queued before it first, so one caller's operations take effect in the order it made
  * them, on every store.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLimiter, type LimitDefinition, type Limiter, RedisStore } from '../../src/index.js';
-import { type RedisServer, startRedis } from '../support/redis-servers.js';
-import { logEntries } from './support.js';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createLimiter, type LimitDefinition, type Limiter, type RedisStore } from '../../src/index.js';
+import { logEntries, useRedis } from './support.js';
 
 const LIMITS: LimitDefinition[] = [
   { name: 'log', algorithm: 'sliding-log', limit: 5, window: '1h' },
   { name: 'fixed', algorithm: 'fixed-window', limit: 5, window: '1h' },
 ];
 
-let server: RedisServer;
 let admin: Redis;
 let store: RedisStore;
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-  store = new RedisStore({ url: server.url });
-  await store.ready();
-});
-afterAll(async () => {
-  await store?.close();
-  admin?.disconnect();
-  await server?.stop();
+const redis = useRedis();
+beforeAll(() => {
+  ({ admin, store } = redis);
 });
 
 describe.each(['memory', 'redis'] as const)('%s store: operations take effect in call order', (kind) => {

@@ -1,8 +1,9 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { SluiceError } from '../../src/core/errors.js';
 import { PolicyLimiter } from '../../src/policy/policy-limiter.js';
-import { type RedisServer, startRedis } from '../support/redis-servers.js';
+import type { RedisServer } from '../support/redis-servers.js';
+import { useRedis } from './support.js';
 
 // #11: PolicyLimiter.create() waited out a 3 s CLIENT PAUSE (connecting, then reading the runtime
 // overrides). It now resolves within `operatorTimeout`, started on the configuration without the
@@ -10,13 +11,9 @@ import { type RedisServer, startRedis } from '../support/redis-servers.js';
 describe('PolicyLimiter.create() is bounded by operatorTimeout', () => {
   let server: RedisServer;
   let admin: Redis;
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
+  const redis = useRedis();
+  beforeAll(() => {
+    ({ server, admin } = redis);
   });
 
   it('resolves within 400 ms during a 3 s CLIENT PAUSE, reports it, then catches up by polling', async () => {

@@ -11,10 +11,10 @@
  * replies, and expired every decision. Now the keeper expires a call only once a poll phase has run
  * since its deadline (and discounts the event-loop lag it measured), so every decision is the store's.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLimiter, type LimitDefinition, RedisStore } from '../../src/index.js';
-import { type RedisServer, startRedis } from '../support/redis-servers.js';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createLimiter, type LimitDefinition, type RedisStore } from '../../src/index.js';
+import { useRedis } from './support.js';
 
 /** One coalesced batch (fewer than the store's maxBatch, 16): it leaves in the turn's check phase. */
 const N = 12;
@@ -29,21 +29,11 @@ function busyWait(ms: number): void {
 }
 
 describe('event-loop lag after the send is not a store failure', () => {
-  let server: RedisServer;
-  let store: RedisStore;
   let admin: Redis;
-
-  beforeAll(async () => {
-    server = await startRedis({ extraArgs: ['--enable-debug-command', 'yes'] });
-    admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-    await admin.ping();
-    store = new RedisStore({ url: server.url });
-    await store.ready();
-  });
-  afterAll(async () => {
-    await store?.close();
-    admin?.disconnect();
-    await server?.stop();
+  let store: RedisStore;
+  const redis = useRedis(['--enable-debug-command', 'yes']);
+  beforeAll(() => {
+    ({ admin, store } = redis);
   });
 
   it(`${N} decisions sent, then the loop blocked ${BLOCK_MS} ms while their replies arrive: all the store's`, async () => {

@@ -5,11 +5,10 @@
  * `allow-oom`), so Redis refuses it before it runs: the decision is a store failure (the failure mode
  * decides) and nothing is written.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLimiter, type LimitDefinition, RedisStore } from '../../src/index.js';
-import { type RedisServer, startRedis } from '../support/redis-servers.js';
-import { logEntries } from './support.js';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createLimiter, type LimitDefinition, type RedisStore } from '../../src/index.js';
+import { logEntries, useRedis } from './support.js';
 
 const PREFIX = 'oom';
 
@@ -46,20 +45,11 @@ async function fillUntilOom(admin: Redis, tag: string): Promise<void> {
 }
 
 describe('scripts are refused up front by an out-of-memory Redis', () => {
-  let server: RedisServer;
   let admin: Redis;
   let store: RedisStore;
-
-  beforeAll(async () => {
-    server = await startRedis({ extraArgs: ['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction'] });
-    admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-    store = new RedisStore({ url: server.url });
-    await store.ready();
-  });
-  afterAll(async () => {
-    await store?.close();
-    admin?.disconnect();
-    await server?.stop();
+  const redis = useRedis(['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction']);
+  beforeAll(() => {
+    ({ admin, store } = redis);
   });
 
   it.each([

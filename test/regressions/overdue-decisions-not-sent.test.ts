@@ -4,11 +4,10 @@
  * and counted. The coalescer now expires such decisions, with the guard's timeout error, instead of
  * sending them.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLimiter, type LimitDefinition, RedisStore } from '../../src/index.js';
-import { type RedisServer, startRedis } from '../support/redis-servers.js';
-import { logEntries } from './support.js';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createLimiter, type LimitDefinition, type RedisStore } from '../../src/index.js';
+import { logEntries, useRedis } from './support.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -20,20 +19,11 @@ function busyWait(ms: number): void {
 }
 
 describe('a decision overdue before its batch leaves is not sent', () => {
-  let server: RedisServer;
   let admin: Redis;
   let store: RedisStore;
-
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-    store = new RedisStore({ url: server.url });
-    await store.ready();
-  });
-  afterAll(async () => {
-    await store?.close();
-    admin?.disconnect();
-    await server?.stop();
+  const redis = useRedis();
+  beforeAll(() => {
+    ({ admin, store } = redis);
   });
 
   it.each([

@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PolicyLimiter } from '../../src/policy/policy-limiter.js';
-import { type RedisServer, startRedis } from '../support/redis-servers.js';
+import type { RedisServer } from '../support/redis-servers.js';
+import { useRedis } from './support.js';
 
 // #11: a document without a version wedged every operator write (ERR_SLUICE_CONFLICT forever), and a
 // document with bad JSON made every write throw. A broken document is now reported, and an operator
@@ -9,13 +10,9 @@ import { type RedisServer, startRedis } from '../support/redis-servers.js';
 describe('a broken runtime overrides document is reported and replaceable through the API', () => {
   let server: RedisServer;
   let admin: Redis;
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
+  const redis = useRedis();
+  beforeAll(() => {
+    ({ server, admin } = redis);
   });
 
   it('no version: reported, then replaced by setMode at the next version', async () => {

@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PolicyLimiter } from '../../src/policy/policy-limiter.js';
-import { type RedisServer, startRedis } from '../support/redis-servers.js';
+import type { RedisServer } from '../support/redis-servers.js';
+import { useRedis } from './support.js';
 
 // #11: every poll downloaded the whole overrides document (a 5 MiB one cost 50 MiB in 2 s). A poll now
 // reads its head (version and size: a few bytes) and transfers the body only when the version changed.
@@ -20,13 +21,9 @@ async function stats(admin: Redis): Promise<{ get: number; getrange: number; str
 describe('a poll of an unchanged document does not transfer its body', () => {
   let server: RedisServer;
   let admin: Redis;
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
+  const redis = useRedis();
+  beforeAll(() => {
+    ({ server, admin } = redis);
   });
 
   it('ten polls of a ~600 KB document: no GET, a few hundred bytes each', async () => {

@@ -73,3 +73,32 @@ export async function logEntries(admin: Redis, key: string): Promise<number> {
   const members = await admin.zrange(key, 0, -1);
   return members.filter((m) => !m.startsWith('#')).length;
 }
+
+/** A redis-server of the file's own, an admin client of it and a connected RedisStore on it. */
+export interface RedisFixture {
+  readonly server: RedisServer;
+  readonly admin: Redis;
+  readonly store: RedisStore;
+}
+
+/**
+ * Starts a redis-server (with `extraArgs`) in beforeAll, with an admin client and a connected store,
+ * and stops them in afterAll. Its fields are set once the hooks have run: read them in tests or later
+ * hooks, not at registration.
+ */
+export function useRedis(extraArgs: string[] = []): RedisFixture {
+  const fixture = {} as { server: RedisServer; admin: Redis; store: RedisStore };
+  beforeAll(async () => {
+    fixture.server = await startRedis({ extraArgs });
+    fixture.admin = new Redis(fixture.server.url, { maxRetriesPerRequest: 1 });
+    await fixture.admin.ping();
+    fixture.store = new RedisStore({ url: fixture.server.url });
+    await fixture.store.ready();
+  });
+  afterAll(async () => {
+    await fixture.store?.close();
+    fixture.admin?.disconnect();
+    await fixture.server?.stop();
+  });
+  return fixture;
+}
