@@ -17,7 +17,7 @@ import { drive } from './lib/driver.js';
 import { provideRedis } from './lib/redis-server.js';
 import { deleteMatching, readCounters, subtract } from './lib/redis-stats.js';
 import { markdownTable, type Table, textTable } from './lib/report.js';
-import { machineInfo, rotate } from './lib/run-info.js';
+import { type MachineInfo, machineInfo, rotate } from './lib/run-info.js';
 import { envNumber, maskPassword } from './lib/settings.js';
 import {
   RLF_MEMORY,
@@ -219,18 +219,7 @@ function scenarioTable(s: ScenarioResult): Table {
 }
 
 function markdown(results: SpreadResults): string {
-  const info = results.info as {
-    date: string;
-    command: string;
-    node: string;
-    redis: string;
-    redisServer: string;
-    cpus: number;
-    cpuModel: string;
-    platform: string;
-    versions: Record<string, string>;
-    durationSeconds: number;
-  };
+  const info = results.info as MachineInfo & { durationSeconds: number };
   const sections = results.scenarios
     .map((s) => `## ${s.name}\n\n${s.what}.\n\n${markdownTable(scenarioTable(s))}\n`)
     .join('\n');

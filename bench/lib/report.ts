@@ -2,20 +2,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { MemoryRow } from './memory-per-key.js';
+import type { MachineInfo } from './run-info.js';
 import type { AnatomyRow } from './script-anatomy.js';
 import type { ContenderSummary, TargetCheck } from './summary.js';
 
-export interface RunInfo {
-  date: string;
-  command: string;
-  node: string;
-  redis: string;
-  /** "throwaway redis-server" or the BENCH_REDIS_URL (password masked). */
-  redisServer: string;
-  cpus: number;
-  cpuModel: string;
-  platform: string;
-  versions: Record<string, string>;
+export interface RunInfo extends MachineInfo {
   config: {
     seconds: number;
     warmupSeconds: number;
