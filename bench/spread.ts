@@ -58,8 +58,11 @@ interface ScenarioResult {
   contenders: SpreadRow[];
 }
 
+/** The run's machine and settings (see bench/lib/run-info.ts). */
+type SpreadInfo = MachineInfo & { config: typeof config; durationSeconds: number };
+
 interface SpreadResults {
-  info: Record<string, unknown>;
+  info: SpreadInfo;
   scenarios: ScenarioResult[];
 }
 
@@ -219,7 +222,7 @@ function scenarioTable(s: ScenarioResult): Table {
 }
 
 function markdown(results: SpreadResults): string {
-  const info = results.info as MachineInfo & { durationSeconds: number };
+  const info = results.info;
   const sections = results.scenarios
     .map((s) => `## ${s.name}\n\n${s.what}.\n\n${markdownTable(scenarioTable(s))}\n`)
     .join('\n');
@@ -252,11 +255,7 @@ ${results.scenarios[0]?.contenders.map((c) => `- \`${c.name}\`: ${c.what}`).join
 `;
 }
 
-async function runInfo(
-  admin: Redis,
-  redisServer: string,
-  startedAt: number,
-): Promise<Record<string, unknown>> {
+async function runInfo(admin: Redis, redisServer: string, startedAt: number): Promise<SpreadInfo> {
   return {
     ...(await machineInfo(admin, redisServer, 'BENCH_SPREAD_', 'bench/spread.ts')),
     config,
