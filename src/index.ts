@@ -17,6 +17,7 @@ export type {
 export { normalizeLimit, normalizeLimits } from './engine/limits.js';
 export type {
   DecideRequest,
+  DenialCacheOptions,
   EscalateOptions,
   FailoverLogger,
   FailoverState,

@@ -3,6 +3,7 @@ import { type Duration, MAX_DURATION_MS, parseDuration } from './core/duration.j
 import { ValidationError } from './core/errors.js';
 import { rejectUnknownKeys } from './core/options.js';
 import type { FailureMode, LimitDefinition } from './core/types.js';
+import { DENIAL_CACHE_OPTIONS, DenialCache, type DenialCacheOptions } from './engine/denials.js';
 import type { GuardOptions } from './resilience/guarded-store.js';
 import { memoryBounds } from './stores/memory/memory-store.js';
 import type { Store } from './stores/store.js';
@@ -40,7 +41,18 @@ export interface LimiterOptions {
    * for every store but the in-process MemoryStore; `false` turns it off.
    */
   guard?: GuardOptions | false;
-  /** Clock of the local fallback limiter. Default Date.now. */
+  /**
+   * A local cache of denials (default off): once the store denies a request shape (its keys and
+   * limits), this instance denies the same shape at that cost or more without asking the store, until
+   * the instant the store said it could fit, and for `maxStaleMs` (1 s) at most. It never admits
+   * anything (0 over-admission); refunds, resets and unblocks made through this instance forget the
+   * tenant's entries at once, those of other instances are seen within `maxStaleMs` (the bound on
+   * under-admission). Bounded (`maxEntries`, 10,000; the oldest goes first): a flood of other keys
+   * only sends a hot key back to the store. Not used for leases (concurrency), penalty mode or peeks.
+   * Replayed denials have `path: 'cache'`. `true` for the defaults, or `{ maxEntries, maxStaleMs }`.
+   */
+  denialCache?: boolean | DenialCacheOptions;
+  /** Clock of the local fallback limiter and of the denial cache. Default Date.now. */
   clock?: Clock;
   /**
    * Bounds of the `local` failure mode's in-process store (a MemoryStore): `maxKeys` (default
@@ -108,6 +120,7 @@ export const LIMITER_OPTIONS = [
   'localStore',
   'escalate',
   'logger',
+  'denialCache',
 ] as const satisfies ReadonlyArray<keyof LimiterOptions>;
 
 /** `escalate`, validated strictly (an unknown field is an error naming it). */
@@ -210,4 +223,34 @@ export function localFraction(share: LimiterOptions['localShare']): number {
     return share.fraction;
   }
   return 1;
+}
+
+/** `denialCache`, validated strictly: the cache, or undefined when off (the default). */
+export function denialCacheOf(options: unknown): DenialCache | undefined {
+  if (options === undefined || options === false) return undefined;
+  if (options === true) return new DenialCache(10_000, 1000);
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'denialCache',
+      'must be true, false or { maxEntries, maxStaleMs }',
+    );
+  }
+  rejectUnknownKeys(options, 'denialCache', DENIAL_CACHE_OPTIONS);
+  const { maxEntries = 10_000, maxStaleMs = 1000 } = options as DenialCacheOptions;
+  if (!(Number.isInteger(maxEntries) && maxEntries >= 1 && maxEntries <= 10_000_000)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'denialCache.maxEntries',
+      `${JSON.stringify(maxEntries)} must be a whole number from 1 to 10,000,000`,
+    );
+  }
+  if (!(typeof maxStaleMs === 'number' && maxStaleMs > 0 && maxStaleMs <= 60_000)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'denialCache.maxStaleMs',
+      `${JSON.stringify(maxStaleMs)} must be a number of ms > 0, at most 60000`,
+    );
+  }
+  return new DenialCache(maxEntries, maxStaleMs);
 }

@@ -13,10 +13,12 @@ import {
   type NormalizedLimit,
 } from './core/types.js';
 import { buildDecision, failureDecision, zeroShareDecision } from './engine/decision.js';
+import type { DenialCache } from './engine/denials.js';
 import { localShareLimit, normalizeLimit, normalizeLimits, validateCost } from './engine/limits.js';
 import { type Check, planDecision, resolveSubject, type Subject } from './engine/plan.js';
 import { checkOf, leaseCheck, refundTicket, validateLease } from './engine/receipts.js';
 import {
+  denialCacheOf,
   escalation,
   type FailoverLogger,
   type FailoverState,
@@ -31,6 +33,7 @@ import { GuardedStore } from './resilience/guarded-store.js';
 import { MemoryStore } from './stores/memory/memory-store.js';
 import type { RawDecision, Store } from './stores/store.js';
 
+export type { DenialCacheOptions } from './engine/denials.js';
 export type {
   EscalateOptions,
   FailoverLogger,
@@ -125,6 +128,8 @@ export class Limiter {
   >();
   /** Laid-out configured limits of recent tenants and keys (see configuredSubject). */
   private readonly subjects = new Map<string, { checks: Check[]; subject: Subject }>();
+  /** This instance's remembered denials (`denialCache`), when on. */
+  readonly denials: DenialCache | undefined;
   /** Set by `close()`: every later call throws ERR_SLUICE_CLOSED. */
   private closed = false;
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
@@ -164,6 +169,7 @@ export class Limiter {
     this.clock = options.clock ?? systemClock;
     this.logger = validLogger(options.logger);
     this.escalation = escalation(options.escalate);
+    this.denials = denialCacheOf(options.denialCache);
     if (this.escalation && !this.guard) {
       throw new ValidationError(
         'ERR_SLUICE_INVALID_OPTION',
@@ -328,6 +334,8 @@ export class Limiter {
       cost: decision.cost,
       units: ticket.units,
     });
+    // After the store has it: a denial remembered before would now be stale.
+    this.denials?.forgetTenant(subject.encodedTenant);
   }
 
   /**
@@ -363,6 +371,7 @@ export class Limiter {
     const subject = resolveSubject(this.prefix, request.tenant, checks);
     const keys = subject.limits.map((l) => l.key);
     await this.store.deleteKeys(subject.encodedTenant, subject.metaKey, keys);
+    this.denials?.forgetTenant(subject.encodedTenant);
   }
 
   /**
@@ -373,6 +382,7 @@ export class Limiter {
     this.assertOpen();
     const subject = resolveSubject(this.prefix, tenant, []);
     await this.store.resetTenant(subject.encodedTenant, subject.metaKey, RESET_RETENTION_MS);
+    this.denials?.forgetTenant(subject.encodedTenant);
   }
 
   /** Rejects every request of a key (or, without a key, of the whole tenant) for `duration`. */
@@ -388,6 +398,7 @@ export class Limiter {
     this.assertOpen();
     const { encodedTenant, metaKey, marker } = this.blockTarget(target);
     await this.store.unblock(encodedTenant, metaKey, marker);
+    this.denials?.forgetTenant(encodedTenant);
   }
 
   /** The storage layout of a set of checks (keys, encoded tenant): for tools built on the limiter. */
@@ -406,6 +417,7 @@ export class Limiter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.denials?.clear();
     await this.store.close();
     await this.local?.close();
   }
@@ -456,6 +468,12 @@ export class Limiter {
     if (this.escalation !== undefined) mode = this.modeFor(mode);
     if (mode === 'local' && this.guard?.breaker.refusing())
       return this.decideLocally(request, checks, cost, undefined);
+    const denials = cost > 0 && !this.penalty ? this.denials : undefined;
+    const askedAt = denials ? this.clock() : 0;
+    if (denials) {
+      const remembered = denials.lookup(subject, cost, askedAt);
+      if (remembered) return remembered;
+    }
     const plan = planDecision(subject, cost, this.penalty);
     let raw: RawDecision;
     try {
@@ -464,7 +482,9 @@ export class Limiter {
       if (!(error instanceof StoreError)) throw error;
       return this.failOver(error, request, checks, subject, cost, mode);
     }
-    return buildDecision(raw, subject, request.key, cost, plan.id, this.store.backend);
+    const decision = buildDecision(raw, subject, request.key, cost, plan.id, this.store.backend);
+    if (denials && !raw.admitted) denials.remember(subject, decision, askedAt);
+    return decision;
   }
 
   /** The store could not decide: the failure mode does, and the decision says which path it took. */

@@ -4,8 +4,11 @@ import type { Duration } from './duration.js';
 export const FAILURE_MODES = ['closed', 'open', 'local'] as const;
 export type FailureMode = (typeof FAILURE_MODES)[number];
 
-/** Which path decided: the store, the local fallback limiter, or a failure mode without one. */
-export type DecisionPath = 'store' | 'local' | 'fail-open' | 'fail-closed';
+/**
+ * Which path decided: the store, this instance's remembered denial of the store (`cache`, see
+ * `LimiterOptions.denialCache`), the local fallback limiter, or a failure mode without one.
+ */
+export type DecisionPath = 'store' | 'cache' | 'local' | 'fail-open' | 'fail-closed';
 
 /** Names of the built-in algorithms. */
 export type AlgorithmName =
@@ -145,7 +148,11 @@ export interface Decision {
   lease?: Lease;
   /** The store that decided, e.g. "memory" or "redis". */
   backend: string;
-  /** Which path decided: `store`, or a failure mode's (`local`, `fail-open`, `fail-closed`). */
+  /**
+   * Which path decided: `store`; `cache`, a denial the store gave this instance for the same request
+   * shape, replayed until its retry instant (`denialCache`; its `id` is empty); or a failure mode's
+   * (`local`, `fail-open`, `fail-closed`).
+   */
   path: DecisionPath;
   /** Why the store could not decide, when a failure mode did. */
   storeError?: { code: string; message: string };

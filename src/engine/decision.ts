@@ -2,6 +2,14 @@ import type { Decision, DecisionReason, Lease, LimitResult } from '../core/types
 import type { RawDecision } from '../stores/store.js';
 import type { Subject } from './plan.js';
 
+/**
+ * Whether a decision is the store's count: decided by it, or its denial replayed by the denial cache
+ * (a failure mode's answer is not).
+ */
+export function decidedByStore(d: Decision): boolean {
+  return d.path === 'store' || d.path === 'cache';
+}
+
 /** Turns a store's raw answer into the Decision callers see. Pure. */
 export function buildDecision(
   raw: RawDecision,

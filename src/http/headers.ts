@@ -1,4 +1,5 @@
 import type { Decision } from '../core/types.js';
+import { decidedByStore } from '../engine/decision.js';
 
 /** Which header families to send. All on by default except `ietf`'s optional items. */
 export interface HeaderOptions {
@@ -36,7 +37,7 @@ export function rateLimitHeaders(
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   // On a failure path nothing was counted: quota headers would be made up, so only Retry-After is sent.
-  const counted = d.path === 'store' || d.path === 'local';
+  const counted = decidedByStore(d) || d.path === 'local';
   const limited = counted && Number.isFinite(d.binding.limit);
   if (options.legacy !== false && limited) {
     headers['x-ratelimit-limit'] = String(d.binding.limit);

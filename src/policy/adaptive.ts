@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { NormalizedLimit } from '../core/types.js';
+import { decidedByStore } from '../engine/decision.js';
 import { normalizeLimit } from '../engine/limits.js';
 
 export { scaleLimit } from '../engine/limits.js';
@@ -58,7 +59,7 @@ export class Reputation {
     if (this.config.boost) checks.push({ limit: this.goodLimit(epoch), key: keyOf(identity) });
     const d = await this.engine.decide({ tenant, cost: 0, checks });
     // A failure mode's answer (every counter "full") is not a count.
-    if (d.path !== 'store') return undefined;
+    if (!decidedByStore(d)) return undefined;
     const standing = {
       violations: countOf(d.limits[0]!.remaining),
       good: countOf(d.limits[1]?.remaining ?? CAPACITY),
@@ -92,7 +93,7 @@ export class Reputation {
       cost: 1,
       checks: [{ limit: this.violationLimit(epoch), key: keyOf(identity) }],
     });
-    if (d.path !== 'store') return undefined;
+    if (!decidedByStore(d)) return undefined;
     const violations = countOf(d.remaining);
     this.remember(cacheId(tenant, identity, epoch), { violations, good: 0 }, this.clock());
     return violations;

@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { SluiceError } from '../core/errors.js';
 import type { NormalizedLimit } from '../core/types.js';
+import { decidedByStore } from '../engine/decision.js';
 import { normalizeLimit } from '../engine/limits.js';
 import type { Limiter } from '../limiter.js';
 import type { SluiceConfig } from './config.js';
@@ -91,7 +92,7 @@ export class PlatformGuard {
         cost,
         checks: [{ limit: this.limit, key: 'all' }],
       });
-      if (d.path !== 'store') {
+      if (!decidedByStore(d)) {
         // A failure mode's answer (the counter "full" or "empty") is not a count.
         const cause = d.storeError ?? { code: 'ERR_SLUICE_STORE', message: 'store unavailable' };
         this.lastError = new SluiceError(cause.code, cause.message);

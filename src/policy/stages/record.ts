@@ -1,4 +1,5 @@
 import type { Decision, LimitResult } from '../../core/types.js';
+import { decidedByStore } from '../../engine/decision.js';
 import type { Limiter } from '../../limiter.js';
 import type { Reputation } from '../adaptive.js';
 import type { AppliedPolicy } from '../resolve.js';
@@ -33,7 +34,7 @@ export class Recorder {
   /** Whether the decision makes a violation of the request's identity. */
   blames(check: PolicyCheck): boolean {
     const d = check.decision;
-    if (check.identity === undefined || d?.reason !== 'rate_limited' || d.path !== 'store') return false;
+    if (check.identity === undefined || d?.reason !== 'rate_limited' || !decidedByStore(d)) return false;
     const counts = check.shape.countsIdentity;
     for (let i = 0; i < counts.length; i++) if (counts[i] && d.limits[i]?.allowed === false) return true;
     return false;
@@ -97,7 +98,7 @@ export class Recorder {
   /** Takes the good-request count off the decision; only a count the store made is believed. */
   private noteGood(check: PolicyCheck, decision: Decision): void {
     const good = decision.limits.pop() as LimitResult;
-    if (decision.path !== 'store') return;
+    if (!decidedByStore(decision)) return;
     this.reputation.noteGood(check.ctx.tenant, check.identity as string, check.epoch, good.remaining);
   }
 
