@@ -7,6 +7,7 @@ export default defineConfig({
     express: 'src/adapters/express.ts',
     fastify: 'src/adapters/fastify.ts',
     hono: 'src/adapters/hono.ts',
+    metrics: 'src/observability/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,0 +1,28 @@
+/**
+ * `sluice/metrics`: what the limiter does, for operators. Observers of decisions (metrics, decision
+ * logs, traces), combined with `observers(...)` and passed as `observer` to a Limiter, a PolicyLimiter
+ * or an HTTP adapter.
+ */
+import type { DecisionEvent, DecisionObserver } from '../core/observer.js';
+
+export type { DecisionEvent, DecisionObserver, ObservedRequest } from '../core/observer.js';
+export { correlationIdOf } from './correlation.js';
+export { DecisionLog, type DecisionLogOptions, type DecisionLogSink } from './decision-log.js';
+export { type MetricsOptions, type MetricsSource, SluiceMetrics } from './metrics.js';
+export { type DecisionLabels, labelsOf, OUTCOMES, type Outcome, outcomeOf } from './outcome.js';
+export { DecisionTracing, type TracingOptions } from './tracing.js';
+
+/** One observer telling several: each is called in turn, one that throws does not stop the others. */
+export function observers(...list: DecisionObserver[]): DecisionObserver {
+  return {
+    decided(event: DecisionEvent) {
+      for (const observer of list) {
+        try {
+          observer.decided(event);
+        } catch {
+          // An observer never fails a decision, nor the observers after it.
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,260 @@
+/**
+ * Prometheus metrics of Sluice (`sluice/metrics`, prom-client as an optional peer dependency): one
+ * observer of decisions (pass it as `observer` to a Limiter or PolicyLimiter, or let the HTTP adapters
+ * and the service pass it), plus gauges read at scrape time from what is watched (`watch`).
+ * Every series, its labels and the seed metric it stands for are listed in README (Observability).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DecisionEvent, DecisionObserver } from '../core/observer.js';
+import { labelsOf, OUTCOMES, violationsOf } from './outcome.js';
+import { TopTenants } from './top-tenants.js';
+
+export interface MetricsOptions {
+  /** Where the series are registered. Default: a new Registry (read it from `metrics.registry`). */
+  registry?: Registry;
+  /** Prefix of every series name. Default `sluice_`. */
+  prefix?: string;
+  /**
+   * Opt-in per-tenant series (`<prefix>tenant_decisions_total{tenant, outcome}`): the `top` busiest
+   * tenants of each `intervalMs` by decisions (default 20 per 60 s) get their own label, the rest
+   * `other`: the series stay bounded whatever tenants an attacker mints.
+   */
+  tenantLabels?: { top?: number; intervalMs?: number };
+  /** Buckets of the decision-duration histogram, in seconds. */
+  buckets?: number[];
+  /** Clock of the tenant ranking (ms). Default Date.now. */
+  clock?: () => number;
+}
+
+/** What `watch` reads at scrape time: any of a limiter's breaker, a policy limiter's health... */
+export interface MetricsSource {
+  /** Circuit breaker state now (the guard's): closed, open or half-open, and how often it opened. */
+  breaker?: () => { state: string; opened: number } | null;
+  /** Keys held by an in-process store. */
+  activeKeys?: () => number;
+  /** Store round trips (script calls) made so far. */
+  roundTrips?: () => number;
+  /** Platform protection now. */
+  platform?: () => { state: string; shedLevel: number } | null;
+  /** Runtime configuration version and reload errors so far. */
+  config?: () => { version: number; reloadErrors: number };
+  /** The HTTP core's counters (missing tenants, untrusted forwarding headers...). */
+  http?: () => Record<string, number>;
+}
+
+const DEFAULT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+/** seed 002's encoding of the breaker state. */
+const BREAKER_STATE: Record<string, number> = { closed: 0, open: 1, 'half-open': 2 };
+/** Platform protection's breaker, encoded as the circuit breaker's. */
+const PLATFORM_STATE: Record<string, number> = BREAKER_STATE;
+
+export class SluiceMetrics implements DecisionObserver {
+  readonly registry: Registry;
+  private readonly decisions: Counter<string>;
+  private readonly duration: Histogram<string>;
+  private readonly violations: Counter<string>;
+  private readonly blocks: Counter<string>;
+  private readonly storeFailures: Counter<string>;
+  private readonly tenantDecisions: Counter<string> | undefined;
+  private readonly topTenants: TopTenants | undefined;
+  private readonly sources: MetricsSource[] = [];
+  private readonly prefix: string;
+
+  constructor(options: MetricsOptions = {}) {
+    this.registry = options.registry ?? new Registry();
+    this.prefix = options.prefix ?? 'sluice_';
+    const registers = [this.registry];
+    const p = this.prefix;
+    this.decisions = new Counter({
+      name: `${p}decisions_total`,
+      help: 'Decisions by outcome, deciding policy, scope, mode, tier and path (seed 002 rate_limit_requests_total)',
+      labelNames: ['outcome', 'policy', 'scope', 'mode', 'tier', 'path'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: `${p}decision_duration_seconds`,
+      help: 'Time to decide, by store and deciding path (seed 002 rate_limit_decision_time_seconds)',
+      labelNames: ['store', 'path'],
+      buckets: options.buckets ?? DEFAULT_BUCKETS,
+      registers,
+    });
+    this.violations = new Counter({
+      name: `${p}violations_total`,
+      help: 'Policies whose limits refused a request, enforced or in shadow (seed 000 tenant_rate_limit_violations_total)',
+      labelNames: ['policy', 'scope', 'mode'],
+      registers,
+    });
+    this.blocks = new Counter({
+      name: `${p}blocks_total`,
+      help: 'Requests refused by an enforced limit or block (seed 000 tenant_rate_limit_blocks_total)',
+      labelNames: ['policy', 'scope', 'reason'],
+      registers,
+    });
+    this.storeFailures = new Counter({
+      name: `${p}store_failures_total`,
+      help: 'Decisions the store could not make, by error code (seed 001 redis_connection_failures, seed 003 cache_failures_total)',
+      labelNames: ['code'],
+      registers,
+    });
+    const tenants = options.tenantLabels;
+    if (tenants) {
+      const counter = new Counter({
+        name: `${p}tenant_decisions_total`,
+        help: 'Decisions of the busiest tenants (the rest as "other"), by outcome (seed 003 tenant_ratelimit_total)',
+        labelNames: ['tenant', 'outcome'],
+        registers,
+      });
+      this.tenantDecisions = counter;
+      this.topTenants = new TopTenants(
+        tenants.top ?? 20,
+        tenants.intervalMs ?? 60_000,
+        options.clock ?? Date.now,
+        (dropped) => {
+          // remove() matches whole label sets: one per outcome.
+          for (const tenant of dropped) for (const outcome of OUTCOMES) counter.remove({ tenant, outcome });
+        },
+      );
+    }
+    this.registerGauges();
+  }
+
+  /** Counts one decision. Never throws. */
+  decided({ decision, durationMs }: DecisionEvent): void {
+    try {
+      const labels = labelsOf(decision);
+      this.decisions.inc({ ...labels });
+      this.duration.observe({ store: decision.backend, path: decision.path }, durationMs / 1000);
+      for (const v of violationsOf(decision)) this.violations.inc(v);
+      if (labels.outcome === 'rejected' || labels.outcome === 'blocked' || labels.outcome === 'shed') {
+        this.blocks.inc({ policy: labels.policy, scope: labels.scope, reason: decision.reason });
+      }
+      if (decision.storeError) this.storeFailures.inc({ code: decision.storeError.code });
+      if (this.topTenants && this.tenantDecisions) {
+        this.tenantDecisions.inc({ tenant: this.topTenants.label(decision.tenant), outcome: labels.outcome });
+      }
+    } catch {
+      // Metrics never fail a decision.
+    }
+  }
+
+  /** Reads `source` at every scrape (several sources add up). */
+  watch(source: MetricsSource): this {
+    this.sources.push(source);
+    return this;
+  }
+
+  /** The exposition text, as a `/metrics` endpoint serves it. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private registerGauges(): void {
+    const p = this.prefix;
+    const registers = [this.registry];
+    const sources = this.sources;
+    const sum = (read: (s: MetricsSource) => number | undefined) =>
+      sources.reduce((total, s) => total + (read(s) ?? 0), 0);
+    new Gauge({
+      name: `${p}circuit_breaker_state`,
+      help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open (seed 002 circuit_breaker_state; the worst of the watched)',
+      registers,
+      collect() {
+        const states = sources.map((s) => s.breaker?.()).filter((b) => b != null);
+        this.set(states.reduce((worst, b) => Math.max(worst, BREAKER_STATE[b.state] ?? 0), 0));
+      },
+    });
+    monotonic(`${p}circuit_breaker_opened_total`, 'Times the circuit breaker opened', registers, () =>
+      sum((s) => s.breaker?.()?.opened),
+    );
+    new Gauge({
+      name: `${p}active_keys`,
+      help: 'Keys held by the in-process store (seed 002 rate_limit_active_limits, seed 003 active_windows)',
+      registers,
+      collect() {
+        this.set(sum((s) => s.activeKeys?.()));
+      },
+    });
+    monotonic(`${p}store_round_trips_total`, 'Store round trips (script calls)', registers, () =>
+      sum((s) => s.roundTrips?.()),
+    );
+    this.registerPlatformAndConfig(registers);
+  }
+
+  private registerPlatformAndConfig(registers: Registry[]): void {
+    const p = this.prefix;
+    const sources = this.sources;
+    const first = <T>(read: (s: MetricsSource) => T | null | undefined): T | undefined => {
+      for (const s of sources) {
+        const value = read(s);
+        if (value != null) return value;
+      }
+      return undefined;
+    };
+    new Gauge({
+      name: `${p}platform_state`,
+      help: 'Platform protection: 0 closed (no shedding), 1 open (shedding), 2 half-open (recovering)',
+      registers,
+      collect() {
+        this.set(PLATFORM_STATE[first((s) => s.platform?.())?.state ?? 'closed'] ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${p}platform_shed_level`,
+      help: 'Tiers shed by platform protection now (0: none)',
+      registers,
+      collect() {
+        this.set(first((s) => s.platform?.())?.shedLevel ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${p}config_version`,
+      help: 'Version of the runtime configuration in force',
+      registers,
+      collect() {
+        this.set(first((s) => s.config?.())?.version ?? 0);
+      },
+    });
+    monotonic(`${p}config_reload_errors_total`, 'Failed configuration refreshes and reloads', registers, () =>
+      sources.reduce((t, s) => t + (s.config?.().reloadErrors ?? 0), 0),
+    );
+    const seen = new Map<string, number>();
+    new Counter({
+      name: `${p}http_requests_flagged_total`,
+      help: "The HTTP core's counters: requests without a tenant, ignored forwarding headers, bad addresses",
+      labelNames: ['kind'],
+      registers,
+      // Read at scrape time, added as increments so that the series stays a counter.
+      collect() {
+        const totals = new Map<string, number>();
+        for (const s of sources) {
+          for (const [kind, v] of Object.entries(s.http?.() ?? {}))
+            totals.set(kind, (totals.get(kind) ?? 0) + v);
+        }
+        for (const [kind, total] of totals) {
+          const delta = total - (seen.get(kind) ?? 0);
+          if (delta > 0) this.inc({ kind }, delta);
+          seen.set(kind, Math.max(total, seen.get(kind) ?? 0));
+        }
+      },
+    });
+  }
+}
+
+/** A counter whose total is read at scrape time (increments added, so it never goes down). */
+function monotonic(name: string, help: string, registers: Registry[], total: () => number): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const now = total();
+      if (now > seen) this.inc(now - seen);
+      seen = Math.max(seen, now);
+    },
+  });
+}
