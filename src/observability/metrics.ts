@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DecisionEvent, DecisionObserver } from '../core/observer.js';
 import { labelsOf, OUTCOMES, violationsOf } from './outcome.js';
-import { TopTenants } from './top-tenants.js';
+import { TopLabels } from './top-labels.js';
 
 export interface MetricsOptions {
   /** Where the series are registered. Default: a new Registry (read it from `metrics.registry`). */
@@ -20,6 +20,12 @@ export interface MetricsOptions {
    * `other`: the series stay bounded whatever tenants an attacker mints.
    */
   tenantLabels?: { top?: number; intervalMs?: number };
+  /**
+   * Opt-in per-identity violations (`<prefix>identity_violations_total{identity}`, the identity being
+   * the request's user, else its IP, else the decision's key), capped like `tenantLabels` (default
+   * the 20 most violating per 60 s, the rest `other`): what the mass-violation alert reads.
+   */
+  identityLabels?: { top?: number; intervalMs?: number };
   /** Buckets of the decision-duration histogram, in seconds. */
   buckets?: number[];
   /** Clock of the tenant ranking (ms). Default Date.now. */
@@ -56,7 +62,9 @@ export class SluiceMetrics implements DecisionObserver {
   private readonly blocks: Counter<string>;
   private readonly storeFailures: Counter<string>;
   private readonly tenantDecisions: Counter<string> | undefined;
-  private readonly topTenants: TopTenants | undefined;
+  private readonly topTenants: TopLabels | undefined;
+  private readonly identityViolations: Counter<string> | undefined;
+  private readonly topIdentities: TopLabels | undefined;
   private readonly sources: MetricsSource[] = [];
   private readonly prefix: string;
 
@@ -105,7 +113,7 @@ export class SluiceMetrics implements DecisionObserver {
         registers,
       });
       this.tenantDecisions = counter;
-      this.topTenants = new TopTenants(
+      this.topTenants = new TopLabels(
         tenants.top ?? 20,
         tenants.intervalMs ?? 60_000,
         options.clock ?? Date.now,
@@ -115,20 +123,43 @@ export class SluiceMetrics implements DecisionObserver {
         },
       );
     }
+    const identities = options.identityLabels;
+    if (identities) {
+      const counter = new Counter({
+        name: `${p}identity_violations_total`,
+        help: 'Violations of the most violating identities (user, else IP, else key; the rest as "other") (seed 002 mass violations)',
+        labelNames: ['identity'],
+        registers,
+      });
+      this.identityViolations = counter;
+      this.topIdentities = new TopLabels(
+        identities.top ?? 20,
+        identities.intervalMs ?? 60_000,
+        options.clock ?? Date.now,
+        (dropped) => {
+          for (const identity of dropped) counter.remove({ identity });
+        },
+      );
+    }
     this.registerGauges();
   }
 
   /** Counts one decision. Never throws. */
-  decided({ decision, durationMs }: DecisionEvent): void {
+  decided({ decision, durationMs, request }: DecisionEvent): void {
     try {
       const labels = labelsOf(decision);
       this.decisions.inc({ ...labels });
       this.duration.observe({ store: decision.backend, path: decision.path }, durationMs / 1000);
-      for (const v of violationsOf(decision)) this.violations.inc(v);
+      const violations = violationsOf(decision);
+      for (const v of violations) this.violations.inc(v);
       if (labels.outcome === 'rejected' || labels.outcome === 'blocked' || labels.outcome === 'shed') {
         this.blocks.inc({ policy: labels.policy, scope: labels.scope, reason: decision.reason });
       }
       if (decision.storeError) this.storeFailures.inc({ code: decision.storeError.code });
+      if (this.topIdentities && this.identityViolations && violations.length > 0) {
+        const identity = request?.user ?? request?.ip ?? decision.key ?? decision.tenant;
+        this.identityViolations.inc({ identity: this.topIdentities.label(identity) });
+      }
       if (this.topTenants && this.tenantDecisions) {
         this.tenantDecisions.inc({ tenant: this.topTenants.label(decision.tenant), outcome: labels.outcome });
       }

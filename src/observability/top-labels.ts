@@ -1,11 +1,11 @@
 /**
- * Which tenants get their own label: the `top` busiest of the last interval, every other one `other`,
- * so that an attacker minting tenants cannot grow the number of time series. Counting is bounded too:
+ * Which tenants (or identities) get their own label: the `top` busiest of the last interval, every
+ * other one `other`, so that an attacker minting tenants cannot grow the number of time series. Counting is bounded too:
  * `top * 8` tenants at most are counted in an interval (Space-Saving, see replaceLeast).
  */
-export const OTHER_TENANT = 'other';
+export const OTHER_LABEL = 'other';
 
-export class TopTenants {
+export class TopLabels {
   private counts = new Map<string, number>();
   private labeled = new Set<string>();
   private intervalStart: number;
@@ -36,7 +36,7 @@ export class TopTenants {
       this.labeled.add(tenant);
       return tenant;
     }
-    return OTHER_TENANT;
+    return OTHER_LABEL;
   }
 
   /** The labeled tenants now. */
