@@ -26,6 +26,10 @@ const STEPS = [
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const redis = await provideRedis();
+  // Ctrl-C stops the running bench (same process group) and, here, the shared server.
+  process.once('SIGINT', () => {
+    void redis.stop().finally(() => process.exit(130));
+  });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...(redis.external ? {} : { [SHARED_REDIS_ENV]: redis.url }),

@@ -63,6 +63,8 @@ const HUGE = 1_000_000_000;
 /** Setup, teardown and FLUSHALL per measured run, for the time estimate. */
 const OVERHEAD_SECONDS = 0.2;
 const RB_PREFIX = `${KEY_ROOT}:spread:rb:`;
+/** Longer than any window of the scenarios (3 s). */
+const SETTLE_MS = 3500;
 
 const config: SpreadConfig = {
   seconds: envNumber('BENCH_SPREAD_SECONDS', 2),
@@ -101,6 +103,8 @@ async function main(): Promise<void> {
   try {
     const measured = await measureAll(scenarios, contenders, redis, admin);
     console.log(`\nMemory per key of the in-process limiters: ${config.memoryKeys} keys each...`);
+    // Past the longest window, so the last runs' timers and keys are gone and not counted as freed.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     const processMemory = await measureProcessMemory(config.memoryKeys);
     const scenarioResults = scenarios.map((s) => scenarioResult(s, contenders, measured));
     const redisBenchmark = redisBenchmarkResult(measured);
