@@ -1,10 +1,13 @@
 /**
- * Decisions per second and latency of Sluice against a raw EVALSHA baseline and rate-limiter-flexible,
- * plus Redis memory per key for each Sluice algorithm. One run starts its own throwaway redis-server
- * (or uses BENCH_REDIS_URL), measures everything, prints the tables and writes bench/results/.
+ * Decisions per second and latency of Sluice against a raw EVALSHA baseline and rate-limiter-flexible
+ * on a single key (the best case: every decision coalesces with the last; bench/spread.ts measures
+ * spread keys), plus Redis memory per key for each Sluice algorithm. One run starts its own throwaway
+ * redis-server (or uses BENCH_REDIS_URL, or the one `npm run bench` shares), measures everything, prints
+ * the tables and writes bench/results/decisions.*. Defaults: 11 contenders x 3 rounds x (1 s warm-up +
+ * 2 s) ~ 1 min 40 s, then script anatomy and memory per key. Part of `npm run bench`.
  *
- *   npm run bench
- *   BENCH_SECONDS=3 BENCH_WARMUP_SECONDS=1 BENCH_ROUNDS=3 BENCH_IN_FLIGHT=64 BENCH_MEMORY_KEYS=1000 npm run bench
+ *   npm run bench:decisions
+ *   BENCH_SECONDS=2 BENCH_WARMUP_SECONDS=1 BENCH_ROUNDS=3 BENCH_IN_FLIGHT=64 BENCH_MEMORY_KEYS=1000 npm run bench:decisions
  */
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +36,7 @@ const RESULTS_JSON = fileURLToPath(new URL('./results/decisions.json', import.me
 const RESULTS_MD = fileURLToPath(new URL('./results/decisions.md', import.meta.url));
 
 const config = {
-  seconds: envNumber('BENCH_SECONDS', 3),
+  seconds: envNumber('BENCH_SECONDS', 2),
   warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 1),
   rounds: envNumber('BENCH_ROUNDS', 3, true),
   inFlight: envNumber('BENCH_IN_FLIGHT', 64, true),
@@ -105,7 +108,7 @@ async function runRounds(contenders: Contender[], admin: Redis): Promise<Map<str
       results.get(contender.name)?.push({ round, ...load, redis });
       console.log(
         `round ${round}  ${contender.name.padEnd(28)} ${Math.round(load.decisionsPerSec).toLocaleString('en-US').padStart(9)}/s` +
-          `  p50 ${load.p50Us} µs  p99 ${load.p99Us} µs`,
+          `  p50 ${load.p50Us} µs  p99 ${load.p99Us} µs  p99.9 ${load.p999Us} µs`,
       );
     }
   }

@@ -1,12 +1,16 @@
 /**
  * What the Sluice HTTP middleware costs a real server, next to the framework's incumbent Redis-backed
  * limiter: for Express, Fastify and Hono (on @hono/node-server), hello-world servers without a limiter,
- * with Sluice and with the incumbent, each in its own process, all on one throwaway redis-server (or
- * BENCH_REDIS_URL), loaded by autocannon from this process. Prints the tables and writes
- * bench/results/http.md and http.json.
+ * with Sluice (at its default options) and with the incumbent, each in its own process, all on one
+ * throwaway redis-server (or BENCH_REDIS_URL), loaded by autocannon from this process, with one tenant
+ * and with thousands (the X-Tenant-ID header rotated per request; every limiter keys by it). Prints the
+ * tables and writes bench/results/http.md and http.json.
+ *
+ * Defaults: 12 servers x (2 s prime + 3 rounds x 2 tenant counts x (1 s warm-up + 3 s)) ~ 5 min 15 s.
  *
  *   npm run bench:http
- *   BENCH_HTTP_SECONDS=5 BENCH_HTTP_WARMUP_SECONDS=1 BENCH_HTTP_ROUNDS=3 BENCH_HTTP_CONNECTIONS=64 npm run bench:http
+ *   BENCH_HTTP_SECONDS=3 BENCH_HTTP_WARMUP_SECONDS=1 BENCH_HTTP_ROUNDS=3 BENCH_HTTP_CONNECTIONS=64 \
+ *     BENCH_HTTP_TENANTS=5000 npm run bench:http
  *   BENCH_HTTP_FRAMEWORKS=fastify,hono npm run bench:http      (a subset, while working on one adapter)
  */
 import { readFileSync } from 'node:fs';
@@ -33,14 +37,13 @@ import {
   addStatuses,
   checkTargets,
   type HttpBenchResults,
-  printResults,
   type RunInfo,
   summarize,
   type VariantRuns,
   type VariantSummary,
-  writeResults,
 } from './http/report.js';
 import { type ServerProcess, startServer } from './http/spawn.js';
+import { printResults, tenantsLabel, writeResults } from './http/tables.js';
 import { provideRedis } from './lib/redis-server.js';
 import { deleteMatching, readCounters, redisVersion, subtract } from './lib/redis-stats.js';
 import { rotate } from './lib/run-info.js';
@@ -51,15 +54,20 @@ const RESULTS_MD = fileURLToPath(new URL('./results/http.md', import.meta.url));
 const NPM_SCRIPT = 'bench:http';
 
 const config = {
-  seconds: envNumber('BENCH_HTTP_SECONDS', 5),
+  seconds: envNumber('BENCH_HTTP_SECONDS', 3),
   warmupSeconds: envNumber('BENCH_HTTP_WARMUP_SECONDS', 1),
   /** Once per server before the first round. */
   primeSeconds: envNumber('BENCH_HTTP_PRIME_SECONDS', 2),
   rounds: envNumber('BENCH_HTTP_ROUNDS', 3, true),
   connections: envNumber('BENCH_HTTP_CONNECTIONS', 64, true),
   pipelining: 1 as const,
+  /** The many-tenants runs: X-Tenant-ID rotated per request over this many tenants. */
+  tenants: envNumber('BENCH_HTTP_TENANTS', 5000, true),
   frameworks: envFrameworks('BENCH_HTTP_FRAMEWORKS'),
 };
+
+/** Every variant runs with one tenant and with `config.tenants` (the same server serves both). */
+const TENANT_COUNTS = [...new Set([1, config.tenants])];
 
 const NONE_WHAT = 'hello-world route (GET / answers "hello world" as text/plain), no limiter';
 
@@ -70,11 +78,12 @@ async function main(): Promise<void> {
   const admin = new Redis(redis.url);
   try {
     const servers = config.frameworks.reduce((n, f) => n + variantsOf(f).length, 0);
-    const loadSeconds =
-      servers * (config.primeSeconds + config.rounds * (config.warmupSeconds + config.seconds));
+    const perRound = TENANT_COUNTS.length * (config.warmupSeconds + config.seconds);
+    const loadSeconds = servers * (config.primeSeconds + config.rounds * perRound);
     console.log(
       `Redis ${redis.external ? maskPassword(redis.url) : redis.url}; ${config.frameworks.length} frameworks, ` +
-        `${servers} servers, ${config.rounds} rounds of ${config.warmupSeconds} s warm-up + ${config.seconds} s ` +
+        `${servers} servers, ${config.rounds} rounds x ${TENANT_COUNTS.map(tenantsLabel).join(' and ')} x ` +
+        `(${config.warmupSeconds} s warm-up + ${config.seconds} s) ` +
         `(${Math.round(loadSeconds)} s of load in all), ${config.connections} connections`,
     );
     const measured: VariantRuns[] = [];
@@ -110,7 +119,8 @@ async function main(): Promise<void> {
 
 /**
  * One framework: its servers (one process per variant) start together, then every round loads every
- * variant once, warm-up then a measured run; the starting variant rotates each round.
+ * variant once per tenant count, warm-up then a measured run; the starting variant and tenant count
+ * rotate each round.
  */
 async function benchFramework(framework: Framework, redisUrl: string, admin: Redis): Promise<VariantRuns[]> {
   const variants = variantsOf(framework);
@@ -119,69 +129,85 @@ async function benchFramework(framework: Framework, redisUrl: string, admin: Red
   try {
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
-    const runs = new Map<Variant, VariantRuns>();
+    const runs = new Map<string, VariantRuns>();
     for (const server of servers) {
-      runs.set(server.variant, {
-        framework,
-        variant: server.variant,
-        label: variantLabel(framework, server.variant),
-        what: whatOf(framework, server.variant),
-        limitHeaders: await probe(server),
-        rounds: [],
-        warmup: { non2xx: 0, errors: 0, timeouts: 0, non2xxStatuses: {} },
-      });
-    }
-    // Once per server, before any round: JIT, connection pools and Redis scripts warm up here.
-    for (const server of servers) {
-      const prime = await runLoad({
-        url: server.url,
-        connections: config.connections,
-        seconds: config.primeSeconds,
-      });
-      addWarmup(runs.get(server.variant) as VariantRuns, prime);
-    }
-    for (let round = 1; round <= config.rounds; round++) {
-      for (const server of rotate(servers, round - 1)) {
-        const run = runs.get(server.variant) as VariantRuns;
-        const warm = await runLoad({
-          url: server.url,
-          connections: config.connections,
-          seconds: config.warmupSeconds,
+      const limitHeaders = await probe(server);
+      for (const tenants of TENANT_COUNTS) {
+        runs.set(runId(server, tenants), {
+          framework,
+          variant: server.variant,
+          tenants,
+          label: variantLabel(framework, server.variant),
+          what: whatOf(framework, server.variant),
+          limitHeaders,
+          rounds: [],
+          warmup: { non2xx: 0, errors: 0, timeouts: 0, non2xxStatuses: {} },
         });
-        addWarmup(run, warm);
-        const statsBefore = await server.stats();
-        const before = await readCounters(admin);
-        const load = await runLoad({
-          url: server.url,
-          connections: config.connections,
-          seconds: config.seconds,
-        });
-        const redisDelta = subtract(await readCounters(admin), before);
-        const statsAfter = await server.stats();
-        const circuitOpened =
-          statsAfter.circuitOpened === null
-            ? null
-            : statsAfter.circuitOpened - (statsBefore.circuitOpened ?? 0);
-        run.rounds.push({
-          round,
-          ...load,
-          serverCpuUs: statsAfter.cpuUs - statsBefore.cpuUs,
-          circuitOpened,
-          redis: redisDelta,
-        });
-        console.log(
-          `round ${round}  ${framework.padEnd(8)} ${run.label.padEnd(20)} ${Math.round(load.requestsPerSec).toLocaleString('en-US').padStart(7)} req/s` +
-            `  p50 ${(load.p50Us / 1000).toFixed(2)} ms  p99 ${(load.p99Us / 1000).toFixed(2)} ms` +
-            `  non-2xx ${load.non2xx}${statusText(load.non2xxStatuses)}` +
-            `${load.errors + load.timeouts > 0 ? `  errors ${load.errors} timeouts ${load.timeouts}` : ''}` +
-            `${circuitOpened ? `  circuit opened ${circuitOpened}x` : ''}`,
-        );
       }
     }
-    return variants.map((v) => runs.get(v) as VariantRuns);
+    await prime(servers, runs);
+    for (let round = 1; round <= config.rounds; round++) {
+      for (const tenants of rotate(TENANT_COUNTS, round - 1)) {
+        for (const server of rotate(servers, round - 1)) {
+          const run = runs.get(runId(server, tenants)) as VariantRuns;
+          run.rounds.push(await measureRound(server, run, admin, round));
+        }
+      }
+    }
+    return TENANT_COUNTS.flatMap((n) => servers.map((s) => runs.get(runId(s, n)) as VariantRuns));
   } finally {
     await Promise.allSettled(servers.map((s) => s.stop()));
   }
+}
+
+function runId(server: ServerProcess, tenants: number): string {
+  return `${server.variant}/${tenants}`;
+}
+
+function load(server: ServerProcess, tenants: number, seconds: number): Promise<LoadResult> {
+  return runLoad({ url: server.url, connections: config.connections, seconds, tenants });
+}
+
+/** Once per server, before any round (half the time with each tenant count): JIT, pools, scripts. */
+async function prime(servers: ServerProcess[], runs: Map<string, VariantRuns>): Promise<void> {
+  for (const server of servers) {
+    for (const tenants of TENANT_COUNTS) {
+      const seconds = config.primeSeconds / TENANT_COUNTS.length;
+      addWarmup(runs.get(runId(server, tenants)) as VariantRuns, await load(server, tenants, seconds));
+    }
+  }
+}
+
+/** Warm-up, then a measured run bracketed by the server's CPU time and the Redis counters. */
+async function measureRound(
+  server: ServerProcess,
+  run: VariantRuns,
+  admin: Redis,
+  round: number,
+): Promise<VariantRuns['rounds'][number]> {
+  addWarmup(run, await load(server, run.tenants, config.warmupSeconds));
+  const statsBefore = await server.stats();
+  const before = await readCounters(admin);
+  const result = await load(server, run.tenants, config.seconds);
+  const redisDelta = subtract(await readCounters(admin), before);
+  const statsAfter = await server.stats();
+  const circuitOpened =
+    statsAfter.circuitOpened === null ? null : statsAfter.circuitOpened - (statsBefore.circuitOpened ?? 0);
+  console.log(
+    `round ${round}  ${run.framework.padEnd(8)} ${run.label.padEnd(20)} ${tenantsLabel(run.tenants).padStart(13)} ` +
+      `${Math.round(result.requestsPerSec).toLocaleString('en-US').padStart(7)} req/s` +
+      `  p50 ${(result.p50Us / 1000).toFixed(2)} ms  p99 ${(result.p99Us / 1000).toFixed(2)} ms` +
+      `  p99.9 ${(result.p999Us / 1000).toFixed(2)} ms  non-2xx ${result.non2xx}${statusText(result.non2xxStatuses)}` +
+      `${result.errors + result.timeouts > 0 ? `  errors ${result.errors} timeouts ${result.timeouts}` : ''}` +
+      `${circuitOpened ? `  circuit opened ${circuitOpened}x` : ''}`,
+  );
+  return {
+    round,
+    ...result,
+    serverCpuUs: statsAfter.cpuUs - statsBefore.cpuUs,
+    circuitOpened,
+    redis: redisDelta,
+  };
 }
 
 /**
@@ -229,7 +255,8 @@ function whatOf(framework: Framework, variant: Variant): string {
 function notes(variants: VariantSummary[]): string[] {
   const opened = variants.reduce((n, v) => n + (v.circuitOpened ?? 0), 0);
   const budget = `Sluice runs with its default store-call budget (failure.budget 50 ms) and circuit breaker: the budget measures the store, not the saturated server's event-loop lag, so a healthy Redis should give no 503 (store_unavailable); any would show in the non-2xx column. ${opened === 0 ? 'In this run the circuit never opened (circuit-opened column).' : `**In this run the circuit opened ${opened} times** (circuit-opened column).`}`;
-  return [budget, ...NOTES];
+  const tenants = `With ${config.tenants.toLocaleString('en-US')} tenants the X-Tenant-ID header rotates per request (one counter shared by all connections, so requests in flight at once name different tenants): every decision is on another tenant's keys, where with one tenant concurrent decisions on the same keys can be combined (compare scripts/req in the two cost tables). autocannon rebuilds each request to rotate the header; \`none\` pays that too, so the ratios stay fair.`;
+  return [budget, tenants, ...NOTES];
 }
 
 const NOTES = [

@@ -1,24 +1,35 @@
 /**
  * Decisions per second, latency and CPU per decision when decisions spread over many keys and tenants
  * (issue 13): the decisions bench decides on one key, so every decision coalesces with the last; this
- * one measures, in one run, each contender under each key spread of spread-keys.ts. Starts its own
- * throwaway redis-server (or uses BENCH_REDIS_URL), prints tables and writes bench/results/spread.*.
+ * one measures, in one run, each contender under each key spread of spread-keys.ts (uniform over 10,000
+ * and 1,000,000 keys, Zipf(1.1) over 1,000,000, a tenant per decision, a hot key 90 % rejected), the
+ * physical limit (redis-benchmark, pipelined) on the same server, and the in-process limiters' memory
+ * per key; then checks the issue's targets. Starts its own throwaway redis-server (or uses
+ * BENCH_REDIS_URL, or the one `npm run bench` shares), prints tables and writes bench/results/spread.*.
+ *
+ * Defaults: 9 contenders x 5 scenarios x 3 rounds x (1 s warm-up + 2 s) ~ 7 min 20 s, plus
+ * redis-benchmark (3 x 300,000 requests, seconds) and memory per key (seconds). Part of `npm run bench`.
  *
  *   npm run bench:spread
- *   BENCH_SPREAD_SECONDS=3 BENCH_SPREAD_WARMUP_SECONDS=1 BENCH_SPREAD_ROUNDS=3 BENCH_SPREAD_IN_FLIGHT=64 npm run bench:spread
+ *   BENCH_SPREAD_SECONDS=2 BENCH_SPREAD_WARMUP_SECONDS=1 BENCH_SPREAD_ROUNDS=3 BENCH_SPREAD_IN_FLIGHT=64 \
+ *     BENCH_SPREAD_MEMORY_KEYS=100000 BENCH_SPREAD_RB_REQUESTS=300000 BENCH_SPREAD_RB_CLIENTS=50 npm run bench:spread
+ *   REDIS_BENCHMARK_BIN=/usr/bin/redis-benchmark   (default: redis-benchmark on the PATH)
  */
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { type AdmissionCheck, AdmissionTracker } from './lib/admission.js';
 import { KEY_ROOT } from './lib/contenders.js';
 import { drive } from './lib/driver.js';
-import { provideRedis } from './lib/redis-server.js';
+import { measureProcessMemory } from './lib/process-memory.js';
+import { type RedisBenchmarkRun, redisBenchmarkCommand, runRedisBenchmark } from './lib/redis-benchmark.js';
+import { type BenchRedis, provideRedis } from './lib/redis-server.js';
 import { deleteMatching, readCounters, subtract } from './lib/redis-stats.js';
-import { markdownTable, type Table, textTable } from './lib/report.js';
-import { type MachineInfo, machineInfo, rotate } from './lib/run-info.js';
-import { envNumber, maskPassword } from './lib/settings.js';
+import { textTable } from './lib/report.js';
+import { machineInfo, rotate } from './lib/run-info.js';
+import { DECISIONS_JSON_ENV, envNumber, maskPassword } from './lib/settings.js';
 import {
   RLF_MEMORY,
   RLF_REDIS,
@@ -26,104 +37,90 @@ import {
   type SpreadContenderFactory,
 } from './lib/spread-contenders.js';
 import { createScenarios, type Scenario } from './lib/spread-keys.js';
-import { type ContenderSummary, type RoundResult, summarize } from './lib/summary.js';
+import {
+  admissionTable,
+  markdown,
+  processMemoryTable,
+  redisBenchmarkTable,
+  scenarioTable,
+  summaryTable,
+  targetsTable,
+} from './lib/spread-report.js';
+import type {
+  RedisBenchmarkResult,
+  ScenarioResult,
+  SingleKeyFigures,
+  SpreadConfig,
+  SpreadInfo,
+  SpreadResults,
+} from './lib/spread-results.js';
+import { checkSpreadTargets } from './lib/spread-targets.js';
+import { type RoundResult, summarize } from './lib/summary.js';
 
 const RESULTS_JSON = fileURLToPath(new URL('./results/spread.json', import.meta.url));
 const RESULTS_MD = fileURLToPath(new URL('./results/spread.md', import.meta.url));
 const HUGE = 1_000_000_000;
 /** Setup, teardown and FLUSHALL per measured run, for the time estimate. */
 const OVERHEAD_SECONDS = 0.2;
+const RB_PREFIX = `${KEY_ROOT}:spread:rb:`;
+/** Longer than any window of the scenarios (3 s). */
+const SETTLE_MS = 3500;
 
-const config = {
+const config: SpreadConfig = {
   seconds: envNumber('BENCH_SPREAD_SECONDS', 2),
   warmupSeconds: envNumber('BENCH_SPREAD_WARMUP_SECONDS', 1),
-  rounds: envNumber('BENCH_SPREAD_ROUNDS', 1, true),
+  rounds: envNumber('BENCH_SPREAD_ROUNDS', 3, true),
   inFlight: envNumber('BENCH_SPREAD_IN_FLIGHT', 64, true),
+  memoryKeys: envNumber('BENCH_SPREAD_MEMORY_KEYS', 100_000, true),
+  redisBenchmark: {
+    bin: process.env['REDIS_BENCHMARK_BIN'] ?? 'redis-benchmark',
+    requests: envNumber('BENCH_SPREAD_RB_REQUESTS', 300_000, true),
+    clients: envNumber('BENCH_SPREAD_RB_CLIENTS', 50, true),
+  },
 };
 
 /** Each contender's one-line description, as its first run gave it. */
 const WHATS = new Map<string, string>();
+/** What makes a figure suspect, printed as it happens and recorded in the results. */
+const WARNINGS: string[] = [];
 
-interface SpreadRow extends ContenderSummary {
-  store: 'redis' | 'memory';
-  /** Median decisions/s over rlf-redis's (Redis contenders) or rlf-memory's (memory contenders). */
-  ratioToRlf: number;
-  rlf: string;
-}
-
-interface ScenarioResult {
-  name: string;
-  what: string;
-  limit: number;
-  contenders: SpreadRow[];
-}
-
-/** The run's machine and settings (see bench/lib/run-info.ts). */
-type SpreadInfo = MachineInfo & { config: typeof config; durationSeconds: number };
-
-interface SpreadResults {
-  info: SpreadInfo;
-  scenarios: ScenarioResult[];
+/** Per scenario, per contender: the measured rounds and their over-admission checks. */
+interface Measured {
+  rounds: Map<string, Map<string, RoundResult[]>>;
+  admissions: Map<string, Map<string, AdmissionCheck[]>>;
+  redisBenchmark: RedisBenchmarkRun[];
+  redisBenchmarkError?: string;
 }
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const scenarios = createScenarios(HUGE);
-  const runs = scenarios.length * SPREAD_CONTENDERS.length * config.rounds;
-  const estimate = runs * (config.warmupSeconds + config.seconds + OVERHEAD_SECONDS);
-  console.log(
-    `Spread benchmark: ${scenarios.length} scenarios x ${SPREAD_CONTENDERS.length} contenders x ` +
-      `${config.rounds} round(s) x (${config.warmupSeconds} s warm-up + ${config.seconds} s), ` +
-      `${config.inFlight} in flight: about ${formatDuration(estimate)} in all`,
-  );
+  const { contenders, skipped } = availableContenders();
+  printPlan(scenarios, contenders);
   const redis = await provideRedis();
   const admin = new Redis(redis.url);
-  console.log(
-    `Redis ${redis.external ? maskPassword(redis.url) : `${redis.url} (throwaway redis-server)`}\n`,
-  );
+  console.log(`Redis ${redis.external ? maskPassword(redis.url) : `${redis.url} (the bench's own)`}\n`);
   try {
-    const rounds = new Map<string, Map<string, RoundResult[]>>(
-      scenarios.map((s) => [s.name, new Map(SPREAD_CONTENDERS.map((c) => [c.name, []]))]),
-    );
-    let done = 0;
-    for (let round = 1; round <= config.rounds; round++) {
-      for (const scenario of scenarios) {
-        for (const factory of rotate(SPREAD_CONTENDERS, round - 1)) {
-          const result = await measure(factory, scenario, redis.url, admin, redis.external, round);
-          rounds.get(scenario.name)?.get(factory.name)?.push(result);
-          if (scenario.limit === HUGE && result.admitted < result.decisions) {
-            console.warn(
-              `WARNING: ${factory.name} on ${scenario.name}: ${result.decisions - result.admitted} decisions ` +
-                'not admitted under a limit of 1e9 (store errors? circuit open?)',
-            );
-          }
-          done++;
-          const left = (runs - done) * (config.warmupSeconds + config.seconds + OVERHEAD_SECONDS);
-          const rss = process.memoryUsage().rss / 2 ** 20;
-          console.log(
-            `[${String(done).padStart(String(runs).length)}/${runs}] round ${round}  ${scenario.name.padEnd(20)} ` +
-              `${factory.name.padEnd(15)} ${integer(result.decisionsPerSec).padStart(9)}/s  ` +
-              `p50 ${result.p50Us} µs  p99 ${result.p99Us} µs  admitted ${percent(result.admitted / result.decisions)}  ` +
-              `node rss ${rss.toFixed(0)} MiB  ~${formatDuration(left)} left`,
-          );
-        }
-      }
-    }
+    const measured = await measureAll(scenarios, contenders, redis, admin);
+    console.log(`\nMemory per key of the in-process limiters: ${config.memoryKeys} keys each...`);
+    // Past the longest window, so the last runs' timers and keys are gone and not counted as freed.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const processMemory = await measureProcessMemory(config.memoryKeys);
+    const scenarioResults = scenarios.map((s) => scenarioResult(s, contenders, measured));
+    const redisBenchmark = redisBenchmarkResult(measured);
+    const singleKey = await readSingleKey();
     const results: SpreadResults = {
-      info: await runInfo(
-        admin,
-        redis.external ? maskPassword(redis.url) : 'throwaway redis-server',
-        startedAt,
-      ),
-      scenarios: scenarios.map((s) => scenarioResult(s, rounds.get(s.name) ?? new Map())),
+      info: await runInfo(admin, redis, startedAt),
+      scenarios: withBenchmarkRatios(scenarioResults, redisBenchmark),
+      redisBenchmark,
+      processMemory,
+      singleKey,
+      targets: [],
+      skipped,
+      warnings: WARNINGS,
     };
-    console.log(
-      `\nMedian round of ${config.rounds} per scenario (ratios: median decisions/s over the named contender's)`,
-    );
-    for (const s of results.scenarios) {
-      console.log(`\n${s.name}: ${s.what}\n`);
-      console.log(textTable(scenarioTable(s)));
-    }
+    results.targets = checkSpreadTargets(results);
+    printResults(results);
     await mkdir(dirname(RESULTS_JSON), { recursive: true });
     await writeFile(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
     await writeFile(RESULTS_MD, markdown(results));
@@ -137,34 +134,155 @@ async function main(): Promise<void> {
   }
 }
 
+/** The contenders this build can run; the others, with why, printed as a note. */
+function availableContenders() {
+  const skipped: SpreadResults['skipped'] = [];
+  const contenders = SPREAD_CONTENDERS.filter((f) => {
+    const reason = f.unavailable?.() ?? null;
+    if (reason === null) return true;
+    console.log(`NOTE: ${f.name} skipped: ${reason}`);
+    skipped.push({ contender: f.name, reason });
+    return false;
+  });
+  return { contenders, skipped };
+}
+
+function printPlan(scenarios: Scenario[], contenders: SpreadContenderFactory[]): void {
+  const estimate = scenarios.length * contenders.length * config.rounds * runSeconds();
+  console.log(
+    `Spread benchmark: ${scenarios.length} scenarios x ${contenders.length} contenders x ` +
+      `${config.rounds} round(s) x (${config.warmupSeconds} s warm-up + ${config.seconds} s), ` +
+      `${config.inFlight} in flight: about ${formatDuration(estimate)}, plus redis-benchmark ` +
+      `(${config.rounds} x ${config.redisBenchmark.requests.toLocaleString('en-US')} requests) and memory per key`,
+  );
+}
+
+function runSeconds(): number {
+  return config.warmupSeconds + config.seconds + OVERHEAD_SECONDS;
+}
+
+/** Every round: redis-benchmark, then every scenario with every contender (rotated). */
+async function measureAll(
+  scenarios: Scenario[],
+  contenders: SpreadContenderFactory[],
+  redis: BenchRedis,
+  admin: Redis,
+): Promise<Measured> {
+  const measured: Measured = {
+    rounds: new Map(scenarios.map((s) => [s.name, new Map(contenders.map((c) => [c.name, []]))])),
+    admissions: new Map(scenarios.map((s) => [s.name, new Map(contenders.map((c) => [c.name, []]))])),
+    redisBenchmark: [],
+  };
+  const runs = scenarios.length * contenders.length * config.rounds;
+  let done = 0;
+  for (let round = 1; round <= config.rounds; round++) {
+    await benchmarkRound(measured, redis, admin, round);
+    for (const scenario of scenarios) {
+      for (const factory of rotate(contenders, round - 1)) {
+        const { result, admission } = await measure(factory, scenario, redis, admin, round);
+        measured.rounds.get(scenario.name)?.get(factory.name)?.push(result);
+        if (admission) measured.admissions.get(scenario.name)?.get(factory.name)?.push(admission);
+        checkRun(factory.name, scenario, result, admission);
+        done++;
+        const progress = `[${String(done).padStart(String(runs).length)}/${runs}] round ${round}`;
+        printRun(progress, scenario, factory, result, (runs - done) * runSeconds());
+      }
+    }
+  }
+  return measured;
+}
+
+/** redis-benchmark once per round, on an empty server; a failure is recorded, not fatal. */
+async function benchmarkRound(measured: Measured, redis: BenchRedis, admin: Redis, round: number) {
+  if (measured.redisBenchmarkError) return;
+  await clean(admin, redis.external);
+  try {
+    const run = await runRedisBenchmark(admin, redis.url, config.redisBenchmark, RB_PREFIX);
+    measured.redisBenchmark.push(run);
+    console.log(
+      `round ${round}  redis-benchmark EVALSHA -P 16: ${integer(run.requestsPerSec)} requests/s, ` +
+        `Redis CPU ${run.redisCpuUsPerRequest.toFixed(2)} µs/request`,
+    );
+  } catch (error) {
+    measured.redisBenchmarkError = error instanceof Error ? error.message : String(error);
+    warn(`redis-benchmark did not run: ${measured.redisBenchmarkError}`);
+  } finally {
+    await clean(admin, redis.external);
+  }
+}
+
 /**
  * One contender under one scenario: a fresh contender on an empty store (FLUSHALL on the bench's own
  * server; on a BENCH_REDIS_URL server only the bench's keys are deleted, by SCAN), warm-up, then a
  * measured run bracketed by Redis counters. The scenario's key sequence restarts for every contender.
+ * Under a limit below 1e9 (the hot key) every decision, warm-up included, is tallied per key.
  */
 async function measure(
   factory: SpreadContenderFactory,
   scenario: Scenario,
-  redisUrl: string,
+  redis: BenchRedis,
   admin: Redis,
-  external: boolean,
   round: number,
-): Promise<RoundResult> {
-  await clean(admin, external);
+): Promise<{ result: RoundResult; admission: AdmissionCheck | null }> {
+  await clean(admin, redis.external);
   scenario.reset();
-  const contender = await factory.create(redisUrl, scenario.limit, scenario.tenantPerKey);
+  const contender = await factory.create(redis.url, scenario.limit, scenario.tenantPerKey);
   WHATS.set(contender.name, contender.what);
+  const tracker =
+    scenario.limit < HUGE ? new AdmissionTracker(scenario.limit, factory.longestWindowMs) : null;
+  const decide = tracker
+    ? () => tracker.track(scenario.next(), contender.decide)
+    : () => contender.decide(scenario.next());
   try {
-    const decide = () => contender.decide(scenario.next());
     await drive(decide, config.inFlight, config.warmupSeconds * 1000);
     const before = await readCounters(admin);
     const load = await drive(decide, config.inFlight, config.seconds * 1000);
     const redisCounters = subtract(await readCounters(admin), before);
-    return { round, ...load, redis: redisCounters };
+    return { result: { round, ...load, redis: redisCounters }, admission: tracker?.check() ?? null };
   } finally {
     await contender.close();
-    await clean(admin, external);
+    await clean(admin, redis.external);
   }
+}
+
+/** Warns when a run admitted less than all under 1e9, or more than the limits allow on a hot key. */
+function checkRun(name: string, scenario: Scenario, result: RoundResult, admission: AdmissionCheck | null) {
+  if (scenario.limit === HUGE && result.admitted < result.decisions) {
+    warn(
+      `${name} on ${scenario.name}: ${result.decisions - result.admitted} decisions not admitted under a ` +
+        'limit of 1e9 (store errors? circuit open? store full?)',
+    );
+  }
+  if (admission && admission.overAdmitted > 0) {
+    const w = admission.worst;
+    warn(
+      `${name} on ${scenario.name}: OVER-ADMISSION: ${admission.overAdmitted} decisions over the limits on ` +
+        `${admission.keysOverBound} keys` +
+        (w
+          ? ` (worst: key hot${w.key}, ${w.admitted} admitted, at most ${w.bound} allowed over ${w.spanMs} ms)`
+          : ''),
+    );
+  }
+}
+
+function warn(message: string): void {
+  console.warn(`WARNING: ${message}`);
+  WARNINGS.push(message);
+}
+
+function printRun(
+  prefix: string,
+  scenario: Scenario,
+  factory: SpreadContenderFactory,
+  r: RoundResult,
+  secondsLeft: number,
+): void {
+  const rss = process.memoryUsage().rss / 2 ** 20;
+  console.log(
+    `${prefix}  ${scenario.name.padEnd(20)} ${factory.name.padEnd(21)} ${integer(r.decisionsPerSec).padStart(9)}/s  ` +
+      `p50 ${r.p50Us} µs  p99 ${r.p99Us} µs  p99.9 ${r.p999Us} µs  admitted ${percent(r.admitted / r.decisions)}  ` +
+      `node rss ${rss.toFixed(0)} MiB  ~${formatDuration(secondsLeft)} left`,
+  );
 }
 
 async function clean(admin: Redis, external: boolean): Promise<void> {
@@ -172,92 +290,143 @@ async function clean(admin: Redis, external: boolean): Promise<void> {
   else await admin.flushall();
 }
 
-function scenarioResult(scenario: Scenario, rounds: Map<string, RoundResult[]>): ScenarioResult {
+function scenarioResult(
+  scenario: Scenario,
+  contenders: SpreadContenderFactory[],
+  measured: Measured,
+): ScenarioResult {
   const summaries = summarize(
-    SPREAD_CONTENDERS.map((f) => ({ name: f.name, what: WHATS.get(f.name) ?? '' })),
-    rounds,
+    contenders.map((f) => ({ name: f.name, what: WHATS.get(f.name) ?? '' })),
+    measured.rounds.get(scenario.name) ?? new Map(),
   );
-  const byName = new Map(summaries.map((s) => [s.name, s]));
-  const rate = (name: string) => byName.get(name)?.median.decisionsPerSec ?? Number.NaN;
+  const rate = new Map(summaries.map((s) => [s.name, s.median.decisionsPerSec]));
+  const admissions = measured.admissions.get(scenario.name);
   return {
     name: scenario.name,
     what: scenario.what,
     limit: scenario.limit,
     contenders: summaries.map((s, i) => {
-      const store = SPREAD_CONTENDERS[i]?.store ?? 'redis';
+      const store = contenders[i]?.store ?? 'redis';
       const rlf = store === 'redis' ? RLF_REDIS : RLF_MEMORY;
-      return { ...s, store, rlf, ratioToRlf: s.median.decisionsPerSec / rate(rlf) };
+      const checks = admissions?.get(s.name) ?? [];
+      return {
+        ...s,
+        store,
+        rlf,
+        ratioToRlf: s.median.decisionsPerSec / (rate.get(rlf) ?? Number.NaN),
+        ratioToRedisBenchmark: null,
+        admission: checks.length > 0 ? mergeAdmissions(checks) : null,
+      };
     }),
+    peerRatios: Object.fromEntries(
+      summaries.map((a) => [
+        a.name,
+        Object.fromEntries(
+          summaries.map((b) => [b.name, a.median.decisionsPerSec / b.median.decisionsPerSec]),
+        ),
+      ]),
+    ),
   };
 }
 
-function scenarioTable(s: ScenarioResult): Table {
+function mergeAdmissions(checks: AdmissionCheck[]): AdmissionCheck {
+  return checks.reduce((t, c) => ({
+    keys: t.keys + c.keys,
+    decisions: t.decisions + c.decisions,
+    admitted: t.admitted + c.admitted,
+    maxAdmittedPerKey: Math.max(t.maxAdmittedPerKey, c.maxAdmittedPerKey),
+    limitPerWindow: c.limitPerWindow,
+    keysOverLimit: t.keysOverLimit + c.keysOverLimit,
+    keysOverBound: t.keysOverBound + c.keysOverBound,
+    overAdmitted: t.overAdmitted + c.overAdmitted,
+    worst: worse(t.worst, c.worst),
+  }));
+}
+
+function worse(a: AdmissionCheck['worst'], b: AdmissionCheck['worst']): AdmissionCheck['worst'] {
+  if (!a || !b) return a ?? b;
+  return b.admitted - b.bound > a.admitted - a.bound ? b : a;
+}
+
+function redisBenchmarkResult(measured: Measured): RedisBenchmarkResult {
+  const sorted = [...measured.redisBenchmark].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
   return {
-    headers: [
-      'contender',
-      'decisions/s',
-      'p50 µs',
-      'p99 µs',
-      'p99.9 µs',
-      'client CPU µs/dec',
-      'Redis CPU µs/dec',
-      'admitted',
-      'x raw-evalsha',
-      'x rlf',
-    ],
-    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
-    rows: s.contenders.map((c) => [
-      c.name,
-      integer(c.median.decisionsPerSec),
-      integer(c.median.p50Us),
-      integer(c.median.p99Us),
-      integer(c.median.p999Us),
-      c.nodeCpuUsPerDecision.toFixed(2),
-      c.redisCpuUsPerDecision === null ? '-' : c.redisCpuUsPerDecision.toFixed(2),
-      percent(c.admittedShare),
-      `${c.ratioToRaw.toFixed(2)}x`,
-      c.name === c.rlf ? '1.00x' : `${c.ratioToRlf.toFixed(2)}x ${c.rlf}`,
-    ]),
+    command: redisBenchmarkCommand(config.redisBenchmark, RB_PREFIX),
+    rounds: measured.redisBenchmark,
+    median: sorted[Math.floor(sorted.length / 2)] ?? null,
+    ...(measured.redisBenchmarkError ? { error: measured.redisBenchmarkError } : {}),
   };
 }
 
-function markdown(results: SpreadResults): string {
-  const info = results.info;
-  const sections = results.scenarios
-    .map((s) => `## ${s.name}\n\n${s.what}.\n\n${markdownTable(scenarioTable(s))}\n`)
-    .join('\n');
-  return `# Sluice: decisions per second over spread keys and tenants
-
-- Date: ${info.date}
-- Command: \`${info.command}\`
-- Node ${info.node}, Redis ${info.redis} (${info.redisServer}), ${info.cpus} CPUs (${info.cpuModel}), ${info.platform}
-- Versions: ${Object.entries(info.versions)
-    .map(([name, version]) => `${name} ${version}`)
-    .join(', ')}
-- Load: ${config.inFlight} decisions in flight from one Node process; per scenario, each contender runs
-  ${config.rounds} round(s) of ${config.seconds} s after ${config.warmupSeconds} s of warm-up, on a fresh
-  contender and an empty Redis (FLUSHALL of the bench's own server; on a BENCH_REDIS_URL server only the
-  bench's keys are deleted), the same deterministic key sequence for every contender. Figures are each
-  contender's median round by decisions/s.
-- Limits: 1e9 per window (all admitted) except in hot-key-90-rejected (1 per window). Windows are 1-3 s
-  so the up to a million keys a scenario writes expire.
-- Client CPU: this Node process's CPU time per decision (key generation included, alike for all).
-  Redis CPU: \`used_cpu_user + used_cpu_sys\` of the server per decision during the measured run (scripts,
-  network I/O, expiry); '-' for memory contenders. Both averaged over all rounds.
-- Ratios: median decisions/s over raw-evalsha's (same scenario), and over rate-limiter-flexible's:
-  rlf-redis for Redis contenders, rlf-memory for memory ones.
-- Whole run: ${info.durationSeconds.toFixed(0)} s
-
-${sections}
-## Contenders
-
-${results.scenarios[0]?.contenders.map((c) => `- \`${c.name}\`: ${c.what}`).join('\n') ?? ''}
-`;
+/** Every Redis contender's median decisions/s over redis-benchmark's median requests/s. */
+function withBenchmarkRatios(scenarios: ScenarioResult[], rb: RedisBenchmarkResult): ScenarioResult[] {
+  const reference = rb.median?.requestsPerSec;
+  return scenarios.map((s) => ({
+    ...s,
+    contenders: s.contenders.map((c) => ({
+      ...c,
+      ratioToRedisBenchmark:
+        c.store === 'redis' && reference !== undefined ? c.median.decisionsPerSec / reference : null,
+    })),
+  }));
 }
 
-async function runInfo(admin: Redis, redisServer: string, startedAt: number): Promise<SpreadInfo> {
+/** The single-key figures of this `npm run bench` run's decisions bench, when bench/all.ts says where. */
+async function readSingleKey(): Promise<SingleKeyFigures | null> {
+  const path = process.env[DECISIONS_JSON_ENV];
+  if (!path) return null;
+  try {
+    const json = JSON.parse(await readFile(path, 'utf8')) as {
+      info: { date: string };
+      contenders: Array<{ name: string; median: { decisionsPerSec: number; p99Us: number } }>;
+    };
+    return {
+      source: relative(process.cwd(), path),
+      date: json.info.date,
+      contenders: Object.fromEntries(
+        json.contenders.map((c) => [
+          c.name,
+          { decisionsPerSec: c.median.decisionsPerSec, p99Us: c.median.p99Us },
+        ]),
+      ),
+    };
+  } catch (error) {
+    warn(`could not read the decisions bench's results (${path}): ${String(error)}`);
+    return null;
+  }
+}
+
+function printResults(results: SpreadResults): void {
+  console.log(
+    `\nMedian round of ${config.rounds} per scenario. Redis contenders x raw-evalsha (same scenario):\n`,
+  );
+  console.log(textTable(summaryTable(results, 'redis')));
+  console.log('\nIn-process contenders x rlf-memory (same scenario):\n');
+  console.log(textTable(summaryTable(results, 'memory')));
+  for (const s of results.scenarios) {
+    console.log(`\n${s.name}: ${s.what}\n`);
+    console.log(textTable(scenarioTable(s)));
+    if (s.contenders.some((c) => c.admission !== null)) {
+      console.log(`\n${s.name}: over-admission check\n`);
+      console.log(textTable(admissionTable(s)));
+    }
+  }
+  console.log('\nredis-benchmark EVALSHA -P 16 (the physical limit, for reference)\n');
+  console.log(results.redisBenchmark.median ? textTable(redisBenchmarkTable(results)) : 'not measured');
+  console.log('\nMemory per key, in-process limiters\n');
+  console.log(textTable(processMemoryTable(results)));
+  console.log('\nTargets (issue 13)\n');
+  console.log(textTable(targetsTable(results)));
+  if (results.warnings.length > 0)
+    console.log(`\n${results.warnings.length} WARNING(S): see above and the report`);
+}
+
+async function runInfo(admin: Redis, redis: BenchRedis, startedAt: number): Promise<SpreadInfo> {
+  const server = redis.external ? maskPassword(redis.url) : 'throwaway redis-server';
+  // Under `npm run bench` every BENCH_* setting belongs to the command that repeats the run.
+  const prefix = process.env['npm_lifecycle_event'] === 'bench' ? 'BENCH_' : 'BENCH_SPREAD_';
   return {
-    ...(await machineInfo(admin, redisServer, 'BENCH_SPREAD_', 'bench/spread.ts')),
+    ...(await machineInfo(admin, server, prefix, 'bench/spread.ts')),
     config,
     durationSeconds: (Date.now() - startedAt) / 1000,
   };

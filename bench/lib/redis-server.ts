@@ -1,6 +1,7 @@
 /**
  * The bench's own Redis: a throwaway `redis-server` on a free port (never 6379), or the server named by
- * BENCH_REDIS_URL when that is set (then nothing is started or stopped).
+ * BENCH_REDIS_URL when that is set (then nothing is started or stopped), or the throwaway server
+ * `npm run bench` shares between its benches (SHARED_REDIS_ENV).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
@@ -18,9 +19,17 @@ const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 
+/**
+ * Set by `npm run bench` (bench/all.ts) for the benches it runs: the throwaway server it started for
+ * all of them. Each bench treats it as its own (may flush it); bench/all.ts stops it.
+ */
+export const SHARED_REDIS_ENV = 'SLUICE_BENCH_SHARED_REDIS_URL';
+
 export async function provideRedis(): Promise<BenchRedis> {
   const external = process.env['BENCH_REDIS_URL'];
   if (external) return { url: external, external: true, stop: async () => {} };
+  const shared = process.env[SHARED_REDIS_ENV];
+  if (shared) return { url: shared, external: false, stop: async () => {} };
   return startRedisServer();
 }
 

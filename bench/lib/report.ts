@@ -36,8 +36,8 @@ export interface Table {
 export function throughputTable(results: BenchResults): Table {
   const targetOf = new Map(results.targets.map((t) => [t.contender, t]));
   return {
-    headers: ['contender', 'decisions/s', 'p50 µs', 'p99 µs', 'x raw-evalsha', 'target'],
-    align: ['l', 'r', 'r', 'r', 'r', 'l'],
+    headers: ['contender', 'decisions/s', 'p50 µs', 'p99 µs', 'p99.9 µs', 'x raw-evalsha', 'target'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'l'],
     rows: results.contenders.map((c) => {
       const target = targetOf.get(c.name);
       return [
@@ -45,6 +45,7 @@ export function throughputTable(results: BenchResults): Table {
         integer(c.median.decisionsPerSec),
         integer(c.median.p50Us),
         integer(c.median.p99Us),
+        integer(c.median.p999Us),
         `${c.ratioToRaw.toFixed(2)}x`,
         target ? `${target.target}: ${target.met ? 'MET' : 'MISSED'} (${target.actual})` : '',
       ];
@@ -158,7 +159,8 @@ export function markdown(results: BenchResults): string {
 - Versions: ${Object.entries(info.versions)
     .map(([name, version]) => `${name} ${version}`)
     .join(', ')}
-- Load: ${c.inFlight} decisions in flight from one Node process, single key; ${c.rounds} rounds of ${c.seconds} s
+- Load: ${c.inFlight} decisions in flight from one Node process, **single key** (the best case: every
+  decision coalesces with the last; spread keys and tenants are in spread.md); ${c.rounds} rounds of ${c.seconds} s
   each after ${c.warmupSeconds} s of warm-up, contenders interleaved round-robin (the starting contender
   rotates each round). Figures are each contender's median round by decisions/s; ratios are to
   raw-evalsha's median in the same run.

@@ -26,3 +26,9 @@ export function benchSettings(prefix: string): string[] {
     .sort()
     .map((k) => `${k}=${k === 'BENCH_REDIS_URL' ? maskPassword(process.env[k] ?? '') : process.env[k]}`);
 }
+
+/**
+ * Set by `npm run bench` (bench/all.ts) for the spread bench: where the decisions bench of the same run
+ * wrote its results (its single-key figures go into the spread bench's targets).
+ */
+export const DECISIONS_JSON_ENV = 'SLUICE_BENCH_DECISIONS_JSON';

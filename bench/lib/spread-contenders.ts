@@ -1,20 +1,23 @@
 /**
- * The spread bench's contenders: the same ones as the decisions bench (see contenders.ts), but each
- * decision is on the key (and tenant) the scenario picks, and every window is short (1-3 s) so the up to
- * a million keys a scenario writes expire. Limits are the scenario's: 1e9 (all admitted) or 1 (the
- * hot-key scenario, about 90 % rejected).
+ * The spread bench's contenders: the same ones as the decisions bench (see contenders.ts), plus Sluice
+ * Redis with its local cache of denials and Sluice memory on a fixed window (like-for-like with
+ * rate-limiter-flexible's memory limiter, a fixed window), but each decision is on the key (and tenant)
+ * the scenario picks, and every window is short (1-3 s) so the up to a million keys a scenario writes
+ * expire. Limits are the scenario's: 1e9 (all admitted) or 100 (the hot-key scenario, ~90 % rejected).
  */
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import {
   createLimiter,
   type LimitDefinition,
+  type LimiterOptions,
   MemoryStore,
   PolicyLimiter,
   RedisStore,
   type Store,
+  ValidationError,
 } from '../../dist/index.js';
-import { FIXED_WINDOW_LUA, KEY_ROOT } from './contenders.js';
+import { FIXED_WINDOW_LUA, HUGE, KEY_ROOT } from './contenders.js';
 import type { Pick } from './spread-keys.js';
 
 export interface SpreadContender {
@@ -30,6 +33,10 @@ export interface SpreadContender {
 export interface SpreadContenderFactory {
   name: string;
   store: 'redis' | 'memory';
+  /** Its longest window (all of a contender's windows have the scenario's limit): see admission.ts. */
+  longestWindowMs: number;
+  /** Why it cannot run with this build (an option the library lacks yet), or null when it can. */
+  unavailable?: () => string | null;
   create(redisUrl: string, limit: number, tenantPerKey: boolean): Promise<SpreadContender>;
 }
 
@@ -64,9 +71,13 @@ async function sluice(
   store: Store,
   limits: LimitDefinition[],
   kind: 'redis' | 'memory',
+  options: Record<string, unknown> = {},
 ): Promise<SpreadContender> {
   await connected(store);
-  const limiter = createLimiter({ limits, store, prefix: `${PREFIX}:${name}` });
+  // A variable, not a literal: options this build's types may not know yet (denialCache) pass through
+  // to the limiter's own validation.
+  const all: LimiterOptions = { limits, store, prefix: `${PREFIX}:${name}`, ...options };
+  const limiter = createLimiter(all);
   return {
     name,
     what,
@@ -75,6 +86,38 @@ async function sluice(
     close: () => limiter.close(),
   };
 }
+
+/** Sluice's local cache of denials, at its default bounds. */
+const DENIAL_CACHE = { denialCache: true };
+
+/**
+ * Null when this build's createLimiter accepts `denialCache`; else the note to print. Any other error
+ * is a real one and is thrown.
+ */
+export function denialCacheUnavailable(): string | null {
+  try {
+    const options = { limits: [{ algorithm: 'fixed-window', limit: 1, window: '1s' }], ...DENIAL_CACHE };
+    void createLimiter(options as LimiterOptions).close();
+    return null;
+  } catch (error) {
+    if (
+      error instanceof ValidationError &&
+      error.code === 'ERR_SLUICE_INVALID_OPTION' &&
+      error.field === 'denialCache'
+    ) {
+      return `this build's createLimiter rejects denialCache (${error.message})`;
+    }
+    throw error;
+  }
+}
+
+/**
+ * The memory stores' bounds, raised so that one tenant may hold every key of a scenario (a million):
+ * at the defaults (1,000,000 keys, a tenth per tenant) one tenant's 1,000,000 keys would fill the
+ * store and be denied, which rate-limiter-flexible's unbounded memory limiter never does.
+ */
+const MEMORY_BOUNDS = { maxKeys: 2_000_000, maxKeysPerTenant: 2_000_000 };
+const BOUNDS_WHAT = 'maxKeys and maxKeysPerTenant 2,000,000';
 
 /** An IPv4 address per key number, so the policy's per-IP windows spread like the keys. */
 function ipOf(index: number): string {
@@ -85,6 +128,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
   {
     name: SPREAD_BASELINE,
     store: 'redis',
+    longestWindowMs: 1000,
     create: async (redisUrl, limit) => {
       const client = new Redis(redisUrl);
       const sha = (await client.script('LOAD', FIXED_WINDOW_LUA)) as string;
@@ -103,6 +147,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
   {
     name: 'sluice-redis-1',
     store: 'redis',
+    longestWindowMs: 1000,
     create: async (redisUrl, limit) =>
       sluice(
         'sluice-redis-1',
@@ -113,8 +158,24 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
       ),
   },
   {
+    name: 'sluice-redis-1-cached',
+    store: 'redis',
+    longestWindowMs: 1000,
+    unavailable: denialCacheUnavailable,
+    create: async (redisUrl, limit) =>
+      sluice(
+        'sluice-redis-1-cached',
+        'sluice-redis-1 with its local cache of denials (`denialCache: true`, default bounds)',
+        new RedisStore({ url: redisUrl }),
+        [{ algorithm: 'fixed-window', limit, window: '1s' }],
+        'redis',
+        DENIAL_CACHE,
+      ),
+  },
+  {
     name: 'sluice-redis-4',
     store: 'redis',
+    longestWindowMs: 3000,
     create: async (redisUrl, limit) =>
       sluice(
         'sluice-redis-4',
@@ -132,6 +193,8 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
   {
     name: 'sluice-policy',
     store: 'redis',
+    // The per-key windows (1, 2, 1 and 3 s) carry the limit in the hot-key scenario.
+    longestWindowMs: 3000,
     create: async (redisUrl, limit, tenantPerKey) => {
       const window = (algorithm: LimitDefinition['algorithm'], w: string) => ({
         algorithm,
@@ -139,8 +202,8 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
         window: w,
       });
       // The tier bucket is per tenant: in the hot-key scenario (one tenant) it stays at 1e9, as a
-      // tenant-wide quota would, and only the per-key policies carry the limit of 1.
-      const tierQuota = limit === 1 && !tenantPerKey ? 1_000_000_000 : limit;
+      // tenant-wide quota would, and only the per-key policies carry the scenario's limit.
+      const tierQuota = limit < HUGE && !tenantPerKey ? HUGE : limit;
       const limiter = new PolicyLimiter({
         config: {
           prefix: `${PREFIX}:sluice-policy`,
@@ -182,18 +245,33 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
   {
     name: 'sluice-memory',
     store: 'memory',
+    longestWindowMs: 1000,
     create: async (_redisUrl, limit) =>
       sluice(
         'sluice-memory',
-        'Sluice, MemoryStore, one sliding-log limit (1 s)',
-        new MemoryStore(),
+        `Sluice, MemoryStore (${BOUNDS_WHAT}), one sliding-log limit (1 s): exact, a log per key`,
+        new MemoryStore(MEMORY_BOUNDS),
         [{ name: 'per-second', algorithm: 'sliding-log', limit, window: '1s' }],
+        'memory',
+      ),
+  },
+  {
+    name: 'sluice-memory-fw',
+    store: 'memory',
+    longestWindowMs: 1000,
+    create: async (_redisUrl, limit) =>
+      sluice(
+        'sluice-memory-fw',
+        `Sluice, MemoryStore (${BOUNDS_WHAT}), one fixed-window limit (1 s): like-for-like with rlf-memory`,
+        new MemoryStore(MEMORY_BOUNDS),
+        [{ name: 'per-second', algorithm: 'fixed-window', limit, window: '1s' }],
         'memory',
       ),
   },
   {
     name: RLF_REDIS,
     store: 'redis',
+    longestWindowMs: 1000,
     create: async (redisUrl, limit) => {
       const client = new Redis(redisUrl);
       const limiter = new RateLimiterRedis({
@@ -217,6 +295,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
   {
     name: RLF_MEMORY,
     store: 'memory',
+    longestWindowMs: 1000,
     create: async (_redisUrl, limit) => {
       const limiter = new RateLimiterMemory({
         keyPrefix: `${PREFIX}:rlf-memory`,
@@ -225,7 +304,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
       });
       return {
         name: RLF_MEMORY,
-        what: 'rate-limiter-flexible RateLimiterMemory.consume(), 1 s duration, on the picked key',
+        what: 'rate-limiter-flexible RateLimiterMemory.consume(), 1 s duration (a fixed window from the first hit), on the picked key',
         store: 'memory',
         decide: (pick) => rlfOutcome(limiter.consume(pick.key)),
         close: async () => {},

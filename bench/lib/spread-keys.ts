@@ -16,7 +16,7 @@ export interface Scenario {
   what: string;
   /**
    * The limit every window of every contender gets in this scenario: 1e9 (never reached: all admitted)
-   * or 1 (the hot-key scenario: the first decision on a key is admitted, the rest rejected).
+   * or HOT_KEY_LIMIT (the hot-key scenario: the first decisions on a key are admitted, the rest rejected).
    */
   limit: number;
   /** True when each decision is its own tenant (the policy contender's tier bucket is per tenant). */
@@ -109,17 +109,22 @@ function zipf(name: string, keys: number, s: number, seed: number): Scenario {
 }
 
 /**
- * One hot key at a time, 90 % rejected: every window has a limit of 1, and the key changes every
- * `perKey` decisions (decisions 0-9 on `hot0`, 10-19 on `hot1`, ...). Those 10 decisions land within a
- * few milliseconds, well inside the 1 s windows, so the first is admitted and the other 9 rejected
- * (the admitted share is measured and reported: a fixed window's boundary can split a key's decisions).
+ * One hot key at a time, about 90 % rejected: every window's limit is `limit`, and the key changes every
+ * `perKey` decisions (decisions 0-999 on `hot0`, 1000-1999 on `hot1`, ...). Those decisions land within
+ * a few tens of milliseconds, far inside the 1-3 s windows, so the first `limit` are admitted and the
+ * rest rejected: a key stays hot long after it is denied, which a local cache of denials can serve
+ * (with 10 decisions per key and 64 in flight, all of a key's decisions would be in flight at once and
+ * no cache could). The admitted share is measured and reported (a window boundary inside a key's burst
+ * admits up to twice the limit), and so is any over-admission (see admission.ts).
  */
-function hotKey(name: string, perKey: number): Scenario {
+function hotKey(name: string, perKey: number, limit: number): Scenario {
   let i = 0;
   return {
     name,
-    what: `one hot key at a time: limit 1 per window, the key changes every ${perKey} decisions (about ${Math.round(100 - 100 / perKey)} % rejected)`,
-    limit: 1,
+    what:
+      `one hot key at a time: limit ${limit} per window, the key changes every ` +
+      `${perKey.toLocaleString('en-US')} decisions (about ${Math.round(100 - (100 * limit) / perKey)} % rejected)`,
+    limit,
     tenantPerKey: false,
     next: () => {
       const index = Math.floor(i++ / perKey);
@@ -131,6 +136,10 @@ function hotKey(name: string, perKey: number): Scenario {
   };
 }
 
+/** Decisions per hot key, and the limit of every window in the hot-key scenario (~90 % rejected). */
+export const HOT_KEY_DECISIONS = 1000;
+export const HOT_KEY_LIMIT = 100;
+
 /** The scenarios in report order. Limits: 1e9 (`huge`) except the hot-key scenario. */
 export function createScenarios(huge: number): Scenario[] {
   const spread = [
@@ -139,5 +148,5 @@ export function createScenarios(huge: number): Scenario[] {
     zipf('zipf-1.1-1m', 1_000_000, 1.1, 3),
     uniform('tenants-1m', 1_000_000, 4, true),
   ].map((s) => ({ ...s, limit: huge }));
-  return [...spread, hotKey('hot-key-90-rejected', 10)];
+  return [...spread, hotKey('hot-key-90-rejected', HOT_KEY_DECISIONS, HOT_KEY_LIMIT)];
 }
