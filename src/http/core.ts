@@ -1,7 +1,9 @@
+import { type DecisionObserver, notify, type ObservedRequest } from '../core/observer.js';
 import type { Lease } from '../core/types.js';
 import type { PolicyLimiter } from '../policy/policy-limiter.js';
 import type { PolicyDecision, PolicyLimit, RequestContext } from '../policy/types.js';
 import { type BodyFormat, rejectionBody } from './bodies.js';
+import { correlationIdOf } from './correlation.js';
 import { type HeaderOptions, rateLimitHeaders } from './headers.js';
 import { clientAddress, INVALID_IP, ipKey, type TrustProxy, UNKNOWN_IP } from './ip.js';
 
@@ -63,6 +65,13 @@ export interface HttpLimiterOptions<Req> {
   body?: BodyFormat;
   /** Told about anomalies worth a log line or a counter (missing tenant, proxy misconfiguration). */
   onWarning?: (warning: HttpWarning) => void;
+  /**
+   * Told of every decision the middleware makes, with the request's user, IP, route and correlation
+   * id (`x-request-id`, else the trace id of `traceparent`): metrics, decision logs, traces (see
+   * `sluice/metrics`). Its `watch` is given the middleware's counters and the limiter's state. Pass
+   * it here or to the PolicyLimiter, not both (each would count the decision).
+   */
+  observer?: DecisionObserver;
 }
 
 export type HttpWarning =
@@ -154,6 +163,7 @@ export class HttpLimiterCore<Req> {
     } else {
       this.current = l;
     }
+    options.observer?.watch?.({ http: () => ({ ...this.counters }) });
   }
 
   /** The limiter (awaiting the one being built, when it is not ready yet). */
@@ -178,7 +188,9 @@ export class HttpLimiterCore<Req> {
     if (routeLimits) ctx.routeLimits = routeLimits;
 
     const limiter = this.current ?? (await this.pending);
+    const started = o.observer ? performance.now() : 0;
     const decision = await (limiter as PolicyLimiter).check(ctx);
+    if (o.observer) this.observe(decision, started, ctx, view);
     const headers = rateLimitHeaders(decision, Date.now(), o.headers, this.unsendable);
     if (decision.allowed) {
       return decision.lease
@@ -187,6 +199,17 @@ export class HttpLimiterCore<Req> {
     }
     const rejection = rejectionBody(decision, o.body);
     return { action: 'reject', headers, decision, ...rejection };
+  }
+
+  private observe(decision: PolicyDecision, started: number, ctx: RequestContext, view: RequestView): void {
+    const request: ObservedRequest = { ip: ctx.ip as string, endpoint: ctx.endpoint as string };
+    if (ctx.user !== undefined) request.user = ctx.user;
+    const correlationId = correlationIdOf({
+      'x-request-id': view.header('x-request-id'),
+      traceparent: view.header('traceparent'),
+    });
+    if (correlationId !== undefined) request.correlationId = correlationId;
+    notify(this.options.observer, { decision, durationMs: performance.now() - started, request });
   }
 
   private readonly unsendable = (header: string): void => {

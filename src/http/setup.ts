@@ -6,6 +6,7 @@
  */
 
 import { ValidationError } from '../core/errors.js';
+import { isObserver } from '../core/observer.js';
 import { rejectUnknownKeys } from '../core/options.js';
 import type { AlgorithmName } from '../core/types.js';
 import { parseConfig } from '../policy/config.js';
@@ -61,6 +62,7 @@ export const COMMON_KEYS = [
   'body',
   'onWarning',
   'onError',
+  'observer',
 ] as const;
 
 const FUNCTION_KEYS = [
@@ -104,6 +106,9 @@ export function validateAdapterOptions(
     if (!Array.isArray(o.tenantHeaders) || o.tenantHeaders.some((h) => typeof h !== 'string' || h === '')) {
       throw invalid(at('tenantHeaders'), 'must be an array of header names');
     }
+  }
+  if (o.observer !== undefined && !isObserver(o.observer)) {
+    throw invalid(at('observer'), 'must have a decided(event) method (see sluice/metrics)');
   }
   if (o.tenantPattern !== undefined && !(o.tenantPattern instanceof RegExp)) {
     throw invalid(at('tenantPattern'), 'must be a RegExp');

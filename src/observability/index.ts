@@ -3,10 +3,10 @@
  * logs, traces), combined with `observers(...)` and passed as `observer` to a Limiter, a PolicyLimiter
  * or an HTTP adapter.
  */
-import type { DecisionEvent, DecisionObserver } from '../core/observer.js';
+import type { DecisionEvent, DecisionObserver, ObservedSource } from '../core/observer.js';
 
-export type { DecisionEvent, DecisionObserver, ObservedRequest } from '../core/observer.js';
-export { correlationIdOf } from './correlation.js';
+export type { DecisionEvent, DecisionObserver, ObservedRequest, ObservedSource } from '../core/observer.js';
+export { correlationIdOf } from '../http/correlation.js';
 export { DecisionLog, type DecisionLogOptions, type DecisionLogSink } from './decision-log.js';
 export { type MetricsOptions, type MetricsSource, SluiceMetrics } from './metrics.js';
 export { type DecisionLabels, labelsOf, OUTCOMES, type Outcome, outcomeOf } from './outcome.js';
@@ -15,6 +15,9 @@ export { DecisionTracing, type TracingOptions } from './tracing.js';
 /** One observer telling several: each is called in turn, one that throws does not stop the others. */
 export function observers(...list: DecisionObserver[]): DecisionObserver {
   return {
+    watch(source: ObservedSource) {
+      for (const observer of list) observer.watch?.(source);
+    },
     decided(event: DecisionEvent) {
       for (const observer of list) {
         try {

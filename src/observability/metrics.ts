@@ -5,7 +5,7 @@
  * Every series, its labels and the seed metric it stands for are listed in README (Observability).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DecisionEvent, DecisionObserver } from '../core/observer.js';
+import type { DecisionEvent, DecisionObserver, ObservedSource } from '../core/observer.js';
 import { labelsOf, OUTCOMES, violationsOf } from './outcome.js';
 import { TopLabels } from './top-labels.js';
 
@@ -32,22 +32,17 @@ export interface MetricsOptions {
   clock?: () => number;
 }
 
-/** What `watch` reads at scrape time: any of a limiter's breaker, a policy limiter's health... */
-export interface MetricsSource {
-  /** Circuit breaker state now (the guard's): closed, open or half-open, and how often it opened. */
-  breaker?: () => { state: string; opened: number } | null;
-  /** Keys held by an in-process store. */
-  activeKeys?: () => number;
-  /** Store round trips (script calls) made so far. */
-  roundTrips?: () => number;
-  /** Platform protection now. */
-  platform?: () => { state: string; shedLevel: number } | null;
-  /** Runtime configuration version and reload errors so far. */
-  config?: () => { version: number; reloadErrors: number };
-  /** The HTTP core's counters (missing tenants, untrusted forwarding headers...). */
-  http?: () => Record<string, number>;
-}
+/** What `watch` reads at scrape time (see ObservedSource). */
+export type MetricsSource = ObservedSource;
 
+/** The StoreError codes a decision's `storeError` can carry (see src/stores, src/resilience). */
+const STORE_FAILURE_CODES = [
+  'ERR_SLUICE_STORE',
+  'ERR_SLUICE_STORE_UNAVAILABLE',
+  'ERR_SLUICE_STORE_TIMEOUT',
+  'ERR_SLUICE_STORE_FULL',
+  'ERR_SLUICE_CIRCUIT_OPEN',
+];
 const DEFAULT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 /** seed 002's encoding of the breaker state. */
 const BREAKER_STATE: Record<string, number> = { closed: 0, open: 1, 'half-open': 2 };
@@ -104,6 +99,8 @@ export class SluiceMetrics implements DecisionObserver {
       labelNames: ['code'],
       registers,
     });
+    // The codes a store failure can have exist at 0 from the start: increase() then counts the first ones.
+    for (const code of STORE_FAILURE_CODES) this.storeFailures.inc({ code }, 0);
     const tenants = options.tenantLabels;
     if (tenants) {
       const counter = new Counter({
@@ -169,9 +166,8 @@ export class SluiceMetrics implements DecisionObserver {
   }
 
   /** Reads `source` at every scrape (several sources add up). */
-  watch(source: MetricsSource): this {
+  watch(source: MetricsSource): void {
     this.sources.push(source);
-    return this;
   }
 
   /** The exposition text, as a `/metrics` endpoint serves it. */
@@ -267,7 +263,7 @@ export class SluiceMetrics implements DecisionObserver {
         }
         for (const [kind, total] of totals) {
           const delta = total - (seen.get(kind) ?? 0);
-          if (delta > 0) this.inc({ kind }, delta);
+          this.inc({ kind }, Math.max(0, delta)); // 0 too: the series exists before it moves
           seen.set(kind, Math.max(total, seen.get(kind) ?? 0));
         }
       },
