@@ -247,6 +247,33 @@ console.log(JSON.stringify({
     expect(runScript('adapters.cjs')).toEqual(expected);
   });
 
+  it('exposes sluice/metrics (both module systems) once its optional peers are installed', () => {
+    for (const name of ['prom-client', '@opentelemetry']) {
+      const target = join(app, 'node_modules', name);
+      if (!existsSync(target)) symlinkSync(join(ROOT, 'node_modules', name), target, 'dir');
+    }
+    const body = `const metrics = new SluiceMetrics();
+metrics.decided({ decision: { id: '', at: 0, allowed: false, reason: 'rate_limited', tenant: 't', cost: 1,
+  binding: { name: 'rpm' }, limits: [], remaining: 0, resetAt: 0, retryAfterMs: 1, backend: 'memory', path: 'store' },
+  durationMs: 1 });
+metrics.text().then((text) => console.log(JSON.stringify({
+  observers: typeof observers, log: typeof DecisionLog, tracing: typeof DecisionTracing,
+  rejected: /sluice_decisions_total\\{outcome="rejected"[^}]*\\} 1/.test(text),
+})));
+`;
+    writeFileSync(
+      join(app, 'metrics.mjs'),
+      `import { DecisionLog, DecisionTracing, observers, SluiceMetrics } from 'sluice/metrics';\n${body}`,
+    );
+    writeFileSync(
+      join(app, 'metrics.cjs'),
+      `const { DecisionLog, DecisionTracing, observers, SluiceMetrics } = require('sluice/metrics');\n${body}`,
+    );
+    const expected = { observers: 'function', log: 'function', tracing: 'function', rejected: true };
+    expect(runScript('metrics.mjs')).toEqual(expected);
+    expect(runScript('metrics.cjs')).toEqual(expected);
+  });
+
   it('works from ESM (import)', () => {
     writeFileSync(
       join(app, 'decisions.mjs'),
@@ -396,7 +423,7 @@ describe('README snippets, against the packed tarball', () => {
     );
     runOk('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], dir);
     // The optional peer dependencies and the types a TypeScript user installs, from this project.
-    for (const name of ['express', 'fastify', 'hono', '@types']) {
+    for (const name of ['express', 'fastify', 'hono', '@types', 'prom-client', '@opentelemetry', 'pino']) {
       const target = join(dir, 'node_modules', name);
       if (!existsSync(target)) symlinkSync(join(ROOT, 'node_modules', name), target, 'dir');
     }
