@@ -7,9 +7,17 @@ import type { DecisionEvent, DecisionObserver, ObservedSource } from '../core/ob
 
 export type { DecisionEvent, DecisionObserver, ObservedRequest, ObservedSource } from '../core/observer.js';
 export { correlationIdOf } from '../http/correlation.js';
+export { type ObservedRates, observedRates, RateRecorder, type RateRecorderOptions } from './calibration.js';
 export { DecisionLog, type DecisionLogOptions, type DecisionLogSink } from './decision-log.js';
 export { type MetricsOptions, type MetricsSource, SluiceMetrics } from './metrics.js';
 export { type DecisionLabels, labelsOf, OUTCOMES, type Outcome, outcomeOf } from './outcome.js';
+export {
+  type CalibrateOptions,
+  type CalibrationResult,
+  calibrate,
+  calibrationDocument,
+  type Proposal,
+} from './proposal.js';
 export { DecisionTracing, type TracingOptions } from './tracing.js';
 
 /** One observer telling several: each is called in turn, one that throws does not stop the others. */
