@@ -117,7 +117,8 @@ export class KeySpace {
 
   /**
    * Stores a value at a place: in `found` (the entry there, if still held) in place, O(1) unless it
-   * now expires earlier; else in a new entry, O(log n).
+   * now expires earlier; else in a new entry, O(log n). `flat`: the value is a record of numbers
+   * with the same fields as the one held, which takes them (see MemoryStore.write).
    */
   put(
     bucket: Bucket,
@@ -126,9 +127,12 @@ export class KeySpace {
     state: unknown,
     expiresAt: number,
     role: number,
+    flat = false,
   ): void {
     if (found !== undefined && found.slot >= 0) {
-      found.state = state;
+      const kept = found.state;
+      if (flat && typeof kept === 'object' && kept !== null) Object.assign(kept, state);
+      else found.state = state;
       found.expiresAt = expiresAt;
       if (found.role !== role) {
         count(bucket, found.role, -1);

@@ -112,11 +112,6 @@ export class MemoryStore implements Store {
   private readonly keys = new KeySpace();
   /** Versioned documents (runtime configuration): operator state, never expired or swept. */
   private readonly documents = new Map<string, StoredDocument>();
-  /** Per limit of the decision being made (decisions are synchronous: one at a time). */
-  private readonly found: Array<Entry | undefined> = [];
-  private readonly places: Place[] = [];
-  private readonly states: unknown[] = [];
-  private readonly checks: Array<{ fits: boolean; retryAfterMs: number }> = [];
 
   constructor(options: MemoryStoreOptions = {}) {
     rejectUnknownKeys(options, 'memory', ['clock', 'maxKeys', 'maxKeysPerTenant', 'sweepIntervalMs']);
@@ -128,8 +123,8 @@ export class MemoryStore implements Store {
       );
     }
     const clock = options.clock ?? systemClock;
-    // Whole milliseconds, as Redis' TIME is read by the scripts.
-    this.clock = () => Math.floor(clock());
+    // Whole milliseconds, as Redis' TIME is read by the scripts (Date.now's already are).
+    this.clock = clock === systemClock ? Date.now : () => Math.floor(clock());
     const bounds = memoryBounds(options);
     this.maxKeys = bounds.maxKeys;
     this.maxKeysPerTenant = bounds.maxKeysPerTenant;
@@ -184,36 +179,33 @@ export class MemoryStore implements Store {
     this.keys.reclaim(now - RECLAIM_GRACE_MS, RECLAIM_PER_CALL);
     const bucket = this.keys.bucket(plan.tenant);
     const blockedUntil = bucket === undefined ? 0 : this.blockedUntil(bucket, plan, now);
-    const { found, places, states, checks } = this;
     const limits = plan.limits;
     const count = limits.length;
+    const steps: Step[] = new Array(count);
     let fit = true;
     for (let i = 0; i < count; i++) {
       const p = limits[i] as PlannedLimit;
       const place = plannedPlace(plan.metaKey, p);
       const entry = this.keys.findAt(bucket, place);
-      const stored = entry !== undefined && entry.expiresAt > now ? entry.state : undefined;
-      const state = p.algorithm.load(stored, now, p.limit);
+      const state = p.algorithm.load(live(entry, now), now, p.limit);
       const check = p.algorithm.fits(state, now, p.limit, plan.cost);
       if (!check.fits) fit = false;
-      found[i] = entry;
-      places[i] = place;
-      states[i] = state;
-      checks[i] = check;
+      steps[i] = { planned: p, place, entry, state, check };
     }
     const admitted = blockedUntil === 0 && fit;
-    if (plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0))) this.charge(plan, admitted, now);
+    if (plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0))) {
+      this.charge(plan, steps, admitted, now);
+    }
     const results: RawLimit[] = new Array(count);
     for (let i = 0; i < count; i++) {
-      const p = limits[i] as PlannedLimit;
-      const view = p.algorithm.view(states[i], now, p.limit);
-      const check = checks[i] as { fits: boolean; retryAfterMs: number };
+      const { planned: p, state, check } = steps[i] as Step;
+      const view = p.algorithm.view(state, now, p.limit);
       results[i] = {
         fits: check.fits,
         remaining: roundRemaining(view.remaining),
         resetAt: roundInstant(view.resetAt),
         retryAfterMs: roundWait(check.fits, check.retryAfterMs),
-        mark: p.algorithm.mark(states[i]),
+        mark: p.algorithm.mark(state),
       };
     }
     return { admitted, blockedUntil: roundInstant(blockedUntil), now: Math.floor(now), limits: results };
@@ -239,26 +231,23 @@ export class MemoryStore implements Store {
    * Charges the limits that fit (all of them when admitted; with a penalty, those that fit and hold
    * no leases: nobody could release a rejected decision's slots).
    */
-  private charge(plan: DecisionPlan, admitted: boolean, now: number): void {
-    const { found, places, states, checks } = this;
-    const limits = plan.limits;
+  private charge(plan: DecisionPlan, steps: readonly Step[], admitted: boolean, now: number): void {
     let newKeys = 0;
     let any = false;
-    for (let i = 0; i < limits.length; i++) {
-      if (!charged(limits[i] as PlannedLimit, checks[i] as { fits: boolean }, admitted)) continue;
+    for (const step of steps) {
+      if (!charged(step, admitted)) continue;
       any = true;
       // Keys not live now need room (an expired one may be reclaimed while room is made).
-      const entry = found[i];
-      if (entry === undefined || entry.expiresAt <= now) newKeys++;
+      if (step.entry === undefined || step.entry.expiresAt <= now) newKeys++;
     }
     if (!any) return;
     this.ensureRoom(plan.tenant, newKeys, now, true);
     const bucket = this.keys.bucketFor(plan.tenant);
-    for (let i = 0; i < limits.length; i++) {
-      const p = limits[i] as PlannedLimit;
-      if (!charged(p, checks[i] as { fits: boolean }, admitted)) continue;
-      p.algorithm.commit(states[i], now, p.limit, plan.cost, plan.id);
-      this.write(bucket, found[i], places[i] as Place, p, states[i], now);
+    for (const step of steps) {
+      if (!charged(step, admitted)) continue;
+      const p = step.planned;
+      p.algorithm.commit(step.state, now, p.limit, plan.cost, plan.id);
+      this.write(bucket, step.entry, step.place, p, step.state, now);
     }
   }
 
@@ -418,7 +407,12 @@ export class MemoryStore implements Store {
     }
   }
 
-  /** Stores a limit's state after a write (or forgets it when it now holds nothing). */
+  /**
+   * Stores a limit's state after a write (or forgets it when it now holds nothing). A string state
+   * (`ledger` algorithms: a record of numbers, the same fields every time) is copied into the object
+   * already held: the state a decision made then dies young, rather than each one being held by an
+   * old entry until the next decision on its key (what the scavenger pays most for).
+   */
   private write(
     bucket: Bucket,
     found: Entry | undefined,
@@ -432,7 +426,7 @@ export class MemoryStore implements Store {
       this.remove(bucket, place);
       return;
     }
-    this.keys.put(bucket, found, place, state, expiresAt, COUNTER);
+    this.keys.put(bucket, found, place, state, expiresAt, COUNTER, planned.algorithm.ledger);
   }
 
   private remove(bucket: Bucket, place: Place): void {
@@ -448,8 +442,19 @@ function plannedPlace(metaKey: string, p: PlannedLimit): Place {
   return { home: subject, kind: STATE, space: metaKey, limitId: p.limit.id };
 }
 
-function charged(p: PlannedLimit, check: { fits: boolean }, admitted: boolean): boolean {
-  return check.fits && (admitted || !p.algorithm.leases);
+/** One limit of a decision being made: where its state lives, and what it holds and says. */
+interface Step {
+  readonly planned: PlannedLimit;
+  readonly place: Place;
+  /** The entry found there (it may be dropped while room is made: see KeySpace.put). */
+  readonly entry: Entry | undefined;
+  readonly state: unknown;
+  readonly check: { fits: boolean; retryAfterMs: number };
+}
+
+/** Whether a step is charged: it fits, and the decision is admitted or (a penalty) it holds no leases. */
+function charged(step: Step, admitted: boolean): boolean {
+  return step.check.fits && (admitted || !step.planned.algorithm.leases);
 }
 
 /** What an entry holds while it lives (undefined: none, or expired). */
