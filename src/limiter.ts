@@ -14,6 +14,7 @@ import {
 } from './core/types.js';
 import { buildDecision, failureDecision, zeroShareDecision } from './engine/decision.js';
 import type { DenialCache } from './engine/denials.js';
+import { ConfiguredLayout } from './engine/layout.js';
 import { localShareLimit, normalizeLimit, normalizeLimits, validateCost } from './engine/limits.js';
 import { type Check, planDecision, resolveSubject, type Subject } from './engine/plan.js';
 import { checkOf, leaseCheck, refundTicket, validateLease } from './engine/receipts.js';
@@ -31,7 +32,7 @@ import {
 } from './limiter-options.js';
 import { GuardedStore } from './resilience/guarded-store.js';
 import { MemoryStore } from './stores/memory/memory-store.js';
-import type { RawDecision, Store } from './stores/store.js';
+import type { DecisionPlan, RawDecision, Store } from './stores/store.js';
 
 export type { DenialCacheOptions } from './engine/denials.js';
 export type {
@@ -83,14 +84,14 @@ interface Requester {
   key?: string | undefined;
 }
 
-/** Tenants and keys whose configured subject is kept (see configuredSubject). */
-const MAX_CACHED_SUBJECTS = 4096;
 /**
  * How long a `resetTenant` marker is kept: longer than any state can live (a sliding window's state
  * lives two windows of up to 10 years; a token bucket refills in at most 10 years), so that no state
  * written before a reset ever counts again, whatever limits were used through `decide()`.
  */
 const RESET_RETENTION_MS = 2 * MAX_DURATION_MS;
+/** The in-process store's own `decide`: where a store still has it, the Limiter asks `decideSync`. */
+const memoryDecide = MemoryStore.prototype.decide;
 const CIRCUIT_OPEN = Object.freeze({
   code: 'ERR_SLUICE_CIRCUIT_OPEN',
   message: 'circuit open: not calling the store',
@@ -116,18 +117,17 @@ export class Limiter {
   private readonly logger: FailoverLogger | undefined;
   /** Whether the escalation is in force (logged when it starts and ends). */
   private escalated = false;
-  /** The local failure mode's share of a checks array, laid out (see decideLocally). */
+  /** The local failure mode's share of a subject's limits, laid out (see decideLocally). */
   private readonly localPlans = new WeakMap<
-    readonly Check[],
+    Subject,
     {
-      tenant: string;
       share: readonly Check[];
       subject: Subject;
       zero: { flags: readonly boolean[]; subject: Subject } | undefined;
     }
   >();
-  /** Laid-out configured limits of recent tenants and keys (see configuredSubject). */
-  private readonly subjects = new Map<string, { checks: Check[]; subject: Subject }>();
+  /** The configured limits, laid out for any tenant and key (undefined: none configured). */
+  private readonly layout: ConfiguredLayout | undefined;
   /** This instance's remembered denials (`denialCache`), when on. */
   readonly denials: DenialCache | undefined;
   /** Set by `close()`: every later call throws ERR_SLUICE_CLOSED. */
@@ -146,6 +146,7 @@ export class Limiter {
     rejectUnknownKeys(options, 'options', LIMITER_OPTIONS);
     this.limits = options.limits === undefined ? [] : normalizeLimits(options.limits);
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
+    this.layout = this.limits.length > 0 ? new ConfiguredLayout(this.prefix, this.limits) : undefined;
     if (options.penalty !== undefined && typeof options.penalty !== 'boolean') {
       throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'penalty', 'must be true or false');
     }
@@ -237,19 +238,32 @@ export class Limiter {
   }
 
   /** Decides one request against every configured limit. */
-  async limit(request: LimitRequest): Promise<Decision> {
-    return this.run(request, request?.cost === undefined ? 1 : request.cost);
+  limit(request: LimitRequest): Promise<Decision> {
+    // Not an async function (every decision's path): errors become rejections here.
+    try {
+      return this.run(request, request?.cost === undefined ? 1 : request.cost);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Current usage without consuming anything (a decision with cost 0). */
-  async peek(request: Omit<LimitRequest, 'cost'>): Promise<Decision> {
-    return this.run(request, 0);
+  peek(request: Omit<LimitRequest, 'cost'>): Promise<Decision> {
+    try {
+      return this.run(request, 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Decides one request against ad-hoc limits, each counted for its own key. */
-  async decide(request: DecideRequest): Promise<Decision> {
-    const prepared = this.prepare(request);
-    return this.decidePrepared(prepared, request.cost === undefined ? 1 : request.cost);
+  decide(request: DecideRequest): Promise<Decision> {
+    try {
+      const prepared = this.prepare(request);
+      return this.decidePrepared(prepared, request.cost === undefined ? 1 : request.cost);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -287,19 +301,12 @@ export class Limiter {
         ),
       );
     }
-    let units: number;
     try {
-      units = validateCost(cost);
+      const units = validateCost(cost);
+      return this.decideSubject(prepared, prepared.subject, units, prepared.failureMode ?? this.failureMode);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.decideSubject(
-      prepared,
-      prepared.checks,
-      prepared.subject,
-      units,
-      prepared.failureMode ?? this.failureMode,
-    );
   }
 
   /**
@@ -426,64 +433,69 @@ export class Limiter {
     if (this.closed) throw closedError();
   }
 
-  /** `limit` and `peek`: the configured limits, for the request's tenant and key. */
+  /** `limit` and `peek`: the configured limits, for the request's tenant and key. Throws. */
   private run(request: LimitRequest | Omit<LimitRequest, 'cost'>, rawCost: unknown): Promise<Decision> {
     const cost = validateCost(rawCost);
-    const { checks, subject } = this.configuredSubject(request);
-    return this.decideSubject(request, checks, subject, cost, this.failureMode);
+    const layout = this.layout;
+    if (!layout) throw noConfiguredLimits();
+    const subject = layout.subject(request?.tenant, request?.key);
+    return this.decideSubject(request, subject, cost, this.failureMode);
   }
 
-  /**
-   * The configured limits laid out for one tenant and key: kept for the most recent ones (bounded), so
-   * that a repeated caller's decisions reuse their keys instead of encoding them again.
-   */
-  private configuredSubject(request: { tenant: string; key?: string }): {
-    checks: Check[];
-    subject: Subject;
-  } {
-    const { tenant, key } = request ?? {};
-    const cacheable = typeof tenant === 'string' && (key === undefined || typeof key === 'string');
-    const id = cacheable ? `${tenant.length}:${tenant}${key === undefined ? '-' : `k${key}`}` : '';
-    let found = cacheable ? this.subjects.get(id) : undefined;
-    if (!found) {
-      const checks = this.configuredChecks(request);
-      found = { checks, subject: resolveSubject(this.prefix, tenant, checks) };
-      if (cacheable) {
-        if (this.subjects.size >= MAX_CACHED_SUBJECTS)
-          this.subjects.delete(this.subjects.keys().next().value as string);
-        this.subjects.set(id, found);
-      }
-    }
-    return found;
-  }
-
-  private async decideSubject(
+  /** Decides a laid-out request on the store, or by the failure mode. Throws only on a programming error. */
+  private decideSubject(
     request: Requester,
-    checks: readonly Check[],
     subject: Subject,
     cost: number,
     mode: FailureMode,
   ): Promise<Decision> {
-    if (this.closed) throw closedError();
+    if (this.closed) return Promise.reject(closedError());
     if (this.escalation !== undefined) mode = this.modeFor(mode);
     if (mode === 'local' && this.guard?.breaker.refusing())
-      return this.decideLocally(request, checks, cost, undefined);
+      return this.decideLocally(request, subject, cost, undefined);
     const denials = cost > 0 && !this.penalty ? this.denials : undefined;
     const askedAt = denials ? this.clock() : 0;
     if (denials) {
       const remembered = denials.lookup(subject, cost, askedAt);
-      if (remembered) return remembered;
+      if (remembered) return Promise.resolve(remembered);
     }
     const plan = planDecision(subject, cost, this.penalty);
+    const store = this.store;
+    if (store.decide === memoryDecide) {
+      // In process and synchronous inside: decided now, without the promise hops of `decide`.
+      let raw: RawDecision;
+      try {
+        raw = (store as MemoryStore).decideSync(plan);
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        return this.failOver(error, request, subject, cost, mode);
+      }
+      const decision = buildDecision(raw, subject, request.key, cost, plan.id, store.backend);
+      if (denials && !raw.admitted) denials.remember(subject, decision, askedAt);
+      return Promise.resolve(decision);
+    }
+    return this.decideOnStore(plan, request, subject, cost, mode, askedAt);
+  }
+
+  /** `askedAt`: the clock when the decision was asked for, kept with a denial the cache remembers. */
+  private async decideOnStore(
+    plan: DecisionPlan,
+    request: Requester,
+    subject: Subject,
+    cost: number,
+    mode: FailureMode,
+    askedAt: number,
+  ): Promise<Decision> {
     let raw: RawDecision;
     try {
       raw = await this.store.decide(plan);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      return this.failOver(error, request, checks, subject, cost, mode);
+      return this.failOver(error, request, subject, cost, mode);
     }
     const decision = buildDecision(raw, subject, request.key, cost, plan.id, this.store.backend);
-    if (denials && !raw.admitted) denials.remember(subject, decision, askedAt);
+    const denials = this.denials;
+    if (denials && cost > 0 && !this.penalty && !raw.admitted) denials.remember(subject, decision, askedAt);
     return decision;
   }
 
@@ -491,7 +503,6 @@ export class Limiter {
   private async failOver(
     error: StoreError,
     request: Requester,
-    checks: readonly Check[],
     subject: Subject,
     cost: number,
     mode: FailureMode,
@@ -499,7 +510,7 @@ export class Limiter {
     const cause = { code: error.code, message: error.message };
     // The outage may have started with this very call (or outlasted `escalate.after` during it).
     if (this.escalation !== undefined) mode = this.modeFor(mode);
-    if (mode === 'local') return this.decideLocally(request, checks, cost, cause);
+    if (mode === 'local') return this.decideLocally(request, subject, cost, cause);
     const breaker = this.guard?.breaker;
     const retryAfterMs =
       breaker && breaker.state === 'open'
@@ -519,7 +530,7 @@ export class Limiter {
   /** The `local` failure mode: this instance's share of each limit, decided in process. */
   private async decideLocally(
     request: Requester,
-    checks: readonly Check[],
+    subject: Subject,
     cost: number,
     cause: Decision['storeError'],
   ): Promise<Decision> {
@@ -531,10 +542,11 @@ export class Limiter {
         guard: false,
       });
     }
-    // This instance's share of the checks, laid out once per checks array (they are per tenant and key
-    // on the prepared and configured paths): while the circuit is open this is every decision's path.
-    let local = this.localPlans.get(checks);
-    if (local?.tenant !== request.tenant) {
+    // This instance's share of the limits, laid out once per subject (prepared requests and a hot key
+    // reuse theirs): while the circuit is open this is every decision's path.
+    let local = this.localPlans.get(subject);
+    if (!local) {
+      const checks: Check[] = subject.limits.map((p, i) => ({ limit: p.limit, key: subject.keys[i] }));
       const shares = checks.map((c) => localShareLimit(c.limit, this.localFraction));
       const share: Check[] = [];
       shares.forEach((limit, i) => {
@@ -542,21 +554,20 @@ export class Limiter {
       });
       const zero = shares.map((limit) => limit === undefined);
       local = {
-        tenant: request.tenant,
         share,
-        subject: resolveSubject(this.prefix, request.tenant, share),
+        subject: resolveSubject(this.prefix, subject.tenant, share),
         // A share of 0 (limit 2 over 3 instances): that limit admits nothing locally.
         zero: zero.includes(true)
-          ? { flags: zero, subject: resolveSubject(this.prefix, request.tenant, checks) }
+          ? { flags: zero, subject: resolveSubject(this.prefix, subject.tenant, checks) }
           : undefined,
       };
-      this.localPlans.set(checks, local);
+      this.localPlans.set(subject, local);
     }
     let decision: Decision;
     if (local.zero) {
       const others =
         local.share.length > 0
-          ? await this.local.decideSubject(request, local.share, local.subject, 0, 'closed')
+          ? await this.local.decideSubject(request, local.subject, 0, 'closed')
           : undefined;
       const breaker = this.guard?.breaker;
       // Nothing fits here until the store decides again: when the breaker lets a probe through.
@@ -574,7 +585,7 @@ export class Limiter {
         retryAfterMs,
       );
     } else {
-      decision = await this.local.decideSubject(request, local.share, local.subject, cost, 'closed');
+      decision = await this.local.decideSubject(request, local.subject, cost, 'closed');
     }
     const shared = cause ?? CIRCUIT_OPEN;
     if (decision.path !== 'store') {
@@ -590,18 +601,6 @@ export class Limiter {
     decision.storeError = shared;
     if (decision.lease) decision.lease.local = true;
     return decision;
-  }
-
-  private configuredChecks(request: { key?: string } | undefined): Check[] {
-    if (this.limits.length === 0) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_LIMIT',
-        'limits',
-        'this limiter has no configured limits: use decide()',
-      );
-    }
-    const key = request?.key;
-    return this.limits.map((limit) => ({ limit, key }));
   }
 
   private normalizeOnce(definition: unknown, field: string): NormalizedLimit {
@@ -623,6 +622,14 @@ export class Limiter {
         : blockKey(this.prefix, subject.encodedTenant, encodeIdentifier(target.key, 'key'));
     return { encodedTenant: subject.encodedTenant, metaKey: subject.metaKey, marker };
   }
+}
+
+function noConfiguredLimits(): ValidationError {
+  return new ValidationError(
+    'ERR_SLUICE_INVALID_LIMIT',
+    'limits',
+    'this limiter has no configured limits: use decide()',
+  );
 }
 
 function closedError(): SluiceError {

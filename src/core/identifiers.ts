@@ -11,6 +11,12 @@ export const MAX_IDENTIFIER_BYTES = 256;
  * characters, and two different identifiers never encode to the same string.
  */
 export function encodeIdentifier(value: unknown, field: string): string {
+  // Every decision encodes its tenant and key: the common case (short, all safe) is one pass, no regex.
+  if (typeof value === 'string' && isShortAndSafe(value)) return value;
+  return encodeOther(value, field);
+}
+
+function encodeOther(value: unknown, field: string): string {
   if (typeof value !== 'string') {
     throw new ValidationError(
       'ERR_SLUICE_INVALID_IDENTIFIER',
@@ -48,3 +54,19 @@ export function decodeIdentifier(encoded: string): string {
 }
 
 const SAFE = /^[A-Za-z0-9._~-]+$/;
+
+/** Char codes kept as is by the encoding: [A-Za-z0-9._~-]. */
+const SAFE_CODES = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-') {
+  SAFE_CODES[c.charCodeAt(0)] = 1;
+}
+
+/** Non-empty, at most MAX_IDENTIFIER_BYTES, every character safe (ASCII: one byte each). */
+function isShortAndSafe(value: string): boolean {
+  const length = value.length;
+  if (length === 0 || length > MAX_IDENTIFIER_BYTES) return false;
+  for (let i = 0; i < length; i++) {
+    if (SAFE_CODES[value.charCodeAt(i)] !== 1) return false;
+  }
+  return true;
+}

@@ -26,15 +26,25 @@ export function validatePrefix(prefix: unknown): string {
 }
 
 export function metaKey(prefix: string, tenant: string): string {
-  return `${prefix}:{${tenant}}:m`;
+  return `${tenantKeyPrefix(prefix, tenant)}m`;
 }
 
 export function blockKey(prefix: string, tenant: string, subject: string): string {
-  return `${prefix}:{${tenant}}:b:${subject}`;
+  return blockKeyAt(tenantKeyPrefix(prefix, tenant), subject);
 }
 
 export function stateKey(prefix: string, tenant: string, subject: string, limitId: string): string {
-  return `${prefix}:{${tenant}}:s:${subject}:${limitId}`;
+  return stateKeyAt(tenantKeyPrefix(prefix, tenant), subject, limitId);
+}
+
+/** blockKey, from the tenant's key prefix (tenantKeyPrefix) laid out once. */
+export function blockKeyAt(tenantPrefix: string, subject: string): string {
+  return `${tenantPrefix}b:${subject}`;
+}
+
+/** stateKey, from the tenant's key prefix (tenantKeyPrefix) laid out once. */
+export function stateKeyAt(tenantPrefix: string, subject: string, limitId: string): string {
+  return `${tenantPrefix}s:${subject}:${limitId}`;
 }
 
 /** The refund ledger of decision `id` on the state at `state` (a stateKey): same tag, own namespace. */
@@ -46,4 +56,36 @@ export function ledgerKey(state: string, id: string): string {
 /** The hash-tag part shared by all keys of a tenant: `<prefix>:{<tenant>}:`. */
 export function tenantKeyPrefix(prefix: string, tenant: string): string {
   return `${prefix}:{${tenant}}:`;
+}
+
+/** What a key of this schema is made of (see keyParts). */
+export interface KeyParts {
+  /** The meta key of its tenant (and prefix): `<prefix>:{<tenant>}:m`. */
+  readonly metaKey: string;
+  /** `s` (state), `b` (block marker), `m` (the meta key itself), `r` (refund ledger)... */
+  readonly kind: string;
+  /** States and block markers: the encoded key (`*`: tenant-wide); else empty. */
+  readonly subject: string;
+  /** States: the limit id; else empty. */
+  readonly limitId: string;
+}
+
+/** The parts of a key laid out by this schema, undefined if it is not one. Inverse of the builders. */
+export function keyParts(key: string): KeyParts | undefined {
+  // Neither the prefix nor an encoded tenant holds a brace: the first `:{` and `}:` delimit the tag.
+  const open = key.indexOf(':{');
+  const close = open < 0 ? -1 : key.indexOf('}:', open + 2);
+  if (close < 0 || close + 3 > key.length) return undefined;
+  const at = close + 2;
+  const metaKey = `${key.slice(0, at)}m`;
+  const kind = key.charAt(at);
+  if (at + 1 === key.length) return kind === 'm' ? { metaKey, kind, subject: '', limitId: '' } : undefined;
+  if (key.charAt(at + 1) !== ':') return undefined;
+  const rest = key.slice(at + 2);
+  if (kind === 'b') return rest.length > 0 ? { metaKey, kind, subject: rest, limitId: '' } : undefined;
+  if (kind !== 's') return { metaKey, kind, subject: '', limitId: '' };
+  // An encoded subject holds no `:`; a limit id may.
+  const split = rest.indexOf(':');
+  if (split <= 0 || split + 1 === rest.length) return undefined;
+  return { metaKey, kind, subject: rest.slice(0, split), limitId: rest.slice(split + 1) };
 }

@@ -70,11 +70,7 @@ export function resolveSubject(
       );
     }
     seen.set(state, i);
-    limits.push({
-      key: state,
-      algorithm: ALGORITHMS[limit.algorithm],
-      limit,
-    });
+    limits.push({ key: state, algorithm: ALGORITHMS[limit.algorithm], limit, subject });
     keys.push(limit.scope === 'key' ? key : undefined);
   }
   for (const key of blockedBy) {
@@ -109,19 +105,21 @@ export function planDecision(subject: Subject, cost: number, penalty: boolean): 
 
 // Decision ids name log entries, leases and refund ledgers. They are unguessable (96 random bits), so
 // that holding one lease or decision tells nothing of another's id: a release or refund can only name
-// a decision its caller was given. Random bytes are drawn in blocks, not per decision.
+// a decision its caller was given. Random bytes are drawn and encoded in blocks, not per decision: 12
+// bytes are exactly 16 base64url characters, so each id is one slice of the block's encoding.
 const ID_BYTES = 12;
+const ID_CHARS = 16;
 const POOL_IDS = 256;
-let pool = Buffer.alloc(0);
+let pool = '';
 let poolAt = 0;
 
 export function nextDecisionId(): string {
   if (poolAt >= pool.length) {
-    pool = randomBytes(ID_BYTES * POOL_IDS);
+    pool = randomBytes(ID_BYTES * POOL_IDS).toString('base64url');
     poolAt = 0;
   }
-  const id = pool.toString('base64url', poolAt, poolAt + ID_BYTES);
-  poolAt += ID_BYTES;
+  const id = pool.slice(poolAt, poolAt + ID_CHARS);
+  poolAt += ID_CHARS;
   return id;
 }
 

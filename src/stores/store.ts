@@ -6,6 +6,13 @@ export interface PlannedLimit {
   readonly key: string;
   readonly algorithm: Algorithm;
   readonly limit: NormalizedLimit;
+  /**
+   * Optional: the encoded key `key` counts (`*` for a tenant-wide limit), when `key` is the plan's
+   * `stateKey(prefix, tenant, subject, limit.id)` (its meta key being `metaKey(prefix, tenant)`). A
+   * store may index its keys by it instead of by `key` (the memory store does: no long string to hash
+   * per decision); it names the same state.
+   */
+  readonly subject?: string;
 }
 
 /** A call that can be expired: what a store hands a DeadlineKeeper. */
@@ -55,15 +62,18 @@ export interface RawDecision {
   /** 0 when not blocked. */
   readonly blockedUntil: number;
   readonly now: number;
-  readonly limits: ReadonlyArray<{
-    readonly fits: boolean;
-    readonly remaining: number;
-    readonly resetAt: number;
-    /** -1: the cost can never fit. */
-    readonly retryAfterMs: number;
-    /** The algorithm's mark after the decision (token bucket: its TAT's ticks; see Receipt). */
-    readonly mark: number;
-  }>;
+  readonly limits: ReadonlyArray<RawLimit>;
+}
+
+/** One limit of a RawDecision, in the plan's order. */
+export interface RawLimit {
+  readonly fits: boolean;
+  readonly remaining: number;
+  readonly resetAt: number;
+  /** -1: the cost can never fit. */
+  readonly retryAfterMs: number;
+  /** The algorithm's mark after the decision (token bucket: its TAT's ticks; see Receipt). */
+  readonly mark: number;
 }
 
 /** A versioned document held by a store. */

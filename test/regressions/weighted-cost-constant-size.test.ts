@@ -30,13 +30,7 @@ describe('regression: a decision costs the same whatever its cost', () => {
           expect(await admin.zcard(key)).toBe(2); // the entry and the running total's sentinel
           expect(await admin.memory('USAGE', key)).toBeLessThan(1024);
         } else {
-          const state = (
-            store as MemoryStore as unknown as {
-              tenants: Map<string, Map<string, { state: { times: number[] } }>>;
-            }
-          ).tenants
-            .get('t')
-            ?.get(key)?.state;
+          const state = (store as MemoryStore).stored('t', key) as { times: number[] } | undefined;
           expect(state?.times.length).toBe(1);
         }
         if (d.lease) {

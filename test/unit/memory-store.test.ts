@@ -60,27 +60,41 @@ describe('memory store stays bounded', () => {
 
 describe('memory store expiry heap', () => {
   interface HeapEntry {
-    key: string;
-    tenant: string;
+    home: string;
+    bucket: { tenant: string; size: number; homes: Map<string, HeapEntry> };
+    next: HeapEntry | undefined;
     expiresAt: number;
     due: number;
     slot: number;
   }
-  /** The heap's invariants, read from the store's internals. */
+  /** The heap's invariants, read from the store's internals (see stores/memory/keyspace.ts). */
   function checkHeap(store: MemoryStore, now: number, swept: boolean): void {
-    const inner = store as unknown as { heap: HeapEntry[]; tenants: Map<string, Map<string, HeapEntry>> };
+    const inner = (
+      store as unknown as {
+        keys: { heap: HeapEntry[]; buckets: Map<string, HeapEntry['bucket']> };
+      }
+    ).keys;
     expect(inner.heap.length).toBe(store.keyCount);
     inner.heap.forEach((entry, i) => {
       expect(entry.slot).toBe(i);
       // The heap key is a lower bound of the real expiry, and the heap is ordered on it.
       expect(entry.due).toBeLessThanOrEqual(entry.expiresAt);
       if (i > 0) expect((inner.heap[(i - 1) >> 1] as HeapEntry).due).toBeLessThanOrEqual(entry.due);
-      expect(inner.tenants.get(entry.tenant)?.get(entry.key)).toBe(entry);
+      // Listed in its tenant's bucket, chained under its home.
+      expect(inner.buckets.get(entry.bucket.tenant)).toBe(entry.bucket);
+      let chained = entry.bucket.homes.get(entry.home);
+      while (chained !== undefined && chained !== entry) chained = chained.next;
+      expect(chained).toBe(entry);
       if (swept) expect(entry.expiresAt).toBeGreaterThan(now);
     });
     let held = 0;
-    for (const bucket of inner.tenants.values()) {
+    for (const bucket of inner.buckets.values()) {
       expect(bucket.size).toBeGreaterThan(0);
+      let chainedEntries = 0;
+      for (const first of bucket.homes.values()) {
+        for (let e: HeapEntry | undefined = first; e !== undefined; e = e.next) chainedEntries++;
+      }
+      expect(chainedEntries).toBe(bucket.size);
       held += bucket.size;
     }
     expect(held).toBe(store.keyCount);

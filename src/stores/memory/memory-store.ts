@@ -7,11 +7,24 @@ import type {
   DecisionPlan,
   PlannedLimit,
   RawDecision,
+  RawLimit,
   RefundPlan,
   ReleasePlan,
   Store,
   StoredDocument,
 } from '../store.js';
+import {
+  BLOCK_MARKER,
+  type Bucket,
+  COUNTER,
+  type Entry,
+  KeySpace,
+  type Place,
+  placeOf,
+  STATE,
+  TENANT_META,
+  wholePlace,
+} from './keyspace.js';
 
 export interface MemoryStoreOptions {
   /** Source of time (epoch ms). Default `Date.now`. Inject a ManualClock to drive windows in tests. */
@@ -43,24 +56,6 @@ const RECLAIM_PER_CALL = 1024;
  * are expired): a clock that steps back a little (NTP, a driven test clock) still finds them.
  */
 const RECLAIM_GRACE_MS = 1000;
-
-interface Entry {
-  readonly key: string;
-  /** Its tenant (encoded): the inner map it lives in. */
-  readonly tenant: string;
-  state: unknown;
-  /** Epoch ms after which the entry is gone. */
-  expiresAt: number;
-  /**
-   * Its place in the expiry heap: a lower bound of `expiresAt`. A write that extends the entry leaves
-   * it; when it comes due, the entry is dropped if expired, else refiled at its `expiresAt`.
-   */
-  due: number;
-  /** Index in the expiry heap. */
-  slot: number;
-  /** Block markers and tenant meta survive a tenant reset; limit states do not. */
-  marker: boolean;
-}
 
 interface MetaState {
   blockedUntil: number;
@@ -106,19 +101,15 @@ const RESET_RETENTION_MS = 2 * MAX_DURATION_MS;
  *
  * Expiry costs what expires, never a scan: every key sits in a min-heap by expiry instant, and only
  * keys that are due are visited (dropped, or refiled if a write extended them since). A write that
- * extends a key costs O(1); a new key or an earlier expiry O(log n).
+ * extends a key costs O(1); a new key or an earlier expiry O(log n). Keys are indexed per tenant by
+ * their short parts (see keyspace.ts).
  */
 export class MemoryStore implements Store {
   readonly backend = 'memory';
   private readonly clock: Clock;
   readonly maxKeys: number;
   readonly maxKeysPerTenant: number;
-  /** tenant -> key -> entry; a tenant reset drops its limit states. */
-  private readonly tenants = new Map<string, Map<string, Entry>>();
-  private size = 0;
-  /** Every entry, as a binary min-heap on `due`. */
-  private heap: Entry[] = [];
-  private visits = 0;
+  private readonly keys = new KeySpace();
   /** Versioned documents (runtime configuration): operator state, never expired or swept. */
   private readonly documents = new Map<string, StoredDocument>();
 
@@ -132,8 +123,8 @@ export class MemoryStore implements Store {
       );
     }
     const clock = options.clock ?? systemClock;
-    // Whole milliseconds, as Redis' TIME is read by the scripts.
-    this.clock = () => Math.floor(clock());
+    // Whole milliseconds, as Redis' TIME is read by the scripts (Date.now's already are).
+    this.clock = clock === systemClock ? Date.now : () => Math.floor(clock());
     const bounds = memoryBounds(options);
     this.maxKeys = bounds.maxKeys;
     this.maxKeysPerTenant = bounds.maxKeysPerTenant;
@@ -149,12 +140,12 @@ export class MemoryStore implements Store {
 
   /** Number of keys held (including expired ones not yet reclaimed). */
   get keyCount(): number {
-    return this.size;
+    return this.keys.size;
   }
 
   /** Keys one tenant (encoded, as in plans) holds, including expired ones not yet reclaimed. */
   tenantKeyCount(tenant: string): number {
-    return this.tenants.get(tenant)?.size ?? 0;
+    return this.keys.bucket(tenant)?.size ?? 0;
   }
 
   /**
@@ -163,121 +154,165 @@ export class MemoryStore implements Store {
    * per write that extended a key: no scans. For tests and metrics.
    */
   get expiryVisits(): number {
-    return this.visits;
+    return this.keys.visits;
   }
 
-  async decide(plan: DecisionPlan): Promise<RawDecision> {
+  /** What a key (as laid out in plans) holds now: a limit's state, a block's end... For tests and tools. */
+  stored(tenant: string, key: string): unknown {
+    return live(this.keys.findAt(this.keys.bucket(tenant), placeOf(key)), this.clock());
+  }
+
+  decide(plan: DecisionPlan): Promise<RawDecision> {
+    try {
+      return Promise.resolve(this.decideSync(plan));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * `decide`, answered synchronously (throws StoreError): the Limiter calls it directly while `decide`
+   * is this class's own, sparing every decision its promise hops.
+   */
+  decideSync(plan: DecisionPlan): RawDecision {
     const now = this.clock();
-    this.reclaim(now - RECLAIM_GRACE_MS, RECLAIM_PER_CALL);
-    const entries = this.tenants.get(plan.tenant);
-    let blockedUntil = 0;
-    const meta = this.read(entries, plan.metaKey, now) as MetaState | undefined;
-    if (meta && meta.blockedUntil > now) blockedUntil = meta.blockedUntil;
-    for (const key of plan.blockKeys) {
-      const until = this.read(entries, key, now) as number | undefined;
-      if (until !== undefined && until > now && until > blockedUntil) blockedUntil = until;
+    this.keys.reclaim(now - RECLAIM_GRACE_MS, RECLAIM_PER_CALL);
+    const bucket = this.keys.bucket(plan.tenant);
+    const blockedUntil = bucket === undefined ? 0 : this.blockedUntil(bucket, plan, now);
+    const limits = plan.limits;
+    const count = limits.length;
+    const steps: Step[] = new Array(count);
+    let fit = true;
+    for (let i = 0; i < count; i++) {
+      const p = limits[i] as PlannedLimit;
+      const place = plannedPlace(plan.metaKey, p);
+      const entry = this.keys.findAt(bucket, place);
+      const state = p.algorithm.load(live(entry, now), now, p.limit);
+      const check = p.algorithm.fits(state, now, p.limit, plan.cost);
+      if (!check.fits) fit = false;
+      steps[i] = { planned: p, place, entry, state, check };
     }
+    const admitted = blockedUntil === 0 && fit;
+    if (plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0))) {
+      this.charge(plan, steps, admitted, now);
+    }
+    const results: RawLimit[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const { planned: p, state, check } = steps[i] as Step;
+      const view = p.algorithm.view(state, now, p.limit);
+      results[i] = {
+        fits: check.fits,
+        remaining: roundRemaining(view.remaining),
+        resetAt: roundInstant(view.resetAt),
+        retryAfterMs: roundWait(check.fits, check.retryAfterMs),
+        mark: p.algorithm.mark(state),
+      };
+    }
+    return { admitted, blockedUntil: roundInstant(blockedUntil), now: Math.floor(now), limits: results };
+  }
 
-    const states = plan.limits.map((p) => p.algorithm.load(this.read(entries, p.key, now), now, p.limit));
-    const checks = plan.limits.map((p, i) => p.algorithm.fits(states[i], now, p.limit, plan.cost));
-    const admitted = blockedUntil === 0 && checks.every((c) => c.fits);
-    const charge = plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0));
-    // Penalties never charge lease-based limits: nobody could release a rejected decision's slots.
-    const charged = plan.limits.map(
-      (p, i) => charge && (checks[i] as { fits: boolean }).fits && (admitted || !p.algorithm.leases),
-    );
-
-    if (charged.includes(true)) {
-      // Keys not live now need room (an expired one may be reclaimed while room is made).
-      let newKeys = 0;
-      for (let i = 0; i < plan.limits.length; i++) {
-        if (!charged[i]) continue;
-        const entry = entries?.get((plan.limits[i] as PlannedLimit).key);
-        if (!entry || entry.expiresAt <= now) newKeys++;
+  /** Until when the plan's tenant or keys are blocked (0: not blocked). */
+  private blockedUntil(bucket: Bucket, plan: DecisionPlan, now: number): number {
+    let until = 0;
+    if (bucket.metas > 0) {
+      const meta = live(this.keys.findAt(bucket, wholePlace(plan.metaKey)), now) as MetaState | undefined;
+      if (meta && meta.blockedUntil > now) until = meta.blockedUntil;
+    }
+    if (bucket.blocks > 0) {
+      for (const key of plan.blockKeys) {
+        const marker = live(this.keys.findAt(bucket, placeOf(key)), now) as number | undefined;
+        if (marker !== undefined && marker > now && marker > until) until = marker;
       }
-      this.ensureRoom(plan.tenant, newKeys, now, true);
-      const bucket = this.bucket(plan.tenant);
-      plan.limits.forEach((p, i) => {
-        if (!charged[i]) return;
-        p.algorithm.commit(states[i], now, p.limit, plan.cost, plan.id);
-        this.write(bucket, plan.tenant, p, states[i], now);
-      });
     }
+    return until;
+  }
 
-    return {
-      admitted,
-      blockedUntil: roundInstant(blockedUntil),
-      now: Math.floor(now),
-      limits: plan.limits.map((p, i) => {
-        const view = p.algorithm.view(states[i], now, p.limit);
-        const check = checks[i] as { fits: boolean; retryAfterMs: number };
-        return {
-          fits: check.fits,
-          remaining: roundRemaining(view.remaining),
-          resetAt: roundInstant(view.resetAt),
-          retryAfterMs: roundWait(check.fits, check.retryAfterMs),
-          mark: p.algorithm.mark(states[i]),
-        };
-      }),
-    };
+  /**
+   * Charges the limits that fit (all of them when admitted; with a penalty, those that fit and hold
+   * no leases: nobody could release a rejected decision's slots).
+   */
+  private charge(plan: DecisionPlan, steps: readonly Step[], admitted: boolean, now: number): void {
+    let newKeys = 0;
+    let any = false;
+    for (const step of steps) {
+      if (!charged(step, admitted)) continue;
+      any = true;
+      // Keys not live now need room (an expired one may be reclaimed while room is made).
+      if (step.entry === undefined || step.entry.expiresAt <= now) newKeys++;
+    }
+    if (!any) return;
+    this.ensureRoom(plan.tenant, newKeys, now, true);
+    const bucket = this.keys.bucketFor(plan.tenant);
+    for (const step of steps) {
+      if (!charged(step, admitted)) continue;
+      const p = step.planned;
+      p.algorithm.commit(step.state, now, p.limit, plan.cost, plan.id);
+      this.write(bucket, step.entry, step.place, p, step.state, now);
+    }
   }
 
   async refund(plan: RefundPlan): Promise<void> {
     const now = this.clock();
-    this.reclaim(now - RECLAIM_GRACE_MS, RECLAIM_PER_CALL);
-    const bucket = this.tenants.get(plan.tenant);
+    this.keys.reclaim(now - RECLAIM_GRACE_MS, RECLAIM_PER_CALL);
+    const bucket = this.keys.bucket(plan.tenant);
     if (!bucket) return;
-    const meta = this.read(bucket, plan.metaKey, now) as MetaState | undefined;
+    const meta = live(this.keys.findAt(bucket, wholePlace(plan.metaKey)), now) as MetaState | undefined;
     if (meta && plan.at <= meta.resetAt) return; // taken before the tenant's reset: already void
     plan.limits.forEach((p, i) => {
-      const stored = this.read(bucket, p.key, now);
+      const place = plannedPlace(plan.metaKey, p);
+      const entry = this.keys.findAt(bucket, place);
+      const stored = live(entry, now);
       if (stored === undefined) return;
       const { resetAt, mark } = plan.marks[i] as RefundPlan['marks'][number];
-      const ledgerKey = plan.ledgerKeys[i] as string;
-      const refunded = p.algorithm.ledger ? ((this.read(bucket, ledgerKey, now) as number) ?? 0) : 0;
+      const ledger = wholePlace(plan.ledgerKeys[i] as string);
+      const ledgerEntry = p.algorithm.ledger ? this.keys.findAt(bucket, ledger) : undefined;
+      const refunded = (live(ledgerEntry, now) as number | undefined) ?? 0;
       const receipt = { id: plan.id, at: plan.at, cost: plan.cost, refunded, resetAt, mark };
       const units = Math.min(plan.units, plan.cost - refunded);
       const until = p.algorithm.refundableUntil(receipt, p.limit);
       if (units <= 0 || until <= now) return;
       const state = p.algorithm.load(stored, now, p.limit);
       p.algorithm.refund(state, now, p.limit, units, receipt);
-      this.write(bucket, plan.tenant, p, state, now);
-      if (p.algorithm.ledger) this.put(bucket, plan.tenant, ledgerKey, refunded + units, until, false);
+      this.write(bucket, entry, place, p, state, now);
+      if (p.algorithm.ledger) this.keys.put(bucket, ledgerEntry, ledger, refunded + units, until, COUNTER);
     });
   }
 
   async release(plan: ReleasePlan): Promise<void> {
     const now = this.clock();
-    this.reclaim(now - RECLAIM_GRACE_MS, RECLAIM_PER_CALL);
-    const bucket = this.tenants.get(plan.tenant);
+    this.keys.reclaim(now - RECLAIM_GRACE_MS, RECLAIM_PER_CALL);
+    const bucket = this.keys.bucket(plan.tenant);
     if (!bucket) return;
     for (const p of plan.limits) {
-      const stored = this.read(bucket, p.key, now);
+      const place = plannedPlace(plan.metaKey, p);
+      const entry = this.keys.findAt(bucket, place);
+      const stored = live(entry, now);
       if (stored === undefined || !p.algorithm.release) continue;
       const state = p.algorithm.load(stored, now, p.limit);
       p.algorithm.release(state, plan.leaseId, plan.at);
-      this.write(bucket, plan.tenant, p, state, now);
+      this.write(bucket, entry, place, p, state, now);
     }
   }
 
   async deleteKeys(tenant: string, _metaKey: string, keys: readonly string[]): Promise<void> {
-    const bucket = this.tenants.get(tenant);
+    const bucket = this.keys.bucket(tenant);
     if (!bucket) return;
-    for (const key of keys) this.remove(bucket, key);
+    for (const key of keys) this.remove(bucket, placeOf(key));
   }
 
   async resetTenant(tenant: string, metaKey: string): Promise<void> {
     const now = this.clock();
-    const bucket = this.tenants.get(tenant);
-    if (bucket) for (const entry of bucket.values()) if (!entry.marker) this.drop(entry);
+    const found = this.keys.bucket(tenant);
+    if (found) this.keys.dropCounters(found);
     // The reset instant outlives every state (as the Redis store's marker does): a refund of a decision
     // made before it must not give back units into the counters that follow it.
-    const meta = this.read(this.tenants.get(tenant), metaKey, now) as MetaState | undefined;
+    const place = wholePlace(metaKey);
+    const kept = this.keys.findAt(this.keys.bucket(tenant), place);
+    const meta = live(kept, now) as MetaState | undefined;
     const resetAt = Math.max(now, (meta?.resetAt ?? 0) + 1);
-    this.ensureRoom(tenant, this.tenants.get(tenant)?.has(metaKey) ? 0 : 1, now, false);
+    this.ensureRoom(tenant, kept ? 0 : 1, now, false);
     this.putMeta(
-      this.bucket(tenant),
-      tenant,
+      this.keys.bucketFor(tenant),
       metaKey,
       { blockedUntil: meta?.blockedUntil ?? 0, resetAt },
       now,
@@ -287,48 +322,42 @@ export class MemoryStore implements Store {
   async block(tenant: string, metaKey: string, blockKey: string | null, durationMs: number): Promise<void> {
     const now = this.clock();
     const until = now + durationMs;
-    const bucket = this.tenants.get(tenant);
-    this.ensureRoom(tenant, bucket?.has(blockKey ?? metaKey) ? 0 : 1, now, false);
-    const target = this.bucket(tenant);
+    const place = blockKey ? placeOf(blockKey) : wholePlace(metaKey);
+    this.ensureRoom(tenant, this.keys.findAt(this.keys.bucket(tenant), place) ? 0 : 1, now, false);
+    const target = this.keys.bucketFor(tenant);
     if (blockKey) {
-      this.put(target, tenant, blockKey, until, until, true);
+      this.keys.put(target, this.keys.findAt(target, place), place, until, until, BLOCK_MARKER);
       return;
     }
-    const meta = this.read(target, metaKey, now) as MetaState | undefined;
-    this.putMeta(target, tenant, metaKey, { blockedUntil: until, resetAt: meta?.resetAt ?? 0 }, now);
+    const meta = live(this.keys.findAt(target, place), now) as MetaState | undefined;
+    this.putMeta(target, metaKey, { blockedUntil: until, resetAt: meta?.resetAt ?? 0 }, now);
   }
 
   async unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void> {
-    const bucket = this.tenants.get(tenant);
+    const bucket = this.keys.bucket(tenant);
     if (!bucket) return;
     if (blockKey) {
-      this.remove(bucket, blockKey);
+      this.remove(bucket, placeOf(blockKey));
       return;
     }
     const now = this.clock();
-    const meta = this.read(bucket, metaKey, now) as MetaState | undefined;
-    if (meta?.resetAt) this.putMeta(bucket, tenant, metaKey, { blockedUntil: 0, resetAt: meta.resetAt }, now);
-    else this.remove(bucket, metaKey);
+    const place = wholePlace(metaKey);
+    const meta = live(this.keys.findAt(bucket, place), now) as MetaState | undefined;
+    if (meta?.resetAt) this.putMeta(bucket, metaKey, { blockedUntil: 0, resetAt: meta.resetAt }, now);
+    else this.remove(bucket, place);
   }
 
   /** Tenant meta lives as long as its block, and as long as its reset must be remembered. */
-  private putMeta(
-    bucket: Map<string, Entry>,
-    tenant: string,
-    metaKey: string,
-    meta: MetaState,
-    now: number,
-  ): void {
+  private putMeta(bucket: Bucket, metaKey: string, meta: MetaState, now: number): void {
     const expiresAt = Math.max(meta.blockedUntil, meta.resetAt ? now + RESET_RETENTION_MS : 0);
-    const kept = bucket.get(metaKey);
+    const place = wholePlace(metaKey);
+    const kept = this.keys.findAt(bucket, place);
     const until = Math.max(expiresAt, kept && kept.expiresAt > now ? kept.expiresAt : 0);
-    this.put(bucket, tenant, metaKey, meta, until, true);
+    this.keys.put(bucket, kept, place, meta, until, TENANT_META);
   }
 
   async close(): Promise<void> {
-    this.tenants.clear();
-    this.heap = [];
-    this.size = 0;
+    this.keys.clear();
   }
 
   async readDocument(key: string): Promise<StoredDocument | null> {
@@ -345,27 +374,9 @@ export class MemoryStore implements Store {
 
   /** Drops every expired key now (visiting only keys that are due). Returns how many were dropped. */
   sweep(now = this.clock()): number {
-    const before = this.size;
-    this.reclaim(now, Number.POSITIVE_INFINITY);
-    return before - this.size;
-  }
-
-  /** Visits up to `budget` keys due at `cutoff`: drops the expired ones, refiles the extended ones. */
-  private reclaim(cutoff: number, budget: number): void {
-    for (let work = 0; work < budget && this.reclaimOne(cutoff); work++);
-  }
-
-  /** Visits the earliest key due at `cutoff`, if any (false: none is). */
-  private reclaimOne(cutoff: number): boolean {
-    const top = this.heap[0];
-    if (top === undefined || top.due > cutoff) return false;
-    this.visits++;
-    if (top.expiresAt <= cutoff) this.drop(top);
-    else {
-      top.due = top.expiresAt;
-      this.siftDown(0);
-    }
-    return true;
+    const before = this.keys.size;
+    this.keys.reclaim(now, Number.POSITIVE_INFINITY);
+    return before - this.keys.size;
   }
 
   /**
@@ -375,16 +386,17 @@ export class MemoryStore implements Store {
    */
   private ensureRoom(tenant: string, newKeys: number, now: number, perTenant: boolean): void {
     if (newKeys === 0) return;
-    while (this.size + newKeys > this.maxKeys && this.reclaimOne(now));
-    if (this.size + newKeys > this.maxKeys) {
+    const keys = this.keys;
+    while (keys.size + newKeys > this.maxKeys && keys.reclaimOne(now));
+    if (keys.size + newKeys > this.maxKeys) {
       throw new StoreError(
         'memory',
-        `full: ${this.size} live keys (maxKeys ${this.maxKeys}); refused a new key of tenant ${tenant}`,
+        `full: ${keys.size} live keys (maxKeys ${this.maxKeys}); refused a new key of tenant ${tenant}`,
         { code: 'ERR_SLUICE_STORE_FULL' },
       );
     }
     if (!perTenant) return;
-    while (this.tenantKeyCount(tenant) + newKeys > this.maxKeysPerTenant && this.reclaimOne(now));
+    while (this.tenantKeyCount(tenant) + newKeys > this.maxKeysPerTenant && keys.reclaimOne(now));
     const held = this.tenantKeyCount(tenant);
     if (held + newKeys > this.maxKeysPerTenant) {
       throw new StoreError(
@@ -395,120 +407,57 @@ export class MemoryStore implements Store {
     }
   }
 
-  private read(bucket: Map<string, Entry> | undefined, key: string, now: number): unknown {
-    const entry = bucket?.get(key);
-    if (!entry || entry.expiresAt <= now) return undefined;
-    return entry.state;
-  }
-
+  /**
+   * Stores a limit's state after a write (or forgets it when it now holds nothing). A string state
+   * (`ledger` algorithms: a record of numbers, the same fields every time) is copied into the object
+   * already held: the state a decision made then dies young, rather than each one being held by an
+   * old entry until the next decision on its key (what the scavenger pays most for).
+   */
   private write(
-    bucket: Map<string, Entry>,
-    tenant: string,
+    bucket: Bucket,
+    found: Entry | undefined,
+    place: Place,
     planned: PlannedLimit,
     state: unknown,
     now: number,
   ): void {
     const expiresAt = planned.algorithm.expiresAt(state, now, planned.limit);
     if (expiresAt <= now) {
-      this.remove(bucket, planned.key);
+      this.remove(bucket, place);
       return;
     }
-    this.put(bucket, tenant, planned.key, state, expiresAt, false);
+    this.keys.put(bucket, found, place, state, expiresAt, COUNTER, planned.algorithm.ledger);
   }
 
-  /** Stores a key: in place if it exists (O(1) unless it now expires earlier), else a new heap entry. */
-  private put(
-    bucket: Map<string, Entry>,
-    tenant: string,
-    key: string,
-    state: unknown,
-    expiresAt: number,
-    marker: boolean,
-  ): void {
-    const entry = bucket.get(key);
-    if (entry) {
-      entry.state = state;
-      entry.expiresAt = expiresAt;
-      entry.marker = marker;
-      if (expiresAt < entry.due) {
-        entry.due = expiresAt;
-        this.siftUp(entry.slot);
-      }
-      return;
-    }
-    const added: Entry = { key, tenant, state, expiresAt, due: expiresAt, slot: this.heap.length, marker };
-    bucket.set(key, added);
-    this.size++;
-    this.heap.push(added);
-    this.siftUp(added.slot);
+  private remove(bucket: Bucket, place: Place): void {
+    const entry = this.keys.findAt(bucket, place);
+    if (entry) this.keys.drop(entry);
   }
+}
 
-  private remove(bucket: Map<string, Entry>, key: string): void {
-    const entry = bucket.get(key);
-    if (entry) this.drop(entry);
-  }
+/** Where a planned limit's state lives: from its subject when the plan gives it, else from its key. */
+function plannedPlace(metaKey: string, p: PlannedLimit): Place {
+  const subject = p.subject;
+  if (subject === undefined) return placeOf(p.key);
+  return { home: subject, kind: STATE, space: metaKey, limitId: p.limit.id };
+}
 
-  /** Forgets an entry: out of its tenant's map and of the heap (O(log n)). */
-  private drop(entry: Entry): void {
-    const bucket = this.tenants.get(entry.tenant);
-    if (bucket?.get(entry.key) !== entry) return;
-    bucket.delete(entry.key);
-    if (bucket.size === 0) this.tenants.delete(entry.tenant);
-    this.size--;
-    const heap = this.heap;
-    const last = heap.pop() as Entry;
-    if (last !== entry) {
-      const slot = entry.slot;
-      heap[slot] = last;
-      last.slot = slot;
-      this.siftDown(slot);
-      this.siftUp(last.slot);
-    }
-  }
+/** One limit of a decision being made: where its state lives, and what it holds and says. */
+interface Step {
+  readonly planned: PlannedLimit;
+  readonly place: Place;
+  /** The entry found there (it may be dropped while room is made: see KeySpace.put). */
+  readonly entry: Entry | undefined;
+  readonly state: unknown;
+  readonly check: { fits: boolean; retryAfterMs: number };
+}
 
-  private siftUp(start: number): void {
-    const heap = this.heap;
-    const entry = heap[start] as Entry;
-    let i = start;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const above = heap[parent] as Entry;
-      if (above.due <= entry.due) break;
-      heap[i] = above;
-      above.slot = i;
-      i = parent;
-    }
-    heap[i] = entry;
-    entry.slot = i;
-  }
+/** Whether a step is charged: it fits, and the decision is admitted or (a penalty) it holds no leases. */
+function charged(step: Step, admitted: boolean): boolean {
+  return step.check.fits && (admitted || !step.planned.algorithm.leases);
+}
 
-  private siftDown(start: number): void {
-    const heap = this.heap;
-    const n = heap.length;
-    const entry = heap[start] as Entry;
-    let i = start;
-    for (;;) {
-      const left = 2 * i + 1;
-      if (left >= n) break;
-      const right = left + 1;
-      let child = left;
-      if (right < n && (heap[right] as Entry).due < (heap[left] as Entry).due) child = right;
-      const below = heap[child] as Entry;
-      if (below.due >= entry.due) break;
-      heap[i] = below;
-      below.slot = i;
-      i = child;
-    }
-    heap[i] = entry;
-    entry.slot = i;
-  }
-
-  private bucket(tenant: string): Map<string, Entry> {
-    let bucket = this.tenants.get(tenant);
-    if (!bucket) {
-      bucket = new Map();
-      this.tenants.set(tenant, bucket);
-    }
-    return bucket;
-  }
+/** What an entry holds while it lives (undefined: none, or expired). */
+function live(entry: Entry | undefined, now: number): unknown {
+  return entry !== undefined && entry.expiresAt > now ? entry.state : undefined;
 }

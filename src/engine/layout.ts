@@ -1,0 +1,128 @@
+import { ALGORITHMS } from '../algorithms/index.js';
+import { encodeIdentifier } from '../core/identifiers.js';
+import { blockKeyAt, stateKeyAt, TENANT_WIDE, tenantKeyPrefix } from '../core/keys.js';
+import type { NormalizedLimit } from '../core/types.js';
+import type { PlannedLimit } from '../stores/store.js';
+import { resolveSubject, type Subject } from './plan.js';
+
+/** Tenants whose part of the keys is kept (see ConfiguredLayout): cleared, not scanned, when full. */
+const MAX_TENANTS = 16_384;
+
+/** One tenant's part of the layout: encoded once, shared by every key of the tenant. */
+interface TenantPart {
+  readonly tenant: string;
+  readonly encodedTenant: string;
+  readonly metaKey: string;
+  /** `<prefix>:{<tenant>}:`: what every key of the tenant starts with. */
+  readonly keyPrefix: string;
+  /** The planned tenant-wide limits, by index (undefined for the per-key ones). */
+  readonly wide: ReadonlyArray<PlannedLimit | undefined>;
+  /** The last subject laid out (a hot key's decisions share it), or the tenant's only one. */
+  last: Subject | undefined;
+  lastKey: string | undefined;
+}
+
+/**
+ * The configured limits of a limiter, laid out for any tenant and key without a cache of subjects
+ * (real traffic spreads over more keys than any cache holds): a tenant's part of the keys is encoded
+ * once, and a key's subject costs its encoding, one state key per per-key limit and its block key.
+ * The same layout as resolveSubject's for these limits (configured names are distinct, so their
+ * state keys are too). Pure, apart from its bounded memo of tenants.
+ */
+export class ConfiguredLayout {
+  private readonly tenants = new Map<string, TenantPart>();
+  private readonly perKey: boolean;
+  private readonly leases: boolean;
+
+  constructor(
+    private readonly prefix: string,
+    private readonly limits: readonly NormalizedLimit[],
+  ) {
+    this.perKey = limits.some((l) => l.scope === 'key');
+    this.leases = limits.some((l) => ALGORITHMS[l.algorithm].leases);
+  }
+
+  /** The subject of one decision over the configured limits. Throws ValidationError as resolveSubject. */
+  subject(tenant: unknown, key: unknown): Subject {
+    const part = typeof tenant === 'string' ? this.tenants.get(tenant) : undefined;
+    if (part === undefined) return this.first(tenant, key);
+    if (!this.perKey) return part.last as Subject;
+    if (key === part.lastKey && key !== undefined) return part.last as Subject;
+    if (typeof key !== 'string') return this.checked(tenant, key);
+    const subject = this.keyed(part, key);
+    part.last = subject;
+    part.lastKey = key;
+    return subject;
+  }
+
+  /** A tenant met for the first time (or again since the memo was cleared). */
+  private first(tenant: unknown, key: unknown): Subject {
+    const encodedTenant = encodeIdentifier(tenant, 'tenant');
+    const keyPrefix = tenantKeyPrefix(this.prefix, encodedTenant);
+    const part: TenantPart = {
+      tenant: tenant as string,
+      encodedTenant,
+      metaKey: `${keyPrefix}m`,
+      keyPrefix,
+      wide: this.limits.map((limit) =>
+        limit.scope === 'key'
+          ? undefined
+          : {
+              key: stateKeyAt(keyPrefix, TENANT_WIDE, limit.id),
+              algorithm: ALGORITHMS[limit.algorithm],
+              limit,
+              subject: TENANT_WIDE,
+            },
+      ),
+      last: undefined,
+      lastKey: undefined,
+    };
+    if (!this.perKey) part.last = this.keyed(part, undefined);
+    if (this.tenants.size >= MAX_TENANTS) this.tenants.clear();
+    this.tenants.set(part.tenant, part);
+    return this.subject(tenant, key);
+  }
+
+  /** A key that is not a string (or absent while a limit counts per key): resolveSubject's errors. */
+  private checked(tenant: unknown, key: unknown): Subject {
+    return resolveSubject(
+      this.prefix,
+      tenant,
+      this.limits.map((limit) => ({ limit, key: key as string })),
+    );
+  }
+
+  private keyed(part: TenantPart, key: string | undefined): Subject {
+    const count = this.limits.length;
+    const limits: PlannedLimit[] = new Array(count);
+    const keys: Array<string | undefined> = new Array(count);
+    let blockKeys: string[] = [];
+    if (key !== undefined) {
+      const encoded = encodeIdentifier(key, 'key');
+      blockKeys = [blockKeyAt(part.keyPrefix, encoded)];
+      for (let i = 0; i < count; i++) {
+        const wide = part.wide[i];
+        const limit = this.limits[i] as NormalizedLimit;
+        limits[i] = wide ?? {
+          key: stateKeyAt(part.keyPrefix, encoded, limit.id),
+          algorithm: ALGORITHMS[limit.algorithm],
+          limit,
+          subject: encoded,
+        };
+        keys[i] = wide ? undefined : key;
+      }
+    } else {
+      for (let i = 0; i < count; i++) limits[i] = part.wide[i] as PlannedLimit;
+    }
+    return {
+      prefix: this.prefix,
+      tenant: part.tenant,
+      encodedTenant: part.encodedTenant,
+      metaKey: part.metaKey,
+      limits,
+      keys,
+      blockKeys,
+      leases: this.leases,
+    };
+  }
+}
