@@ -185,7 +185,7 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
             const burst = Array.from({ length: 2 + Math.floor(rand() * 7) }, () => ({
               pair: pick(pairs),
               request: {
-                tenant: pick(['t1', 't2']),
+                tenant: pick(['t1', 't2', 't3']),
                 key: pick(['a', 'b']),
                 cost: pick([0, 1, 1, 2, 3, 100_000]),
               },
@@ -196,6 +196,18 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
             const fromRedis = await Promise.all(burst.map(({ pair, request }) => pair[1].limit(request)));
             expect(fromRedis.map(comparable), where).toEqual(fromMemory.map(comparable));
           } else {
+            // Between bursts, sometimes a tenant reset or a block: batches then mix tenants whose
+            // meta keys differ (each tenant's parsed once per run of its decisions).
+            const roll = rand();
+            const [m, r] = pick(pairs);
+            const tenant = pick(['t1', 't2', 't3']);
+            await admin.set(NOW_KEY, String(clock.now()));
+            if (roll < 0.1) await Promise.all([m.resetTenant(tenant), r.resetTenant(tenant)]);
+            else if (roll < 0.17) {
+              const target = { tenant, key: pick(['a', 'b']) };
+              await Promise.all([m.block(target, 400), r.block(target, 400)]);
+            } else if (roll < 0.22) await Promise.all([m.block({ tenant }, 300), r.block({ tenant }, 300)]);
+            else if (roll < 0.25) await Promise.all([m.unblock({ tenant }), r.unblock({ tenant })]);
             clock.advance(rand() < 0.8 ? Math.round(rand() * 60_000) / 1000 : rand() * 4000);
           }
         }

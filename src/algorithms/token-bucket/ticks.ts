@@ -58,6 +58,13 @@ end
 local function muldivmod(n, w, l)
   local a, b = divmod(w, l)
   if b == 0 then return n * a, 0 end
+  -- n*b exact (below 2^52, so q*l stays exact in divmod): one division. The same q and r as the
+  -- split below, which only exists for products past that.
+  local nb = n * b
+  if nb < 4503599627370496 then
+    local q, r = divmod(nb, l)
+    return n * a + q, r
+  end
   local hi = floor(n / 32768)
   local lo = n - hi * 32768
   local qx, rx = divmod(hi * b, l)

@@ -355,7 +355,8 @@ const READ_CHUNK = 1000;
 /**
  * The batch script's string states (write-behind). Every key of the batch is read by one MGET before
  * the first decision (got_, by KEYS index: a sorted set reads as absent there, and is never looked up
- * in it); a decision reads a string state from the writes pending in the batch (pv_) or, when the
+ * in it; Redis checks the ACL of declared keys before it runs a script, so this MGET does not fail);
+ * a decision reads a string state from the writes pending in the batch (pv_) or, when the
  * batch has not written it, from got_. Writes are pending until the end of the batch: pv_ (the value;
  * false: DEL) and pt_ (the PX ms as a string; false: KEEPTTL, or the TTL of an earlier PX write of
  * the batch, which has the same `now`) by key, pk_ the keys in the order first written; each key is
@@ -378,15 +379,7 @@ local function read_()
   end
   return all_
 end
-local ok_, got_ = pcall(read_)
-if not ok_ then
-  -- The MGET failed (an ACL denying one prefix of the batch): each decision reads its keys alone.
-  got_ = setmetatable({}, { __index = function(t_, i_)
-    local v_ = redis.call('MGET', KEYS[i_])[1]
-    t_[i_] = v_
-    return v_
-  end })
-end
+local got_ = read_()
 -- Writes of the running decision log what they replace, for undo_.
 local function set_(key_, value_, ttl_)
   local u_, p_ = un_, pv_[key_]
@@ -531,6 +524,8 @@ export function decideBatchSource(layout: DecideLayout): string {
   const groupKeys = shape.keys - 1; // a group's keys: block markers and states (the meta key aside)
   const shift = (lua: string) =>
     lua
+      // The memo of int() looked up inline, a call only when it misses (see MEMO_INT).
+      .replace(/\bint\(([A-Za-z_]\w*)\)/g, '(ints_[$1] or int($1))')
       .replace(/\b(KEYS|got_)\[(\d+)\]/g, (_, table: string, n: string) =>
         n === '1' ? `${table}[m_]` : `${table}[k_ + ${Number(n) - 1}]`,
       )
