@@ -67,7 +67,7 @@ export interface RedisStoreOptions {
    * creates).
    */
   coalesce?: boolean;
-  /** Most decisions per coalesced call (default MAX_BATCH, 16). */
+  /** Most decisions per coalesced call (default MAX_BATCH, 64). */
   maxBatch?: number;
 }
 
@@ -86,12 +86,12 @@ const REDIS_STORE_OPTIONS = [
 const SAFE_CLIENT_OPTIONS: RedisOptions = { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1 };
 
 /**
- * Most decisions coalesced into one script call by default. Small enough that Redis starts on the
- * first batch of a turn while the client still sends the next, and that the client reads the first
- * replies while Redis runs the next (one huge batch would make them take turns); large enough that a
- * call's fixed cost is spread thin. Bounds how long one call holds Redis too.
+ * Most decisions coalesced into one script call by default. A call's fixed cost (its command, its
+ * KEYS and ARGV tables, the script's prelude) is spread over its decisions: at 64 decisions in
+ * flight over 10,000 keys, batches of 64 cost Redis about 2 µs and the client about 1.5 µs less per
+ * decision than batches of 16, at the same throughput and p99. Bounds how long one call holds Redis.
  */
-export const MAX_BATCH = 16;
+export const MAX_BATCH = 64;
 
 /**
  * Cluster clients must not retry a command after a failover or CLUSTERDOWN either: by then its caller
