@@ -541,12 +541,13 @@ export function decideBatchSource(layout: DecideLayout): string {
   const items = reply.filter((item) => item.inBatch);
   const decision = [
     "-- Its offsets: its own ARGV (p_), its group's keys (k_), meta key (m_) and set (s_), its reply (o_).",
-    'local p_, g_ = first_ + d_ * stride_, d_',
-    'if groups_ < decisions_ then',
+    'local p_, g_, m_, s_ = first_ + d_ * stride_, d_, 1, 0',
+    'if grouped_ then',
     '  g_ = tonumber(ARGV[p_])',
     '  p_ = p_ + 1',
     'end',
-    `local k_, m_, s_, o_ = metas_ + g_ * ${groupKeys}, GM_[g_] or 1, GS_[g_] or 0, 1 + d_ * ${size}`,
+    'if shared_ then m_, s_ = GM_[g_] or 1, GS_[g_] or 0 end',
+    `local k_, o_ = metas_ + g_ * ${groupKeys}, 1 + d_ * ${size}`,
     'un_ = 0',
     shift(body.join('\n')),
     "-- The decision's reply.",
@@ -574,6 +575,8 @@ export function decideBatchSource(layout: DecideLayout): string {
     `local stride_ = ${own}`,
     `if groups_ * ${own} < #ARGV - first_ + 1 then stride_ = ${own + 1} end`,
     'local decisions_, d_, out_ = (#ARGV - first_ + 1) / stride_, 0, { now }',
+    '-- Whether decisions name their group, and whether groups name their meta key or set.',
+    'local grouped_, shared_ = groups_ < decisions_, metas_ > 1 or sets_ > 1',
     '-- Decides decision d_ and the ones after it, until one raises an error.',
     'local function run_()',
     `  while d_ < decisions_ do\n${indent(indent(decision.join('\n')))}\n  end`,
@@ -753,11 +756,16 @@ local R, blocked, Rs = pR_, pb_, pRs_
 if blocked <= now then blocked = 0 end`,
   ];
   if (blockKeys > 0) {
-    body.push(`for j = 1, ${blockKeys} do
-  local until_ms = got_[k_ + j]
-  until_ms = until_ms and tonumber(until_ms)
-  if until_ms and until_ms > now and until_ms > blocked then blocked = until_ms end
+    // Unrolled: a block marker is mostly absent, and then costs one lookup.
+    for (let j = 1; j <= blockKeys; j++) {
+      body.push(`do
+  local until_ms = got_[k_ + ${j}]
+  if until_ms then
+    until_ms = tonumber(until_ms)
+    if until_ms and until_ms > now and until_ms > blocked then blocked = until_ms end
+  end
 end`);
+    }
   }
   return body;
 }
