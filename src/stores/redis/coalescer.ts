@@ -231,7 +231,7 @@ function sameArgs(a: readonly string[], b: readonly string[]): boolean {
 
 /** One decision's KEYS and ARGV for the layout's own script (see decideSource). */
 export function singleArgs(script: DecideScript, limitArgs: readonly string[], plan: DecisionPlan): string[] {
-  const out: string[] = new Array(script.keyCount + (script.takesId ? 2 : 1) + limitArgs.length);
+  const out: string[] = []; // packed (see batchArgs)
   let at = writeKeys(out, plan, 0);
   out[at++] = String(plan.cost);
   if (script.takesId) out[at++] = plan.id;
@@ -286,14 +286,9 @@ export function batchArgs(script: DecideScript, entries: readonly BatchEntry[]):
   const own = script.takesId ? 2 : 1;
   const grouped = groups.length < entries.length;
   const keyCount = metas.length + groups.length * (script.keyCount - 1);
-  const out: string[] = new Array(
-    keyCount +
-      3 +
-      sets.length * (sets[0] as readonly string[]).length +
-      (metas.length > 1 ? groups.length : 0) +
-      (sets.length > 1 ? groups.length : 0) +
-      entries.length * (grouped ? own + 1 : own),
-  );
+  // Filled in order from empty, so that it stays a packed array: ioredis copies it (Array#flat), and
+  // copying a holey one (new Array(n)) is several times slower.
+  const out: string[] = [];
   let at = 0;
   for (const meta of metas) out[at++] = meta;
   for (const { plan } of groups) at = writeGroupKeys(out, plan, at);
