@@ -145,7 +145,9 @@ local function tb_remaining(a, b, now, l, w, x)
   local ticks = (a - now) * l + b
   if ticks < 4503599627370496 then
     if ticks <= 0 then return x end
-    local q, r = divmod(ticks, w)
+    local q = floor(ticks / w)
+    local r = ticks - q * w
+    if r < 0 then q, r = q - 1, r + w elseif r >= w then q, r = q + 1, r - w end
     n = x - q - (r > 0 and 1 or 0)
     return n > 0 and n or 0
   end
@@ -179,10 +181,12 @@ end
 --- parse
 a@, b@ = tb_parse(V@, now, L@, R, Rs)
 --- fits
+-- tb_wait(a@, b@, now, L@, W@, X@, cost), written out (a call costs more than its arithmetic).
 if cost > X@ then w@ = -1
 else
-  local wait = tb_wait(a@, b@, now, L@, W@, X@, cost)
-  if wait > 0 then w@ = wait end
+  local qd, rd = muldivmod(X@ - cost, W@, L@)
+  local dm, dt = a@ - now - qd, b@ - rd
+  if dm > 0 or (dm == 0 and dt > 0) then w@ = dm + (dt > 0 and 1 or 0) end
 end
 --- commit
 local q, r = muldivmod(cost, W@, L@)
