@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALGORITHM_NAMES } from '../../src/algorithms/index.js';
+import { mulDivMod, TICKS_LUA } from '../../src/algorithms/token-bucket/ticks.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { AlgorithmName, Decision, Lease, LimitDefinition } from '../../src/core/types.js';
 import { createLimiter, type Limiter } from '../../src/limiter.js';
@@ -161,6 +162,37 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
     });
   }
 
+  it('agrees on the token bucket ticks arithmetic (muldivmod) over whole numbers up to its bounds', async () => {
+    // The Lua half takes one division while n*b is exact (below 2^52) and splits the product past
+    // that: both must give the TypeScript quotient and remainder, on either side of the boundary.
+    const rand = mulberry32(99);
+    const whole = (max: number) => Math.floor(rand() * max) + 1;
+    const cases: Array<[number, number, number]> = [];
+    for (let i = 0; i < 3000; i++) {
+      const l = rand() < 0.5 ? whole(2 ** 30) : whole(1000);
+      const w = rand() < 0.5 ? whole(3650 * 86_400_000) : whole(10_000);
+      const b = w % l;
+      // n around 2^52 / b (the boundary of the one-division path), or anywhere up to 2^30.
+      const n =
+        rand() < 0.5 && b > 0
+          ? Math.max(0, Math.min(2 ** 30, Math.floor(2 ** 52 / b) + Math.floor(rand() * 5) - 2))
+          : whole(2 ** 30);
+      if ((n * w) / l < 2 ** 53) cases.push([n, w, l]);
+    }
+    const lua = `local floor = math.floor\n${TICKS_LUA}\nlocal out = {}\nfor i = 1, #ARGV, 3 do
+  local q, r = muldivmod(tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+  out[#out + 1] = string.format('%d', q)
+  out[#out + 1] = string.format('%d', r)
+end
+return out`;
+    const reply = (await admin.eval(lua, 0, ...cases.flat().map(String))) as string[];
+    cases.forEach(([n, w, l], i) => {
+      expect([Number(reply[2 * i]), Number(reply[2 * i + 1])], `${n} * ${w} / ${l}`).toEqual(
+        mulDivMod(n, w, l),
+      );
+    });
+  });
+
   // Decisions started together reach Redis as one batch script call per layout (write-behind, shared
   // arguments): each must still come out exactly as the memory store decides them one by one.
   for (const seed of [11, 12, 13, 14]) {
@@ -185,7 +217,7 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
             const burst = Array.from({ length: 2 + Math.floor(rand() * 7) }, () => ({
               pair: pick(pairs),
               request: {
-                tenant: pick(['t1', 't2']),
+                tenant: pick(['t1', 't2', 't3']),
                 key: pick(['a', 'b']),
                 cost: pick([0, 1, 1, 2, 3, 100_000]),
               },
@@ -196,6 +228,18 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
             const fromRedis = await Promise.all(burst.map(({ pair, request }) => pair[1].limit(request)));
             expect(fromRedis.map(comparable), where).toEqual(fromMemory.map(comparable));
           } else {
+            // Between bursts, sometimes a tenant reset or a block: batches then mix tenants whose
+            // meta keys differ (each tenant's parsed once per run of its decisions).
+            const roll = rand();
+            const [m, r] = pick(pairs);
+            const tenant = pick(['t1', 't2', 't3']);
+            await admin.set(NOW_KEY, String(clock.now()));
+            if (roll < 0.1) await Promise.all([m.resetTenant(tenant), r.resetTenant(tenant)]);
+            else if (roll < 0.17) {
+              const target = { tenant, key: pick(['a', 'b']) };
+              await Promise.all([m.block(target, 400), r.block(target, 400)]);
+            } else if (roll < 0.22) await Promise.all([m.block({ tenant }, 300), r.block({ tenant }, 300)]);
+            else if (roll < 0.25) await Promise.all([m.unblock({ tenant }), r.unblock({ tenant })]);
             clock.advance(rand() < 0.8 ? Math.round(rand() * 60_000) / 1000 : rand() * 4000);
           }
         }

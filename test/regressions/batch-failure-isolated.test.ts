@@ -27,7 +27,7 @@ async function fixedCount(admin: Redis, key: string): Promise<number | null> {
 /** A store whose batch scripts fail a decision of tenant "poison" after its writes (string states). */
 class PoisonedBatch extends RedisStore {
   protected override compile(name: string, source: string) {
-    const reply = '  out_[o_ + 1] = ceil(blocked)';
+    const reply = "-- The decision's reply.";
     if (!source.includes(reply)) return super.compile(name, source);
     const poisoned = source.replace(
       reply,

@@ -52,7 +52,7 @@ count@ = 0
 if V@ then
   local s, c, g = string.match(V@, '^([^|]*)|([^|]*)|(.*)$')
   if (g == Rs or tonumber(g) >= R) and tonumber(s) == start@ then
-    count@ = tonumber(c)
+    count@ = c + 0 -- coercion, cheaper than tonumber: a count that is not a number fails either way
     s@ = s -- the start as stored, written back as is (number-to-string conversions are costly)
   end
 end

@@ -87,10 +87,11 @@ if V@ then
     -- are costly); within one window, once it has a count, the TTL (two windows past its start)
     -- does not change either.
     if stored == start@ then
-      cur@, prev@ = tonumber(c), tonumber(p)
+      -- (coercion, cheaper than tonumber: a count that is not a number fails the decision either way)
+      cur@, prev@ = c + 0, p + 0
       s@, p@, keep@ = s, p, cur@ > 0
     elseif stored == start@ - W@ then
-      prev@, p@ = tonumber(c), c
+      prev@, p@ = c + 0, c
     end
   end
 end

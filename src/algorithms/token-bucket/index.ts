@@ -140,6 +140,17 @@ local function tb_remaining(a, b, now, l, w, x)
   if n > x then n = x elseif n < 0 then n = 0 end
   local off = debt - floor(debt + 0.5)
   if off > 1e-3 or off < -1e-3 then return n end
+  -- Near a whole token, the exact answer: the most n with (a - now) * l + b <= (x - n) * w, which is
+  -- what the loops below find, in one division while the debt in ticks is exact.
+  local ticks = (a - now) * l + b
+  if ticks < 4503599627370496 then
+    if ticks <= 0 then return x end
+    local q = floor(ticks / w)
+    local r = ticks - q * w
+    if r < 0 then q, r = q - 1, r + w elseif r >= w then q, r = q + 1, r - w end
+    n = x - q - (r > 0 and 1 or 0)
+    return n > 0 and n or 0
+  end
   while n > 0 and tb_wait(a, b, now, l, w, x, n) > 0 do n = n - 1 end
   while n < x and tb_wait(a, b, now, l, w, x, n + 1) == 0 do n = n + 1 end
   return n
@@ -157,7 +168,8 @@ local function tb_parse(v, now, l, R, Rs)
     return now, 0
   end
   if not (g == Rs or tonumber(g) >= R) then return now, 0 end
-  local a, b, ls = tonumber(sa), tonumber(sb), tonumber(sl)
+  -- Numbers by coercion (cheaper than tonumber): a field that is not one fails the decision either way.
+  local a, b, ls = sa + 0, sb + 0, sl + 0
   if ls ~= l then
     local q, r = muldivmod(b, l, ls)
     if r > 0 then q = q + 1 end
@@ -169,10 +181,12 @@ end
 --- parse
 a@, b@ = tb_parse(V@, now, L@, R, Rs)
 --- fits
+-- tb_wait(a@, b@, now, L@, W@, X@, cost), written out (a call costs more than its arithmetic).
 if cost > X@ then w@ = -1
 else
-  local wait = tb_wait(a@, b@, now, L@, W@, X@, cost)
-  if wait > 0 then w@ = wait end
+  local qd, rd = muldivmod(X@ - cost, W@, L@)
+  local dm, dt = a@ - now - qd, b@ - rd
+  if dm > 0 or (dm == 0 and dt > 0) then w@ = dm + (dt > 0 and 1 or 0) end
 end
 --- commit
 local q, r = muldivmod(cost, W@, L@)

@@ -56,8 +56,20 @@ export const TICKS_LUA = `local function divmod(a, b)
   return q, r
 end
 local function muldivmod(n, w, l)
-  local a, b = divmod(w, l)
+  -- divmod(w, l) and, below, divmod(n * b, l), written out: a call costs more than the division.
+  local a = floor(w / l)
+  local b = w - a * l
+  if b < 0 then a, b = a - 1, b + l elseif b >= l then a, b = a + 1, b - l end
   if b == 0 then return n * a, 0 end
+  -- n*b exact (below 2^52, so q*l stays exact): one division. The same q and r as the split below,
+  -- which only exists for products past that.
+  local nb = n * b
+  if nb < 4503599627370496 then
+    local q = floor(nb / l)
+    local r = nb - q * l
+    if r < 0 then q, r = q - 1, r + l elseif r >= l then q, r = q + 1, r - l end
+    return n * a + q, r
+  end
   local hi = floor(n / 32768)
   local lo = n - hi * 32768
   local qx, rx = divmod(hi * b, l)

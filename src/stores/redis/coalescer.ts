@@ -12,29 +12,17 @@ import { type DecideLayout, REPLY_PER_LIMIT, type Script } from './scripts.js';
 export interface DecideScript {
   readonly script: Script;
   readonly layout: DecideLayout;
-  /** Reply items of one decision. */
+  /** Reply items of one decision (the single script's reply). */
   readonly replySize: number;
+  /** Reply items of one decision in the batch reply (see decideBatchSource). */
+  readonly batchReplySize: number;
+  /** Per limit: whether the batch reply carries its mark (else it is 0; see batchMarks). */
+  readonly marks: readonly boolean[];
   /** KEYS count, as sent. */
   readonly numKeys: string;
   readonly keyCount: number;
   /** Whether ARGV carries the decision id (see decideSource). */
   readonly takesId: boolean;
-}
-
-/** A decide script with the arguments every decision of one plan shape sends alike. */
-export interface DecideCall {
-  readonly decide: DecideScript;
-  readonly takesId: boolean;
-  /** ARGV count of one decision. */
-  readonly argCount: number;
-  /** What the arguments were made from (besides the limits). */
-  readonly metaKey: string;
-  readonly blockKeys: readonly string[];
-  readonly penalty: boolean;
-  /** KEYS: meta key, block markers, one state key per limit. */
-  readonly keys: readonly string[];
-  /** Each limit's arguments, in order. */
-  readonly limitArgs: readonly string[];
 }
 
 /** A decision waiting for its batch's script call (and, when tracked, for its deadline). */
@@ -46,7 +34,8 @@ export class BatchEntry implements Expirable {
   /** The keeper of its deadline, when tracked. */
   keeper: DeadlineKeeper | undefined;
   constructor(
-    readonly call: DecideCall,
+    /** Its limits' script arguments: one array for every plan with the same limits (see RedisStore). */
+    readonly limitArgs: readonly string[],
     readonly plan: DecisionPlan,
     private readonly onValue: (decision: RawDecision) => void,
     private readonly onError: (error: unknown) => void,
@@ -106,8 +95,12 @@ export class Coalescer {
    * Queues a decision for this turn's batch of its layout (and slot). Batches are per script, not per
    * key: decisions of every key and tenant with the same layout go together, in the order made.
    */
-  add(call: DecideCall, plan: DecisionPlan, deadlines: DeadlineKeeper | undefined): Promise<RawDecision> {
-    const script = call.decide;
+  add(
+    script: DecideScript,
+    limitArgs: readonly string[],
+    plan: DecisionPlan,
+    deadlines: DeadlineKeeper | undefined,
+  ): Promise<RawDecision> {
     const group = this.options.groupByTenant ? plan.tenant : '';
     let groups = this.queued.get(script);
     if (!groups) {
@@ -123,7 +116,7 @@ export class Coalescer {
     const entries = batch.entries;
     let entry: BatchEntry | undefined;
     const decided = new Promise<RawDecision>((resolve, reject) => {
-      entry = new BatchEntry(call, plan, resolve, reject);
+      entry = new BatchEntry(limitArgs, plan, resolve, reject);
     });
     entries.push(entry as BatchEntry);
     if (deadlines) {
@@ -182,7 +175,6 @@ export class Coalescer {
     const entries = late ? batch.entries.filter((e) => !e.settled) : batch.entries;
     const count = entries.length;
     if (count === 0) return;
-    const size = script.replySize;
     let sent: Promise<unknown>;
     try {
       sent = this.options.send(script, entries);
@@ -192,13 +184,11 @@ export class Coalescer {
     }
     sent.then(
       (reply) => {
-        for (let d = 0; d < count; d++) {
-          const entry = entries[d] as BatchEntry;
-          const failed = decisionError(reply as unknown[], d * size);
-          // One decision of the batch failed (see decideBatchSource): only its caller gets the error.
-          if (failed === undefined) entry.resolve(rawDecision(reply as number[], d * size, size));
-          else entry.reject(this.options.wrap(script, new Error(failed)));
-        }
+        // One decision: the single script's reply; more: the batch's, `now` first (see decideBatchSource).
+        if (count === 1) this.answer(script, entries[0] as BatchEntry, reply as unknown[], -1);
+        else
+          for (let d = 0; d < count; d++)
+            this.answer(script, entries[d] as BatchEntry, reply as unknown[], d);
       },
       (error: unknown) => {
         const failure = error instanceof StoreError ? error : this.options.wrap(script, error);
@@ -206,47 +196,112 @@ export class Coalescer {
       },
     );
   }
+
+  /** Hands decision `d` of a batch reply its part (d = -1: the whole reply of the single script). */
+  private answer(script: DecideScript, entry: BatchEntry, reply: unknown[], d: number): void {
+    const offset = d < 0 ? 0 : 1 + d * script.batchReplySize;
+    const failed = decisionError(reply, offset);
+    // One decision of the batch failed (see decideBatchSource): only its caller gets the error.
+    if (failed !== undefined) entry.reject(this.options.wrap(script, new Error(failed)));
+    else if (d < 0) entry.resolve(rawDecision(reply as number[], 0, script.replySize));
+    else entry.resolve(batchDecision(reply as number[], offset, script.marks));
+  }
 }
 
-/**
- * Writes a decision's KEYS at `keyAt` and its ARGV at `argAt`: cost, the id if the script takes it,
- * then each limit's arguments (see decideSource).
- */
-export function writeArgs(
-  out: string[],
-  call: DecideCall,
-  plan: DecisionPlan,
-  keyAt: number,
-  argAt: number,
-): void {
-  const { keys, limitArgs } = call;
-  for (let i = 0; i < keys.length; i++) out[keyAt + i] = keys[i] as string;
-  let at = argAt;
+/** Writes a plan's KEYS from `at` (see decideSource): meta, block markers, one state key per limit. */
+function writeKeys(out: string[], plan: DecisionPlan, at: number): number {
+  out[at++] = plan.metaKey;
+  return writeGroupKeys(out, plan, at);
+}
+
+/** Writes a plan's keys but its meta key from `at`: its block markers, one state key per limit. */
+function writeGroupKeys(out: string[], plan: DecisionPlan, at: number): number {
+  const { blockKeys, limits } = plan;
+  for (let i = 0; i < blockKeys.length; i++) out[at++] = blockKeys[i] as string;
+  for (let i = 0; i < limits.length; i++) out[at++] = (limits[i] as DecisionPlan['limits'][number]).key;
+  return at;
+}
+
+/** Whether two limit-argument arrays are alike (plans whose limits are equal but not the same objects). */
+function sameArgs(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** One decision's KEYS and ARGV for the layout's own script (see decideSource). */
+export function singleArgs(script: DecideScript, limitArgs: readonly string[], plan: DecisionPlan): string[] {
+  const out: string[] = []; // packed (see batchArgs)
+  let at = writeKeys(out, plan, 0);
   out[at++] = String(plan.cost);
-  if (call.takesId) out[at++] = plan.id;
+  if (script.takesId) out[at++] = plan.id;
   for (let i = 0; i < limitArgs.length; i++) out[at++] = limitArgs[i] as string;
+  return out;
 }
 
 /**
- * A batch's KEYS count and its KEYS and ARGV (see decideBatchSource): what decisions of one request
- * shape share (keys, limit arguments) once per shape, then each decision's shape, cost and id.
+ * What a batch's decisions share (see decideBatchSource): the distinct meta keys, limit-argument sets
+ * and groups (decisions of the same request: plans of one prepared request share their limits and
+ * block-marker arrays, so the same keys), and each decision's group.
  */
-export function batchArgs(entries: readonly BatchEntry[]): [number, string[]] {
-  const shapes = new Map<DecideCall, number>();
-  for (const { call } of entries) if (!shapes.has(call)) shapes.set(call, shapes.size);
-  const first = (entries[0] as BatchEntry).call;
-  const own = first.takesId ? 2 : 1;
-  const keyCount = shapes.size * first.keys.length;
-  const out: string[] = new Array(
-    keyCount + 1 + shapes.size * first.limitArgs.length + entries.length * (1 + own),
-  );
+class BatchLayout {
+  readonly metas: string[] = [];
+  readonly sets: Array<readonly string[]> = [];
+  /** Each group's first decision. */
+  readonly groups: BatchEntry[] = [];
+  readonly groupMeta: number[] = [];
+  readonly groupSet: number[] = [];
+  readonly groupOf: number[];
+
+  constructor(entries: readonly BatchEntry[]) {
+    this.groupOf = new Array(entries.length);
+    const byLimits = new Map<DecisionPlan['limits'], number>();
+    for (let d = 0; d < entries.length; d++) {
+      const entry = entries[d] as BatchEntry;
+      const plan = entry.plan;
+      const known = byLimits.get(plan.limits);
+      const same = known !== undefined && (this.groups[known] as BatchEntry).plan;
+      if (same && same.blockKeys === plan.blockKeys && same.metaKey === plan.metaKey) {
+        this.groupOf[d] = known as number;
+        continue;
+      }
+      const group = this.groups.push(entry) - 1;
+      byLimits.set(plan.limits, group);
+      this.groupOf[d] = group;
+      this.groupMeta[group] = indexOf(this.metas, plan.metaKey, (a, b) => a === b);
+      this.groupSet[group] = indexOf(this.sets, entry.limitArgs, (a, b) => a === b || sameArgs(a, b));
+    }
+  }
+}
+
+/** The index of `item` in `list` by `same`, appended if absent (the lists are short: usually one item). */
+function indexOf<T>(list: T[], item: T, same: (a: T, b: T) => boolean): number {
+  for (let i = 0; i < list.length; i++) if (same(list[i] as T, item)) return i;
+  return list.push(item) - 1;
+}
+
+/** A batch's KEYS count and its KEYS and ARGV (see decideBatchSource). */
+export function batchArgs(script: DecideScript, entries: readonly BatchEntry[]): [number, string[]] {
+  const { metas, sets, groups, groupMeta, groupSet, groupOf } = new BatchLayout(entries);
+  const own = script.takesId ? 2 : 1;
+  const grouped = groups.length < entries.length;
+  const keyCount = metas.length + groups.length * (script.keyCount - 1);
+  // Filled in order from empty, so that it stays a packed array: ioredis copies it (Array#flat), and
+  // copying a holey one (new Array(n)) is several times slower.
+  const out: string[] = [];
   let at = 0;
-  for (const call of shapes.keys()) for (const key of call.keys) out[at++] = key;
-  out[at++] = String(shapes.size);
-  for (const call of shapes.keys()) for (const arg of call.limitArgs) out[at++] = arg;
-  for (const { call, plan } of entries) {
-    out[at++] = String(shapes.get(call));
-    out[at++] = String(plan.cost);
+  for (const meta of metas) out[at++] = meta;
+  for (const { plan } of groups) at = writeGroupKeys(out, plan, at);
+  out[at++] = String(sets.length);
+  out[at++] = String(metas.length);
+  out[at++] = String(groups.length);
+  for (const set of sets) for (const arg of set) out[at++] = arg;
+  if (metas.length > 1) for (const meta of groupMeta) out[at++] = String(meta + 1);
+  if (sets.length > 1) for (const set of groupSet) out[at++] = String(set);
+  for (let d = 0; d < entries.length; d++) {
+    const { plan } = entries[d] as BatchEntry;
+    if (grouped) out[at++] = String(groupOf[d]);
+    out[at++] = plan.cost === 1 ? '1' : String(plan.cost);
     if (own === 2) out[at++] = plan.id;
   }
   return [keyCount, out];
@@ -284,4 +339,29 @@ export function rawDecision(reply: number[], offset: number, size: number): RawD
     });
   }
   return { admitted, blockedUntil, now: reply[offset + 1] as number, limits };
+}
+
+/**
+ * One decision's part of a batch reply at `offset` (see decideBatchSource): blocked-until, then per
+ * limit: retry-after, remaining, reset-at, and the mark where `marks` says the reply carries it (else
+ * 0). The batch's `now` is the reply's first item.
+ */
+export function batchDecision(reply: number[], offset: number, marks: readonly boolean[]): RawDecision {
+  const blockedUntil = reply[offset] as number;
+  let admitted = blockedUntil === 0;
+  const limits: Array<RawDecision['limits'][number]> = new Array(marks.length);
+  let i = offset + 1;
+  for (let l = 0; l < marks.length; l++) {
+    const retryAfterMs = reply[i] as number;
+    if (retryAfterMs !== 0) admitted = false;
+    limits[l] = {
+      fits: retryAfterMs === 0,
+      remaining: reply[i + 1] as number,
+      resetAt: reply[i + 2] as number,
+      retryAfterMs,
+      mark: marks[l] ? (reply[i + 3] as number) : 0,
+    };
+    i += marks[l] ? 4 : 3;
+  }
+  return { admitted, blockedUntil, now: reply[0] as number, limits };
 }

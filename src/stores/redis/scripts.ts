@@ -241,6 +241,15 @@ class Generator {
     );
   }
 
+  /**
+   * A statement assigning the limit's variable `name` (declaring it, unless in the table):
+   * `assign(target, ...)` makes the statement for the variable's expression.
+   */
+  assign(slot: Slot, name: string, assign: (target: string, key: number) => string): string {
+    const statement = assign(this.variable(slot, name), slot.key);
+    return this.inTable ? statement : `local ${statement}`;
+  }
+
   /** Declares the limit's parameters (from ARGV), its wait and its state variables. */
   declare(slot: Slot, variables: readonly string[] = []): string {
     const params = [...(slot.fragment.usesCapacity ? ['L', 'W', 'X'] : ['L', 'W']), ...this.extraParams];
@@ -265,8 +274,11 @@ class Generator {
     const math = ['floor', 'ceil', 'max', 'min'].filter((f) => new RegExp(`\\b${f}\\(`).test(code));
     const names = ['tonumber', ...math];
     lines.push(`local ${names.join(', ')} = tonumber${math.map((f) => `, math.${f}`).join('')}`);
+    // string.match as a local: a global and a field lookup saved per call (see assemble).
+    if (/\bstring\.match\(/.test(code)) lines.push('local match_ = string.match');
     if (/\b(int|num)\(/.test(code)) lines.push('local fmt = string.format');
-    if (/\bint\(/.test(code)) lines.push("local function int(x) return fmt('%d', x) end");
+    if (/\bint\(/.test(code))
+      lines.push(this.deferred ? MEMO_INT : "local function int(x) return fmt('%d', x) end");
     if (/\bnum\(/.test(code)) lines.push("local function num(x) return fmt('%.17g', x) end");
     lines.push(...helpers);
     if (this.inTable) lines.push('local lim = {}');
@@ -307,6 +319,21 @@ class Generator {
   }
 }
 
+/**
+ * int() of the batch script: each whole number converted once per batch (counts, window starts and
+ * TTLs repeat from decision to decision; a conversion costs more than a table lookup). NaN, which
+ * cannot be a table key, is converted every time.
+ */
+const MEMO_INT = `local ints_ = {}
+local function int(x)
+  local s = ints_[x]
+  if not s then
+    s = fmt('%d', x)
+    if x == x then ints_[x] = s end
+  end
+  return s
+end`;
+
 /** A `do ... end` block: the section's own locals end with it. */
 function block(lua: string): string {
   return `do\n${indent(lua)}\nend`;
@@ -316,84 +343,100 @@ function indent(lua: string): string {
   return lua.replace(/^(?=.)/gm, '  ');
 }
 
-/** `redis.call('MGET', ...)` of these KEYS indexes (`mget_(...)`: through the write-behind cache). */
-function mget(keys: readonly number[], deferred = false): string {
+/** `redis.call('MGET', ...)` of these KEYS indexes. */
+function mget(keys: readonly number[]): string {
   const list = keys.map((k) => `KEYS[${k}]`).join(', ');
-  const call = deferred ? 'mget_(' : "redis.call('MGET', ";
-  return keys.length <= MAX_MGET_ARGS ? `${call}${list})` : `${call}unpack({ ${list} }))`;
+  return keys.length <= MAX_MGET_ARGS
+    ? `redis.call('MGET', ${list})`
+    : `redis.call('MGET', unpack({ ${list} }))`;
 }
 
+/** Keys per MGET of the batch's read: under Lua's limit on the values one call can take. */
+const READ_CHUNK = 1000;
+
 /**
- * The batch script's write-behind for string states: a key is read from Redis at most once per batch
- * (later reads see the batch's own writes) and written once, at the end, with the TTL of its last
- * `PX` write (one `now` for the whole batch, so the same expiry instant) or kept (`KEEPTTL`). Sorted
- * sets are read and written directly. Helpers named with a trailing underscore, like the batch's own
- * variables.
+ * The batch script's string states (write-behind). Every key of the batch is read by one MGET before
+ * the first decision (got_, by KEYS index: a sorted set reads as absent there, and is never looked up
+ * in it; Redis checks the ACL of declared keys before it runs a script, so this MGET does not fail);
+ * a decision reads a string state from the writes pending in the batch (pv_) or, when the
+ * batch has not written it, from got_. Writes are pending until the end of the batch: pv_ (the value;
+ * false: DEL) and pt_ (the PX ms as a string; false: KEEPTTL, or the TTL of an earlier PX write of
+ * the batch, which has the same `now`) by key, pk_ the keys in the order first written; each key is
+ * written once, by the flush. Sorted sets are read and written directly.
  *
- * Each decision's writes are staged (own_, its values; staged_, its pending writes) and merged into
- * the batch's (cache_, pending_) only when the decision succeeds (commit_); a decision that fails has
- * them discarded (discard_), so it leaves nothing behind for the batch to write.
+ * Isolation without tables per decision: each write of the running decision logs what it replaces
+ * (ul_: key, value, TTL; un_ entries), and a decision that fails has them restored in reverse (undo_),
+ * so it leaves nothing behind for the flush; the next decision starts the log afresh. Helpers and
+ * variables named with a trailing underscore, like the batch's own.
  */
-const WRITE_BEHIND = `local cache_, pending_ = {}, {}
-local own_, staged_ = {}, {}
-local function mget_(...)
-  local keys_ = { ... }
-  local values_, missing_ = {}, nil
-  for i_ = 1, #keys_ do
-    local v_ = own_[keys_[i_]]
-    if v_ == nil then v_ = cache_[keys_[i_]] end
-    if v_ == nil then
-      missing_ = missing_ or {}
-      missing_[#missing_ + 1] = i_
-    else
-      values_[i_] = v_
-    end
+const WRITE_BEHIND = `local pv_, pt_, pk_, pn_ = {}, {}, {}, 0
+local ul_, un_, ttls_ = {}, 0, {}
+local function read_()
+  local n_ = #KEYS
+  if n_ <= ${READ_CHUNK} then return redis.call('MGET', unpack(KEYS)) end
+  local all_ = {}
+  for i_ = 1, n_, ${READ_CHUNK} do
+    local got_ = redis.call('MGET', unpack(KEYS, i_, min(n_, i_ + ${READ_CHUNK - 1})))
+    for j_ = 1, #got_ do all_[i_ + j_ - 1] = got_[j_] end
   end
-  if missing_ then
-    local names_ = {}
-    for j_ = 1, #missing_ do names_[j_] = keys_[missing_[j_]] end
-    local got_ = redis.call('MGET', unpack(names_))
-    for j_ = 1, #missing_ do
-      cache_[names_[j_]] = got_[j_]
-      values_[missing_[j_]] = got_[j_]
-    end
-  end
-  return values_
+  return all_
 end
+local got_ = read_()
+-- Writes of the running decision log what they replace, for undo_.
 local function set_(key_, value_, ttl_)
-  own_[key_] = value_
-  local p_ = staged_[key_]
-  if p_ and not ttl_ then p_[1] = value_ else staged_[key_] = { value_, ttl_ } end
+  local u_, p_ = un_, pv_[key_]
+  ul_[u_ + 1], ul_[u_ + 2], ul_[u_ + 3] = key_, p_, pt_[key_]
+  un_ = u_ + 3
+  if p_ == nil then
+    pn_ = pn_ + 1
+    pk_[pn_] = key_
+    pt_[key_] = ttl_
+  elseif ttl_ then
+    pt_[key_] = ttl_
+  end
+  pv_[key_] = value_
 end
 local function del_(key_)
-  own_[key_] = false
-  staged_[key_] = false
-end
-local function pttl_(key_)
-  local d_, p_ = staged_[key_], pending_[key_]
-  if d_ == false then return -2 end
-  if d_ then
-    if d_[2] then return tonumber(d_[2]) end
-  elseif p_ == false then return -2 end
-  if p_ and p_[2] then return tonumber(p_[2]) end
-  return redis.call('PTTL', key_)
-end
-local function commit_()
-  for key_, d_ in pairs(staged_) do
-    local p_ = pending_[key_]
-    if d_ and not d_[2] and p_ then p_[1] = d_[1] else pending_[key_] = d_ end
-    cache_[key_] = own_[key_]
-    own_[key_], staged_[key_] = nil, nil
+  local u_, p_ = un_, pv_[key_]
+  ul_[u_ + 1], ul_[u_ + 2], ul_[u_ + 3] = key_, p_, pt_[key_]
+  un_ = u_ + 3
+  if p_ == nil then
+    pn_ = pn_ + 1
+    pk_[pn_] = key_
   end
+  pv_[key_], pt_[key_] = false, false
 end
-local function discard_()
-  for key_ in pairs(staged_) do own_[key_], staged_[key_] = nil, nil end
+local function undo_()
+  for u_ = un_ - 2, 1, -3 do
+    local key_ = ul_[u_]
+    pv_[key_], pt_[key_] = ul_[u_ + 1], ul_[u_ + 2]
+  end
+  un_ = 0
+end
+-- The key's PTTL as the flush will leave it (Redis' own read once per batch: only the flush writes).
+local function pttl_(key_)
+  local v_ = pv_[key_]
+  if v_ == false then return -2 end
+  if v_ and pt_[key_] then return tonumber(pt_[key_]) end
+  local t_ = ttls_[key_]
+  if not t_ then
+    t_ = redis.call('PTTL', key_)
+    ttls_[key_] = t_
+  end
+  return t_
 end`;
 
-const WRITE_BEHIND_FLUSH = `for key_, p_ in pairs(pending_) do
-  if not p_ then redis.call('DEL', key_)
-  elseif p_[2] then redis.call('SET', key_, p_[1], 'PX', p_[2])
-  else redis.call('SET', key_, p_[1], 'KEEPTTL') end
+/** Writes the batch's pending string states, each once (a key undone and written again is listed twice). */
+const WRITE_BEHIND_FLUSH = `for i_ = 1, pn_ do
+  local key_ = pk_[i_]
+  local v_ = pv_[key_]
+  if v_ == false then redis.call('DEL', key_)
+  elseif v_ then
+    local t_ = pt_[key_]
+    if t_ then redis.call('SET', key_, v_, 'PX', t_)
+    else redis.call('SET', key_, v_, 'KEEPTTL') end
+  end
+  pv_[key_] = nil
 end`;
 
 export interface DecideLayout {
@@ -415,7 +458,7 @@ export interface DecideLayout {
  */
 export function decideSource(layout: DecideLayout): string {
   const { g, body, reply } = decideParts(layout);
-  body.push(`return {\n${indent(reply.join(',\n'))}\n}`);
+  body.push(`return {\n${indent(reply.map((item) => item.expression).join(',\n'))}\n}`);
   return assemble(decideTitle(layout), g, body);
 }
 
@@ -436,59 +479,119 @@ export function decideShape({ codes, blockKeys }: DecideLayout): {
 }
 
 /**
+ * Which limits of a layout have a mark in the batch reply: those whose fragment's mark is not the
+ * constant 0 (the token bucket's). The batch reply leaves the others' out, as it leaves out `now`.
+ */
+export function batchMarks(codes: readonly string[]): boolean[] {
+  return codes.map((code) => fragment(code).sections.get('mark') !== '0');
+}
+
+/** Reply items of one decision in a layout's batch reply (see decideBatchSource). */
+export function batchReplySize(codes: readonly string[]): number {
+  return batchMarks(codes).reduce((n, mark) => n + (mark ? 4 : 3), 1);
+}
+
+/**
  * The batch variant of a layout's decide script: any number of decisions of that layout in one call,
  * decided one after the other, each exactly as `decideSource` decides it (at one `now`, read once).
  * Lets a store coalesce the decisions of one event-loop turn into one script call, so that the client
  * and Redis pay a call's fixed cost once per batch.
  *
- * What decisions of one request shape share (their keys and their limits' arguments) is sent once:
- * KEYS: each shape's keys (as for decideSource), shape after shape.
- * ARGV: the number of shapes; each shape's limit arguments; then per decision: its shape (0-based),
- * its cost, and its id if the layout takes one.
- * Returns every decision's reply (as decideSource's), one after the other.
- *
- * Each decision runs in isolation (pcall): one that raises an error (a key of the wrong type, a state
- * it cannot read) fails alone. Its reply is then the error marker: the error's message as a string in
+ * What decisions share is sent once: their tenants' meta keys, the keys of decisions of the same
+ * request (a group: the same block markers and states), their limits' arguments (a set: decisions of
+ * every key share their limits').
+ * KEYS: the M distinct meta keys; then each group's keys (block markers and states, as for
+ * decideSource), group after group.
+ * ARGV: S, the number of limit-argument sets; M; G, the number of groups; each set (the limits'
+ * arguments, as for decideSource); per group: its meta key (1-based, only when M > 1) and its set
+ * (0-based, only when S > 1); then per decision: its group (0-based, only when G is less than the
+ * number of decisions: else decision d is group d), its cost, and its id if the layout takes one.
+ * Each decision runs in isolation: one that raises an error (a key of the wrong type, a state it
+ * cannot read) fails alone. Its reply is then the error marker: the error's message as a string in
  * place of its blocked-until, then zeros (its reply keeps its size, so the others' offsets hold); its
- * string writes are discarded (see WRITE_BEHIND) and the other decisions commit as usual. A decision
+ * string writes are undone (see WRITE_BEHIND) and the other decisions commit as usual. A decision
  * reads every state before it writes any, so such an error comes before its sorted-set writes too.
+ * The decisions run in one pcall, which an error ends: the next pcall resumes after the decision that
+ * raised it (a pcall per decision would cost every decision what only a failing one needs).
  */
 export function decideBatchSource(layout: DecideLayout): string {
   const { g, body, reply } = decideParts(layout, true);
   const shape = decideShape(layout);
+  const size = batchReplySize(layout.codes);
   const own = decideTakesId(layout.codes) ? 2 : 1; // cost, then the id: the decision's own ARGV
-  const shared = shape.args - own; // the limits' arguments: the shape's
-  // The single-decision body reading its KEYS from its shape's and its ARGV from its own or its
-  // shape's (offsets named with a trailing underscore: no fragment variable is).
+  const shared = shape.args - own; // the limits' arguments: the set's
+  // The single-decision body reading its KEYS at its own offset, its cost and id at p_, its limits'
+  // arguments (as numbers, converted once per batch) from its set's, at s_ in PN_ (offsets named with a
+  // trailing underscore: no fragment variable is).
+  const groupKeys = shape.keys - 1; // a group's keys: block markers and states (the meta key aside)
   const shift = (lua: string) =>
     lua
-      .replace(/\bKEYS\[(\d+)\]/g, 'KEYS[k_ + $1]')
-      .replace(/\bARGV\[(\d+)\]/g, (_, n: string) =>
-        Number(n) <= own ? `ARGV[p_ + ${Number(n) + 1}]` : `ARGV[s_ + ${Number(n) - own}]`,
-      );
-  const perDecision = own + 1;
-  const loop = [
-    WRITE_BEHIND,
-    'local out_ = {}',
-    "-- One decision, run under pcall: its offsets in ARGV (own, shape's), KEYS and the reply.",
-    'local function decide_(p_, s_, k_, o_)',
-    indent(
-      [shift(body.join('\n')), ...reply.map((item, i) => `out_[o_ + ${i + 1}] = ${shift(item)}`)].join('\n'),
-    ),
+      // The memo of int() looked up inline, a call only when it misses (see MEMO_INT).
+      .replace(/\bint\(([A-Za-z_]\w*)\)/g, '(ints_[$1] or int($1))')
+      .replace(/\b(KEYS|got_)\[(\d+)\]/g, (_, table: string, n: string) =>
+        n === '1' ? `${table}[m_]` : `${table}[k_ + ${Number(n) - 1}]`,
+      )
+      .replace(/\btonumber\(ARGV\[(\d+)\]\)/g, (whole, n: string) =>
+        Number(n) > own ? `PN_[s_ + ${Number(n) - own}]` : whole,
+      )
+      .replace(/\bARGV\[(\d+)\]/g, (_, n: string) => {
+        if (Number(n) > own) throw new Error(`batch script: limit argument ${n} read as a string`);
+        return Number(n) === 1 ? 'ARGV[p_]' : `ARGV[p_ + ${Number(n) - 1}]`;
+      });
+  const items = reply.filter((item) => item.inBatch);
+  const decision = [
+    "-- Its offsets: its own ARGV (p_), its group's keys (k_), meta key (m_) and set (s_), its reply (o_).",
+    'local p_, g_, m_, s_ = first_ + d_ * stride_, d_, 1, 0',
+    'if grouped_ then',
+    '  g_ = tonumber(ARGV[p_])',
+    '  p_ = p_ + 1',
     'end',
-    `local first_ = 1 + tonumber(ARGV[1]) * ${shared}`,
-    `for d_ = 0, (#ARGV - first_) / ${perDecision} - 1 do`,
+    'if shared_ then m_, s_ = GM_[g_] or 1, GS_[g_] or 0 end',
+    `local k_, o_ = metas_ + g_ * ${groupKeys}, 1 + d_ * ${size}`,
+    'un_ = 0',
+    shift(body.join('\n')),
+    "-- The decision's reply.",
+    ...items.map((item, i) => shift(item.statement(`out_[o_ + ${i + 1}]`))),
+    'd_ = d_ + 1',
+  ];
+  const loop = [
+    'local KEYS, ARGV = KEYS, ARGV',
+    WRITE_BEHIND,
+    '-- The tenant meta of the decision before: parsed again only when it differs (it rarely does).',
+    "local pm_, pR_, pb_, pRs_ = false, 0, 0, '0'",
+    'local sets_, metas_, groups_ = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])',
+    "-- The limit-argument sets as numbers, and each group's meta key and set: converted once per batch.",
+    'local PN_, GM_, GS_ = {}, {}, {}',
+    `for i_ = 1, sets_ * ${shared} do PN_[i_] = tonumber(ARGV[3 + i_]) end`,
+    `local first_ = 4 + sets_ * ${shared}`,
+    'if metas_ > 1 then',
+    '  for g_ = 0, groups_ - 1 do GM_[g_] = tonumber(ARGV[first_ + g_]) end',
+    '  first_ = first_ + groups_',
+    'end',
+    'if sets_ > 1 then',
+    `  for g_ = 0, groups_ - 1 do GS_[g_] = tonumber(ARGV[first_ + g_]) * ${shared} end`,
+    '  first_ = first_ + groups_',
+    'end',
+    `local stride_ = ${own}`,
+    `if groups_ * ${own} < #ARGV - first_ + 1 then stride_ = ${own + 1} end`,
+    'local decisions_, d_, out_ = (#ARGV - first_ + 1) / stride_, 0, { now }',
+    '-- Whether decisions name their group, and whether groups name their meta key or set.',
+    'local grouped_, shared_ = groups_ < decisions_, metas_ > 1 or sets_ > 1',
+    '-- Decides decision d_ and the ones after it, until one raises an error.',
+    'local function run_()',
+    `  while d_ < decisions_ do\n${indent(indent(decision.join('\n')))}\n  end`,
+    'end',
+    'while d_ < decisions_ do',
     indent(
       [
-        `local p_ = first_ + d_ * ${perDecision}`,
-        'local c_ = tonumber(ARGV[p_ + 1])',
-        `local o_ = d_ * ${shape.reply}`,
-        `local ok_, err_ = pcall(decide_, p_, 1 + c_ * ${shared}, c_ * ${shape.keys}, o_)`,
-        'if ok_ then commit_() else',
-        '  discard_()',
+        'local ok_, err_ = pcall(run_)',
+        'if not ok_ then',
+        '  undo_()',
+        `  local o_ = 1 + d_ * ${size}`,
         '  -- The error marker: the message (a string) where a reply starts with a number.',
         "  out_[o_ + 1] = type(err_) == 'table' and tostring(err_.err) or tostring(err_)",
-        `  for i_ = 2, ${shape.reply} do out_[o_ + i_] = 0 end`,
+        `  for i_ = 2, ${size} do out_[o_ + i_] = 0 end`,
+        '  d_ = d_ + 1',
         'end',
       ].join('\n'),
     ),
@@ -503,43 +606,26 @@ function decideTitle({ codes, blockKeys, penalty }: DecideLayout): string {
   return `decide ${describe(codes)}, ${blockKeys} block key(s), penalty ${penalty ? 'on' : 'off'}`;
 }
 
-/** A decide script's generator, its body (without the reply) and its reply items. */
+/**
+ * A decide script's generator, its body (without the reply) and its reply items. `batch`: the body of
+ * one decision of the batch script, reading its string states as the batch left them (see WRITE_BEHIND).
+ */
 function decideParts(
   { codes, blockKeys, penalty }: DecideLayout,
-  deferred = false,
+  batch = false,
 ): {
   g: Generator;
   body: string[];
-  reply: string[];
+  reply: ReplyItem[];
 } {
   const withId = decideTakesId(codes);
-  const g = new Generator(codes, 2 + blockKeys, withId ? 3 : 2, deferred);
-  const reads = [1];
-  for (let j = 0; j < blockKeys; j++) reads.push(2 + j);
-  for (const slot of g.limits) {
-    if (slot.fragment.kind !== 'string') continue;
-    reads.push(slot.key);
-    slot.value = `values[${reads.length}]`;
-  }
-
-  const body: string[] = [
-    `local cost = tonumber(ARGV[1])${withId ? '\nlocal id = ARGV[2]' : ''}`,
-    '-- One MGET reads the meta key, the block markers and every string state.',
-    `local values = ${mget(reads, deferred)}`,
-    'local meta = values[1]',
-    PARSE_META + 'if blocked <= now then blocked = 0 end',
-  ];
-  if (blockKeys > 0) {
-    body.push(`for j = 2, ${1 + blockKeys} do
-  local until_ms = tonumber(values[j])
-  if until_ms and until_ms > now and until_ms > blocked then blocked = until_ms end
-end`);
-  }
+  const g = new Generator(codes, 2 + blockKeys, withId ? 3 : 2, batch);
+  const body: string[] = batch ? batchReads(g, blockKeys, withId) : singleReads(g, blockKeys, withId);
   body.push('local admitted = blocked == 0');
   for (const slot of g.limits) {
+    body.push(`-- ${slot.i}: ${slot.fragment.code}`, g.declare(slot));
+    if (batch && slot.fragment.kind === 'string') body.push(g.assign(slot, 'V', readCached));
     body.push(
-      `-- ${slot.i}: ${slot.fragment.code}`,
-      g.declare(slot),
       g.read(slot),
       block(g.section(slot, 'fits')),
       `if ${g.variable(slot, 'w')} then admitted = false end`,
@@ -550,9 +636,18 @@ end`);
       ? '-- Penalty mode: unless blocked, the limits with room are charged even if the decision is rejected.\nlocal charge = cost > 0 and blocked == 0'
       : 'local charge = cost > 0 and admitted',
   );
-  const reply = ['ceil(blocked)', 'now'];
+  const reply: ReplyItem[] = [
+    {
+      expression: 'ceil(blocked)',
+      statement: (at) => `${at} = blocked == 0 and 0 or ceil(blocked)`,
+      inBatch: true,
+    },
+    plain('now', false),
+  ];
   for (const slot of g.limits) {
     const w = g.variable(slot, 'w');
+    const key = `KEYS[${slot.key}]`;
+    const deferred = batch && slot.fragment.kind === 'string';
     // A key that lost its TTL (PERSIST, a restore...) gets one back when a decision reads it.
     const heal = slot.fragment.kind === 'string' ? `elseif ${slot.value} then` : 'else';
     body.push(
@@ -562,19 +657,117 @@ end`);
       indent(block(g.section(slot, 'commit'))),
       indent(g.save(slot, true)),
       heal,
-      `  if ${deferred && slot.fragment.kind === 'string' ? 'pttl_' : "redis.call('PTTL', "}${deferred && slot.fragment.kind === 'string' ? '(' : ''}KEYS[${slot.key}]) == -1 then`,
+      `  if ${deferred ? `pttl_(${key})` : `redis.call('PTTL', ${key})`} == -1 then`,
       indent(indent(g.save(slot, false))),
       '  end',
       'end',
     );
     reply.push(
-      `${w} and (${w} == -1 and -1 or max(1, ceil(${w}))) or 0`,
-      `max(0, floor(${g.section(slot, 'remaining')}))`,
-      `ceil(${g.section(slot, 'expires')})`,
-      g.section(slot, 'mark'),
+      plain(`${w} and (${w} == -1 and -1 or max(1, ceil(${w}))) or 0`),
+      remainingItem(g.section(slot, 'remaining')),
+      instantItem(g.section(slot, 'expires')),
+      plain(g.section(slot, 'mark'), g.section(slot, 'mark') !== '0'),
     );
   }
   return { g, body, reply };
+}
+
+/**
+ * One item of a decision's reply: the expression of the single script's reply table, and the batch
+ * script's statement writing it to `at` (its out_ slot), which skips math's rounding (a C call) when
+ * the value is whole already, as it mostly is.
+ */
+interface ReplyItem {
+  readonly expression: string;
+  statement(at: string): string;
+  /** In the batch reply too (see batchMarks: not `now`, not a constant mark). */
+  readonly inBatch: boolean;
+}
+
+function plain(expression: string, inBatch = true): ReplyItem {
+  return { expression, statement: (at) => `${at} = ${expression}`, inBatch };
+}
+
+/** Units left, rounded down, at least 0. */
+function remainingItem(value: string): ReplyItem {
+  return {
+    expression: `max(0, floor(${value}))`,
+    inBatch: true,
+    statement: (at) =>
+      `do\n  local x_ = ${value}\n  ${at} = x_ % 1 == 0 and (x_ > 0 and x_ or 0) or max(0, floor(x_))\nend`,
+  };
+}
+
+/** An instant, rounded up. */
+function instantItem(value: string): ReplyItem {
+  return {
+    expression: `ceil(${value})`,
+    inBatch: true,
+    statement: (at) => `do\n  local x_ = ${value}\n  ${at} = x_ % 1 == 0 and x_ or ceil(x_)\nend`,
+  };
+}
+
+/** Assigns a string key's value as the batch left it to `target` (see WRITE_BEHIND). */
+function readCached(target: string, key: number | string): string {
+  return `${target} = pv_[KEYS[${key}]]; if ${target} == nil then ${target} = got_[${key}] end`;
+}
+
+/** The single script's reads: one MGET of the meta key, the block markers and every string state. */
+function singleReads(g: Generator, blockKeys: number, withId: boolean): string[] {
+  const reads = [1];
+  for (let j = 0; j < blockKeys; j++) reads.push(2 + j);
+  for (const slot of g.limits) {
+    if (slot.fragment.kind !== 'string') continue;
+    reads.push(slot.key);
+    slot.value = `values[${reads.length}]`;
+  }
+  const body = [
+    `local cost = tonumber(ARGV[1])${withId ? '\nlocal id = ARGV[2]' : ''}`,
+    '-- One MGET reads the meta key, the block markers and every string state.',
+    `local values = ${mget(reads)}`,
+    'local meta = values[1]',
+    `${PARSE_META}if blocked <= now then blocked = 0 end`,
+  ];
+  if (blockKeys > 0) {
+    body.push(`for j = 2, ${1 + blockKeys} do
+  local until_ms = tonumber(values[j])
+  if until_ms and until_ms > now and until_ms > blocked then blocked = until_ms end
+end`);
+  }
+  return body;
+}
+
+/**
+ * A batch decision's reads, from the batch's cache: its cost (almost always "1": no conversion), the
+ * tenant meta (parsed only when it differs from the decision before's), the block markers. The string
+ * states are read by each limit's part (into `V`, its variable).
+ */
+function batchReads(g: Generator, blockKeys: number, withId: boolean): string[] {
+  for (const slot of g.limits) if (slot.fragment.kind === 'string') slot.value = g.variable(slot, 'V');
+  const body = [
+    `local cost = ARGV[1] == '1' and 1 or tonumber(ARGV[1])${withId ? '\nlocal id = ARGV[2]' : ''}`,
+    // The decide scripts never write meta keys or block markers: they are as the batch read them.
+    'local meta = got_[m_]',
+    `if meta ~= pm_ then
+${indent(PARSE_META.trimEnd())}
+  pm_, pR_, pb_, pRs_ = meta, R, blocked, Rs
+end
+local R, blocked, Rs = pR_, pb_, pRs_
+if blocked <= now then blocked = 0 end`,
+  ];
+  if (blockKeys > 0) {
+    // Unrolled: a block marker is mostly absent, and then costs one lookup.
+    for (let j = 1; j <= blockKeys; j++) {
+      body.push(`do
+  local until_ms = got_[k_ + ${j}]
+  if until_ms then
+    until_ms = tonumber(until_ms)
+    if until_ms and until_ms > now and until_ms > blocked then blocked = until_ms end
+  end
+end`);
+    }
+  }
+  return body;
 }
 
 /**
@@ -674,7 +867,8 @@ export function withShebang(source: string): string {
 
 function assemble(title: string, g: Generator, body: string[]): string {
   const text = body.join('\n');
-  return `${SCRIPT_SHEBANG}\n-- Sluice ${title}. Generated by src/stores/redis/scripts.ts.\n${g.prelude(text)}\n${text}\n`;
+  const lua = `${g.prelude(text)}\n${text}`.replace(/\bstring\.match\(/g, 'match_(');
+  return `${SCRIPT_SHEBANG}\n-- Sluice ${title}. Generated by src/stores/redis/scripts.ts.\n${lua}\n`;
 }
 
 /**
