@@ -1,6 +1,7 @@
 import type { Clock } from './core/clock.js';
 import { type Duration, MAX_DURATION_MS, parseDuration } from './core/duration.js';
 import { ValidationError } from './core/errors.js';
+import { type DecisionObserver, isObserver } from './core/observer.js';
 import { rejectUnknownKeys } from './core/options.js';
 import type { FailureMode, LimitDefinition } from './core/types.js';
 import { DENIAL_CACHE_OPTIONS, DenialCache, type DenialCacheOptions } from './engine/denials.js';
@@ -52,6 +53,12 @@ export interface LimiterOptions {
    * Replayed denials have `path: 'cache'`. `true` for the defaults, or `{ maxEntries, maxStaleMs }`.
    */
   denialCache?: boolean | DenialCacheOptions;
+  /**
+   * Told of every decision made through `limit`, `peek`, `decide` and `decidePrepared`, with how long
+   * it took (metrics, decision logs, traces: `sluice/metrics`); its `watch` is given the limiter's
+   * breaker, keys and round trips. An observer that throws is ignored. Default: none.
+   */
+  observer?: DecisionObserver;
   /** Clock of the local fallback limiter and of the denial cache. Default Date.now. */
   clock?: Clock;
   /**
@@ -121,6 +128,7 @@ export const LIMITER_OPTIONS = [
   'escalate',
   'logger',
   'denialCache',
+  'observer',
 ] as const satisfies ReadonlyArray<keyof LimiterOptions>;
 
 /** `escalate`, validated strictly (an unknown field is an error naming it). */
@@ -253,4 +261,17 @@ export function denialCacheOf(options: unknown): DenialCache | undefined {
     );
   }
   return new DenialCache(maxEntries, maxStaleMs);
+}
+
+/** `observer`, validated: an object with a `decided(event)` method. */
+export function observerOf(observer: unknown): DecisionObserver | undefined {
+  if (observer === undefined) return undefined;
+  if (!isObserver(observer)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'observer',
+      'must have a decided(event) method (see sluice/metrics)',
+    );
+  }
+  return observer;
 }

@@ -3,6 +3,7 @@ import { type Duration, MAX_DURATION_MS, parseDuration } from './core/duration.j
 import { SluiceError, StoreError, ValidationError } from './core/errors.js';
 import { encodeIdentifier } from './core/identifiers.js';
 import { blockKey, ledgerKey, validatePrefix } from './core/keys.js';
+import { type DecisionObserver, notify, type ObservedSource } from './core/observer.js';
 import { rejectUnknownKeys } from './core/options.js';
 import {
   type Decision,
@@ -27,6 +28,7 @@ import {
   type LimiterOptions,
   localFraction,
   localStoreBounds,
+  observerOf,
   validateGuard,
   validLogger,
 } from './limiter-options.js';
@@ -130,6 +132,8 @@ export class Limiter {
   private readonly layout: ConfiguredLayout | undefined;
   /** This instance's remembered denials (`denialCache`), when on. */
   readonly denials: DenialCache | undefined;
+  /** Told of every decision (`observer`), when given. */
+  private readonly observer: DecisionObserver | undefined;
   /** Set by `close()`: every later call throws ERR_SLUICE_CLOSED. */
   private closed = false;
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
@@ -171,6 +175,8 @@ export class Limiter {
     this.logger = validLogger(options.logger);
     this.escalation = escalation(options.escalate);
     this.denials = denialCacheOf(options.denialCache);
+    this.observer = observerOf(options.observer);
+    this.observer?.watch?.(this.observedSource(store));
     if (this.escalation && !this.guard) {
       throw new ValidationError(
         'ERR_SLUICE_INVALID_OPTION',
@@ -442,8 +448,35 @@ export class Limiter {
     return this.decideSubject(request, subject, cost, this.failureMode);
   }
 
-  /** Decides a laid-out request on the store, or by the failure mode. Throws only on a programming error. */
+  /** Decides a laid-out request, and tells the observer (when there is one) how it went. */
   private decideSubject(
+    request: Requester,
+    subject: Subject,
+    cost: number,
+    mode: FailureMode,
+  ): Promise<Decision> {
+    const observer = this.observer;
+    if (observer === undefined) return this.decideNow(request, subject, cost, mode);
+    const started = performance.now();
+    return this.decideNow(request, subject, cost, mode).then((decision) => {
+      notify(observer, { decision, durationMs: performance.now() - started });
+      return decision;
+    });
+  }
+
+  /** What an observer may read of this limiter (see ObservedSource). */
+  private observedSource(store: Store): ObservedSource {
+    const guard = this.guard;
+    const source: ObservedSource = {};
+    if (guard) source.breaker = () => guard.breaker.snapshot();
+    if (store instanceof MemoryStore) source.activeKeys = () => store.keyCount;
+    const counted = store as { roundTrips?: unknown };
+    if (typeof counted.roundTrips === 'number') source.roundTrips = () => counted.roundTrips as number;
+    return source;
+  }
+
+  /** Decides a laid-out request on the store, or by the failure mode. Throws only on a programming error. */
+  private decideNow(
     request: Requester,
     subject: Subject,
     cost: number,

@@ -113,6 +113,30 @@ describe('SluiceMetrics', () => {
     expect(sample(text, 'sluice_decision_duration_seconds_bucket', { le: '0.00025' })).toBe(0);
   });
 
+  it("as a Limiter's observer: every limit/peek/decide counted, the store's keys read at scrape time", async () => {
+    const metrics = new SluiceMetrics();
+    const limiter = createLimiter({
+      limits: [{ name: 'rpm', algorithm: 'fixed-window', limit: 1, window: '1m' }],
+      store: new MemoryStore({ clock: new ManualClock().now }),
+      observer: metrics,
+    });
+    await limiter.limit({ tenant: 't', key: 'a' });
+    await limiter.limit({ tenant: 't', key: 'a' });
+    await limiter.peek({ tenant: 't', key: 'b' });
+    await limiter.decide({
+      tenant: 't',
+      checks: [{ limit: { name: 'x', limit: 5, window: '1s' }, key: 'c' }],
+    });
+    const text = await metrics.text();
+    expect(sample(text, 'sluice_decisions_total', { outcome: 'allowed' })).toBe(3);
+    expect(sample(text, 'sluice_decisions_total', { outcome: 'rejected' })).toBe(1);
+    expect(sample(text, 'sluice_active_keys')).toBe(2);
+    expect(sample(text, 'sluice_circuit_breaker_state')).toBe(0);
+    expect(() => createLimiter({ limits: [{ limit: 1, window: '1s' }], observer: {} as never })).toThrow(
+      /observer: must have a decided/,
+    );
+  });
+
   it('store failures by code, and watched gauges read at scrape time', async () => {
     const metrics = new SluiceMetrics();
     let opened = 1;

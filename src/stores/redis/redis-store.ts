@@ -145,6 +145,8 @@ export class RedisStore implements Store {
   private readonly noLimits: LimitsNode = { args: [], next: new Map(), scripts: [] };
   /** The decisions of one event-loop turn, coalesced (undefined: `coalesce: false`). */
   private readonly coalescer: Coalescer | undefined;
+  /** Script calls sent so far (each one round trip, whatever decisions it carries): for metrics. */
+  roundTrips = 0;
   /**
    * `decide` with its deadline kept by its coalescer entry (see Store.decideWithin): only when
    * coalescing (otherwise the guard wraps each call).
@@ -542,6 +544,7 @@ export class RedisStore implements Store {
    * no closure but the error handler: this is every decision's path.
    */
   private run(script: Script, numKeys: number | string, keysAndArgs: string[]): Promise<unknown> {
+    this.roundTrips++;
     // Never hand a call to a client that is not connected: ioredis would hold it in its offline queue
     // and run it on (re)connection, long after its caller got the failure mode's answer.
     if (this.client.status !== 'ready') return Promise.reject(this.notReady());
