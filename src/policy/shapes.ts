@@ -48,13 +48,18 @@ export interface ShapeTemplate {
   readonly countsIdentity: readonly boolean[];
 }
 
-/** How many shapes are kept: the oldest is dropped beyond this (one entry per tenant, route and identity). */
-export const MAX_SHAPES = 4096;
 /**
- * Once MAX_SHAPES are kept, a new shape replaces the oldest only when its request is among the last
- * MAX_RECENT_REQUESTS ones that missed: a key seen again soon. Spread traffic (a new key nearly every
- * request) then keeps the cache it has instead of replacing an old shape per request: building a
- * shape costs less than collecting shapes dropped once old. Only the keys of recent misses are kept.
+ * How many shapes are kept (one per tenant, route and identity): about 3.5 KB each with five windows,
+ * so at most about 30 MB. Beyond it, see MAX_RECENT_REQUESTS.
+ */
+export const MAX_SHAPES = 8192;
+/**
+ * Once MAX_SHAPES are kept, a new shape replaces the oldest only when its request missed already
+ * among the last (up to) MAX_RECENT_REQUESTS misses: a key seen again soon. Spread traffic (a new key
+ * nearly every request) then keeps the cache it has instead of replacing an old shape per request:
+ * building a shape costs less than collecting shapes dropped once old (and V8 then allocates the
+ * objects of the sites whose objects survived in the old generation directly). Only the keys of recent
+ * misses are kept.
  */
 export const MAX_RECENT_REQUESTS = 256;
 /** How many templates are kept (one per class of request: tiers x routes x roles, usually a few). */
@@ -67,7 +72,7 @@ export const MAX_TEMPLATES = 1024;
 export class ShapeCache {
   private readonly shapes = new Map<string, RequestShape>();
   /** The keys of the last requests that missed (see MAX_RECENT_REQUESTS). */
-  private readonly missed = new Map<string, true>();
+  private missed = new Set<string>();
   private readonly templates = new Map<string, ShapeTemplate>();
   private readonly routeIds = new WeakMap<PolicyLimit[], number>();
   private nextRouteId = 1;
@@ -92,7 +97,11 @@ export class ShapeCache {
   add(shape: RequestShape): RequestShape {
     const key = this.lastKey;
     if (this.shapes.size < MAX_SHAPES || this.missed.delete(key)) keep(this.shapes, key, shape, MAX_SHAPES);
-    else keep(this.missed, key, true, MAX_RECENT_REQUESTS);
+    else {
+      // A new generation of recent misses rather than dropping the oldest one by one: cheaper.
+      if (this.missed.size >= MAX_RECENT_REQUESTS) this.missed = new Set();
+      this.missed.add(key);
+    }
     return shape;
   }
 
