@@ -38,10 +38,14 @@ interface CompiledPolicy {
   isTierPolicy: boolean;
 }
 
-/** One applied policy of a request: its limits and the key they count. */
-export interface AppliedPolicy {
+/** A policy that applies to a request, with the limits it applies (before its key is known). */
+export interface ChosenPolicy {
   policy: CompiledPolicy;
   limits: NormalizedLimit[];
+}
+
+/** One applied policy of a request: its limits and the key they count. */
+export interface AppliedPolicy extends ChosenPolicy {
   /** Key within the tenant, undefined for tenant-wide counting. */
   key: string | undefined;
 }
@@ -110,10 +114,11 @@ export class PolicySet {
   /** Tier-rule results by tenant (bounded): the rules run once per tenant, not per request. */
   private readonly ruleTiers = new Map<string, string>();
   private readonly tierLimitCache = new Map<string, NormalizedLimit[]>();
-  private readonly cache = new Map<string, Array<{ policy: CompiledPolicy; limits: NormalizedLimit[] }>>();
-  private readonly needsUser: boolean;
   private readonly routePolicies = new WeakMap<PolicyLimit[], Map<string, CompiledPolicy>>();
-  private readonly needsIp: boolean;
+  /** Which request fields `choose` matches on by value (otherwise only whether they are there). */
+  private readonly matchesOn: Record<'tenant' | 'endpoint' | 'user' | 'ip', boolean>;
+  private readonly readsRoles: boolean;
+  private readonly readsEndpoint: boolean;
 
   constructor(config: SluiceConfig, runtime: RuntimeOverrides = {}) {
     this.config = config;
@@ -137,8 +142,15 @@ export class PolicySet {
         isTierPolicy: true,
       });
     }
-    this.needsUser = this.policies.some((p) => p.scope === 'user' && p.matchers);
-    this.needsIp = this.policies.some((p) => p.scope === 'ip' && p.matchers);
+    const matched = (scope: Scope) => this.policies.some((p) => p.scope === scope && p.matchers);
+    this.matchesOn = {
+      tenant: matched('tenant'),
+      endpoint: matched('endpoint'),
+      user: matched('user'),
+      ip: matched('ip'),
+    };
+    this.readsRoles = this.policies.some((p) => p.scope === 'role');
+    this.readsEndpoint = this.policies.some((p) => p.scope === 'endpoint');
   }
 
   /** The tier with the highest priority never gets shed by platform protection. */
@@ -207,29 +219,45 @@ export class PolicySet {
     return compiled;
   }
 
-  /** Policies that apply to a request, most specific first: the winner plus every additive match. */
-  resolve(ctx: RequestContext, tier: string): AppliedPolicy[] {
-    checkContextBounds(ctx);
-    const user = this.needsUser ? field(ctx.user) : ctx.user === undefined ? '0' : '1';
-    const ip = this.needsIp ? field(ctx.ip) : ctx.ip === undefined ? '0' : '1';
-    const cacheKey = `${field(tier)}${field(ctx.tenant)}${field(ctx.endpoint)}${rolesField(ctx.roles)}${user}|${ip}`;
-    let chosen = this.cache.get(cacheKey);
-    if (!chosen) {
-      chosen = this.choose(ctx, tier);
-      if (this.cache.size >= 10_000) this.cache.clear();
-      this.cache.set(cacheKey, chosen);
-    }
-    const applied = chosen.map(({ policy, limits }) => ({ policy, limits, key: keyFor(policy, ctx) }));
-    if (ctx.routeLimits && ctx.routeLimits.length > 0) {
-      const policy = this.routePolicy(ctx.endpoint ?? '*', ctx.routeLimits);
-      if (policy.mode !== 'disabled')
-        applied.unshift({ policy, limits: policy.limits.get('*') ?? [], key: keyFor(policy, ctx) });
-    }
-    return applied;
+  /**
+   * The class of a request: every value `choose` reads, length-prefixed (see `field`). Requests of one
+   * class get the same policies. A field no policy matches on counts only by being there or not, and a
+   * tenant only when something is its own (an override, or a tenant policy matching by name): the
+   * classes are few (tiers x routes x roles), whatever the number of tenants, users and IPs.
+   */
+  classOf(ctx: RequestContext, tier: string): string {
+    const on = this.matchesOn;
+    const tenant =
+      on.tenant ||
+      own(this.runtime.tenants, ctx.tenant) !== undefined ||
+      own(this.config.tenants, ctx.tenant) !== undefined
+        ? field(ctx.tenant)
+        : '*';
+    const routed = ctx.routeLimits !== undefined && ctx.routeLimits.length > 0;
+    const endpoint =
+      on.endpoint || routed ? field(ctx.endpoint) : presence(this.readsEndpoint && ctx.endpoint);
+    const roles = this.readsRoles ? rolesField(ctx.roles) : '';
+    const user = on.user ? field(ctx.user) : presence(ctx.user);
+    const ip = on.ip ? field(ctx.ip) : presence(ctx.ip);
+    return `${field(tier)}${tenant}${endpoint}${roles}${user}${ip}`;
   }
 
-  private choose(ctx: RequestContext, tier: string) {
-    const matched: Array<{ policy: CompiledPolicy; limits: NormalizedLimit[] }> = [];
+  /**
+   * Policies that apply to a request, most specific first: the route's own limits (when given), then
+   * the winner plus every additive match. Without their keys (see `keyFor`).
+   */
+  choose(ctx: RequestContext, tier: string): ChosenPolicy[] {
+    checkContextBounds(ctx);
+    const chosen = this.configured(ctx, tier);
+    if (ctx.routeLimits && ctx.routeLimits.length > 0) {
+      const policy = this.routePolicy(ctx.endpoint ?? '*', ctx.routeLimits);
+      if (policy.mode !== 'disabled') chosen.unshift({ policy, limits: policy.limits.get('*') ?? [] });
+    }
+    return chosen;
+  }
+
+  private configured(ctx: RequestContext, tier: string): ChosenPolicy[] {
+    const matched: ChosenPolicy[] = [];
     for (const policy of this.policies) {
       if (policy.mode === 'disabled') continue;
       if (policy.tiers && !policy.tiers.has(tier)) continue;
@@ -241,7 +269,7 @@ export class PolicySet {
       matched.push({ policy, limits });
     }
     const exclusive = matched.filter((m) => !m.policy.additive);
-    const winner = exclusive.reduce<(typeof matched)[number] | undefined>(
+    const winner = exclusive.reduce<ChosenPolicy | undefined>(
       (best, m) => (!best || m.policy.precedence < best.policy.precedence ? m : best),
       undefined,
     );
@@ -372,6 +400,11 @@ export function keyPart(value: string): string {
     : value;
 }
 
+/** A field of a class that counts only by being there (`1`) or not (`0`). */
+function presence(value: unknown): string {
+  return value === undefined || value === false ? '0' : '1';
+}
+
 export function rolesField(roles: readonly string[] | undefined): string {
   if (roles === undefined) return '-';
   let out = `${roles.length}[`;
@@ -380,23 +413,21 @@ export function rolesField(roles: readonly string[] | undefined): string {
 }
 
 /** The key a policy's limits count for this request (identifiers are encoded later by the core). */
-function keyFor(policy: CompiledPolicy, ctx: RequestContext): string | undefined {
+export function keyFor(policy: CompiledPolicy, ctx: RequestContext): string | undefined {
   // Single values stay as they are (`u=<user>`, `ip=<ip>`: one part cannot collide); every part of a
   // composite key is percent-encoded (keyPart), so no value can pass for a separator.
-  const identity =
-    ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : 'anonymous';
   let key: string;
   switch (policy.countBy) {
     case 'tenant':
       return undefined;
     case 'identity':
-      key = identity;
+      key = identityKey(ctx);
       break;
     case 'user':
-      key = ctx.user !== undefined ? `u=${ctx.user}` : identity;
+      key = ctx.user !== undefined ? `u=${ctx.user}` : identityKey(ctx);
       break;
     case 'ip':
-      key = ctx.ip !== undefined ? `ip=${ctx.ip}` : identity;
+      key = ctx.ip !== undefined ? `ip=${ctx.ip}` : identityKey(ctx);
       break;
     case 'endpoint':
       key = `e=${ctx.endpoint ?? ''}`;
@@ -418,8 +449,14 @@ function keyFor(policy: CompiledPolicy, ctx: RequestContext): string | undefined
       break;
     }
   }
-  // Keys are bounded (256 bytes): long composites are hashed, never truncated (no collisions).
-  return Buffer.byteLength(key, 'utf8') > 200
+  // Keys are bounded (256 bytes): long composites are hashed, never truncated (no collisions). A
+  // UTF-16 unit is at most 3 UTF-8 bytes: short keys need no counting.
+  return key.length > 66 && Buffer.byteLength(key, 'utf8') > 200
     ? `h=${createHash('sha256').update(key).digest('base64url')}`
     : key;
+}
+
+/** The identity a key counts when its policy's own field is absent: the user, else the IP. */
+function identityKey(ctx: RequestContext): string {
+  return ctx.user !== undefined ? `u=${ctx.user}` : ctx.ip !== undefined ? `ip=${ctx.ip}` : 'anonymous';
 }

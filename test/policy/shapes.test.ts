@@ -71,15 +71,20 @@ describe('request shapes', () => {
     expect(Object.isFrozen(first.shadowRejections)).toBe(true);
   });
 
-  it('keeps at most MAX_SHAPES shapes, dropping the oldest', () => {
+  it('keeps at most MAX_SHAPES shapes; once full, a new one replaces the oldest only when its request comes again soon', () => {
     const cache = new ShapeCache();
-    const set = {} as never;
-    for (let i = 0; i < MAX_SHAPES + 10; i++) {
-      if (!cache.get(set, { tenant: `t${i}` }, 'free')) cache.add({} as never);
-    }
+    const set = { classOf: () => '' } as never;
+    const lookup = (i: number) => cache.get(set, { tenant: `t${i}` }, 'free');
+    for (let i = 0; i < MAX_SHAPES + 10; i++) if (!lookup(i)) cache.add({} as never);
     expect(cache.size).toBe(MAX_SHAPES);
-    expect(cache.get(set, { tenant: 't0' }, 'free')).toBeUndefined();
-    expect(cache.get(set, { tenant: `t${MAX_SHAPES + 9}` }, 'free')).toBeDefined();
+    // Spread traffic (every request a new key) keeps the shapes the cache has.
+    expect(lookup(0)).toBeDefined();
+    expect(lookup(MAX_SHAPES + 9)).toBeUndefined();
+    cache.add({} as never);
+    // Seen again among the recent misses: it replaces the oldest.
+    expect(lookup(MAX_SHAPES + 9)).toBeDefined();
+    expect(lookup(0)).toBeUndefined();
+    expect(cache.size).toBe(MAX_SHAPES);
   });
 });
 
@@ -103,5 +108,69 @@ describe('configured limits laid out per tenant and key', () => {
       code: 'ERR_SLUICE_INVALID_IDENTIFIER',
     });
     expect((await limiter.limit({ tenant: 't', key: '-' })).remaining).toBe(0);
+  });
+});
+
+describe('templates: what a class of request shares', () => {
+  // Requests of one class (tier, route, roles, which identity fields they name) share a template of
+  // their policies; each must still get exactly what a limiter seeing it first would give it.
+  const config = {
+    tiers: { free: { rps: 5, burst: 10 }, pro: { rps: 50, burst: 100 } },
+    tenants: { big: { burst: 30 }, paying: { tier: 'pro' } },
+    policies: [
+      {
+        name: 'vip',
+        scope: 'tenant',
+        match: ['vip-*'],
+        additive: true,
+        limits: [{ limit: 7, window: '1h' }],
+      },
+      { name: 'admin', scope: 'user', match: ['admin'], limits: [{ limit: 3, window: '1h' }] },
+      { name: 'ops', scope: 'role', match: ['ops'], additive: true, limits: [{ limit: 4, window: '1h' }] },
+      { name: 'any-route', scope: 'endpoint', limits: [{ limit: 9, window: '1h' }] },
+      { name: 'per-ip', scope: 'ip', additive: true, limits: [{ limit: 8, window: '1h' }] },
+      { name: 'per-user', scope: 'user', countBy: 'user', limits: [{ limit: 6, window: '1h' }] },
+    ] satisfies PolicyDefinition[],
+  };
+  const route = [{ name: 'own', limit: 2, window: '1m' }];
+  const contexts = [
+    { tenant: 'small', user: 'bob', ip: '10.0.0.1' },
+    { tenant: 'big', user: 'bob', ip: '10.0.0.1' },
+    { tenant: 'paying', user: 'bob' },
+    { tenant: 'vip-1', user: 'bob', ip: '10.0.0.1' },
+    { tenant: 'small', user: 'admin', ip: '10.0.0.1' },
+    { tenant: 'small', ip: '10.0.0.2' },
+    { tenant: 'small' },
+    { tenant: 'small', user: 'carol', roles: ['ops'] },
+    { tenant: 'small', user: 'carol', roles: ['dev'] },
+    { tenant: 'small', user: 'carol', endpoint: '/a' },
+    { tenant: 'other', user: 'dave', endpoint: '/b' },
+    { tenant: 'small', user: 'carol', endpoint: '/a', routeLimits: route },
+    { tenant: 'small', user: 'carol', endpoint: '/b', routeLimits: route },
+    { tenant: 'big', ip: '10.0.0.3', endpoint: '/b', routeLimits: route },
+  ];
+  const seen = (d: Awaited<ReturnType<PolicyLimiter['check']>>) => ({
+    tier: d.tier,
+    policies: d.policies.map((p) => `${p.name}@${p.key}`),
+    limits: d.limits.map((l) => `${l.name}@${l.key ?? '*'}/${l.limit}`),
+  });
+
+  it('each request gets what a limiter seeing it first gives it', async () => {
+    const shared = new PolicyLimiter({ config, store: new MemoryStore() });
+    for (const round of [1, 2]) {
+      for (const ctx of contexts) {
+        const alone = new PolicyLimiter({ config, store: new MemoryStore() });
+        expect([round, seen(await shared.check(ctx))]).toEqual([round, seen(await alone.check(ctx))]);
+      }
+    }
+  });
+
+  it('a runtime override of one tenant applies to it alone', async () => {
+    const limiter = new PolicyLimiter({ config, store: new MemoryStore() });
+    await limiter.check({ tenant: 'small', user: 'bob' });
+    await limiter.setTenantOverride('tiny', { burst: 1 });
+    const tiny = await limiter.check({ tenant: 'tiny', user: 'bob' });
+    const small = await limiter.check({ tenant: 'small', user: 'bob' });
+    expect([tiny.limits.at(-1)?.limit, small.limits.at(-1)?.limit]).toEqual([1, 10]);
   });
 });

@@ -29,10 +29,10 @@ describe('regression: request fields too long to be valid are refused before any
     }),
   );
 
-  const refused = (ctx: Parameters<PolicySet['resolve']>[0]) => {
+  const refused = (ctx: Parameters<PolicySet['choose']>[0]) => {
     const test = vi.spyOn(RegExp.prototype, 'test');
     try {
-      set.resolve(ctx, set.tierOf(ctx));
+      set.choose(ctx, set.tierOf(ctx));
     } catch (error) {
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).code).toBe('ERR_SLUICE_INVALID_IDENTIFIER');
@@ -61,6 +61,6 @@ describe('regression: request fields too long to be valid are refused before any
     const ctx = { tenant: 'prem-co', endpoint: '/api/users', roles: ['admin'] };
     const tier = set.tierOf(ctx);
     expect(tier).toBe('premium');
-    expect(set.resolve(ctx, tier).map((a) => a.policy.name)).toEqual(['api', 'admins', 'tier']);
+    expect(set.choose(ctx, tier).map((a) => a.policy.name)).toEqual(['api', 'admins', 'tier']);
   });
 });

@@ -1,14 +1,17 @@
 import { ValidationError } from '../../core/errors.js';
 import { rejectUnknownKeys } from '../../core/options.js';
-import type { Limiter } from '../../limiter.js';
-import type { AppliedPolicy, PolicySet } from '../resolve.js';
-import { type RequestShape, ShapeCache } from '../shapes.js';
+import type { NormalizedLimit } from '../../core/types.js';
+import type { Limiter, PreparedDecision } from '../../limiter.js';
+import type { AppliedPolicy, ChosenPolicy, PolicySet } from '../resolve.js';
+import { appliedOf, type RequestShape, ShapeCache, type ShapeTemplate } from '../shapes.js';
 import type { CountBy, FailureMode, PolicyOutcome, RequestContext } from '../types.js';
 import { blockedByOf, identityOf, type PolicyCheck } from './check.js';
 
 /**
- * Stage 1, resolve: which tier and which policies apply to a request, laid out as its shape (cached
- * per shape of request: repeated requests do no resolution, validation or key building).
+ * Stage 1, resolve: which tier and which policies apply to a request, laid out as its shape. Shapes
+ * are cached per request (a repeated request does no resolution, validation or key building), and
+ * what a shape shares with its class of request is cached as a template, so that a request of a new
+ * tenant, user or IP only builds its keys and lays them out.
  */
 export class Resolver {
   private readonly shapes = new ShapeCache();
@@ -22,8 +25,7 @@ export class Resolver {
   resolve(set: PolicySet, configVersion: number, ctx: RequestContext, cost?: number): PolicyCheck {
     validateContext(ctx);
     const tier = set.tierOf(ctx, this.tierResolver);
-    const shape =
-      this.shapes.get(set, ctx, tier) ?? this.shapes.add(this.shapeOf(set.resolve(ctx, tier), ctx));
+    const shape = this.shapes.get(set, ctx, tier) ?? this.shapes.add(this.fresh(set, ctx, tier));
     return {
       ctx,
       set,
@@ -44,39 +46,76 @@ export class Resolver {
     };
   }
 
-  /** Lays out the decisions of a set of applied policies (see RequestShape). */
+  /** Lays out the decisions of a set of applied policies (see RequestShape): adapted ones. */
   shapeOf(applied: AppliedPolicy[], ctx: RequestContext): RequestShape {
-    const enforced = applied.filter((a) => a.policy.mode === 'enforce');
-    const shadow = applied.filter((a) => a.policy.mode === 'shadow');
-    const policyOfLimit = new Map<string, string>();
-    for (const a of applied)
-      for (const l of a.limits) if (!policyOfLimit.has(l.name)) policyOfLimit.set(l.name, a.policy.name);
+    return this.layout(templateOf(applied, ctx), applied, ctx);
+  }
+
+  /** The shape of a request not seen lately: its class's template and its own keys. */
+  private fresh(set: PolicySet, ctx: RequestContext, tier: string): RequestShape {
+    const template = this.shapes.template(ctx, tier, () => templateOf(set.choose(ctx, tier), ctx));
+    return this.layout(template, appliedOf(template, ctx), ctx);
+  }
+
+  private layout(template: ShapeTemplate, applied: AppliedPolicy[], ctx: RequestContext): RequestShape {
+    const enforced: AppliedPolicy[] = [];
+    const shadow: AppliedPolicy[] = [];
+    const outcomes: PolicyOutcome[] = new Array(applied.length);
+    for (let i = 0; i < applied.length; i++) {
+      const a = applied[i] as AppliedPolicy;
+      if (a.policy.mode === 'enforce') enforced.push(a);
+      else if (a.policy.mode === 'shadow') shadow.push(a);
+      outcomes[i] = Object.freeze(outcomeOf(a, true));
+    }
+    // The identity's and the IP's blocks apply to every decision of the request.
+    const blockedBy = blockedByOf(ctx);
     return {
       applied,
       enforced,
       shadow,
-      enforcedPrepared: this.prepare(enforced, ctx, strictestFailureMode(enforced)),
-      shadowPrepared: this.prepare(shadow, ctx, 'open'),
-      allAllowed: Object.freeze(applied.map((a) => Object.freeze(outcomeOf(a, true)))),
-      policyOfLimit,
-      countsIdentity: Object.freeze(
-        enforced.flatMap((a) => a.limits.map(() => countsIdentity(a.policy.countBy, ctx))),
-      ),
+      enforcedPrepared: this.prepare(enforced, ctx, blockedBy, template.failureMode),
+      shadowPrepared: this.prepare(shadow, ctx, blockedBy, 'open'),
+      allAllowed: Object.freeze(outcomes),
+      policyOfLimit: template.policyOfLimit,
+      countsIdentity: template.countsIdentity,
     };
   }
 
-  private prepare(group: AppliedPolicy[], ctx: RequestContext, failureMode: FailureMode) {
+  private prepare(
+    group: AppliedPolicy[],
+    ctx: RequestContext,
+    blockedBy: string[],
+    failureMode: FailureMode,
+  ): PreparedDecision | undefined {
     if (group.length === 0) return undefined;
+    const checks: Array<{ limit: NormalizedLimit; key?: string }> = [];
+    for (const { limits, key } of group) {
+      for (const limit of limits) checks.push(key === undefined ? { limit } : { limit, key });
+    }
     return this.engine.prepare({
       tenant: ctx.tenant,
-      checks: group.flatMap((a) =>
-        a.limits.map((limit) => (a.key === undefined ? { limit } : { limit, key: a.key })),
-      ),
-      blockedBy: blockedByOf(ctx),
+      checks,
+      blockedBy,
       key: ctx.user ?? ctx.ip,
       failureMode,
     });
   }
+}
+
+/** What follows from a class's policies alone (a request's context gives only which fields it has). */
+function templateOf(chosen: readonly ChosenPolicy[], ctx: RequestContext): ShapeTemplate {
+  const policyOfLimit = new Map<string, string>();
+  for (const a of chosen)
+    for (const l of a.limits) if (!policyOfLimit.has(l.name)) policyOfLimit.set(l.name, a.policy.name);
+  const enforced = chosen.filter((a) => a.policy.mode === 'enforce');
+  return {
+    chosen,
+    failureMode: strictestFailureMode(enforced),
+    policyOfLimit,
+    countsIdentity: Object.freeze(
+      enforced.flatMap((a) => a.limits.map(() => countsIdentity(a.policy.countBy, ctx))),
+    ),
+  };
 }
 
 /** The keys of RequestContext: any other is an error naming it. */
@@ -156,7 +195,7 @@ export function outcomeOf(a: AppliedPolicy, allowed: boolean): PolicyOutcome {
 }
 
 /** Several policies in one decision: the strictest failure mode wins (closed, then local, then open). */
-function strictestFailureMode(applied: AppliedPolicy[]): FailureMode {
+function strictestFailureMode(applied: readonly ChosenPolicy[]): FailureMode {
   let strictest: FailureMode = 'open';
   for (const a of applied) {
     if (a.policy.failureMode === 'closed') return 'closed';
