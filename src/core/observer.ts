@@ -34,6 +34,8 @@ export interface ObservedSource {
   config?: () => { version: number; reloadErrors: number };
   /** The HTTP core's counters (missing tenants, untrusted forwarding headers...). */
   http?: () => Record<string, number>;
+  /** Reputation adjustments made so far, by kind (violation, block). */
+  reputation?: () => Record<string, number>;
 }
 
 /**

@@ -163,7 +163,14 @@ export class HttpLimiterCore<Req> {
     } else {
       this.current = l;
     }
-    options.observer?.watch?.({ http: () => ({ ...this.counters }) });
+    const observer = options.observer;
+    if (observer?.watch) {
+      observer.watch({ http: () => ({ ...this.counters }) });
+      Promise.resolve(l).then(
+        (built) => observer.watch?.(built.observedSource()),
+        () => undefined,
+      );
+    }
   }
 
   /** The limiter (awaiting the one being built, when it is not ready yet). */

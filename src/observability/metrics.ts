@@ -4,9 +4,10 @@
  * and the service pass it), plus gauges read at scrape time from what is watched (`watch`).
  * Every series, its labels and the seed metric it stands for are listed in README (Observability).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
 import type { DecisionEvent, DecisionObserver, ObservedSource } from '../core/observer.js';
 import { labelsOf, OUTCOMES, violationsOf } from './outcome.js';
+import { registerScraped } from './scraped.js';
 import { TopLabels } from './top-labels.js';
 
 export interface MetricsOptions {
@@ -44,10 +45,6 @@ const STORE_FAILURE_CODES = [
   'ERR_SLUICE_CIRCUIT_OPEN',
 ];
 const DEFAULT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
-/** seed 002's encoding of the breaker state. */
-const BREAKER_STATE: Record<string, number> = { closed: 0, open: 1, 'half-open': 2 };
-/** Platform protection's breaker, encoded as the circuit breaker's. */
-const PLATFORM_STATE: Record<string, number> = BREAKER_STATE;
 
 export class SluiceMetrics implements DecisionObserver {
   readonly registry: Registry;
@@ -138,7 +135,7 @@ export class SluiceMetrics implements DecisionObserver {
         },
       );
     }
-    this.registerGauges();
+    registerScraped(this.prefix, this.registry, this.sources);
   }
 
   /** Counts one decision. Never throws. */
@@ -178,110 +175,4 @@ export class SluiceMetrics implements DecisionObserver {
   get contentType(): string {
     return this.registry.contentType;
   }
-
-  private registerGauges(): void {
-    const p = this.prefix;
-    const registers = [this.registry];
-    const sources = this.sources;
-    const sum = (read: (s: MetricsSource) => number | undefined) =>
-      sources.reduce((total, s) => total + (read(s) ?? 0), 0);
-    new Gauge({
-      name: `${p}circuit_breaker_state`,
-      help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open (seed 002 circuit_breaker_state; the worst of the watched)',
-      registers,
-      collect() {
-        const states = sources.map((s) => s.breaker?.()).filter((b) => b != null);
-        this.set(states.reduce((worst, b) => Math.max(worst, BREAKER_STATE[b.state] ?? 0), 0));
-      },
-    });
-    monotonic(`${p}circuit_breaker_opened_total`, 'Times the circuit breaker opened', registers, () =>
-      sum((s) => s.breaker?.()?.opened),
-    );
-    new Gauge({
-      name: `${p}active_keys`,
-      help: 'Keys held by the in-process store (seed 002 rate_limit_active_limits, seed 003 active_windows)',
-      registers,
-      collect() {
-        this.set(sum((s) => s.activeKeys?.()));
-      },
-    });
-    monotonic(`${p}store_round_trips_total`, 'Store round trips (script calls)', registers, () =>
-      sum((s) => s.roundTrips?.()),
-    );
-    this.registerPlatformAndConfig(registers);
-  }
-
-  private registerPlatformAndConfig(registers: Registry[]): void {
-    const p = this.prefix;
-    const sources = this.sources;
-    const first = <T>(read: (s: MetricsSource) => T | null | undefined): T | undefined => {
-      for (const s of sources) {
-        const value = read(s);
-        if (value != null) return value;
-      }
-      return undefined;
-    };
-    new Gauge({
-      name: `${p}platform_state`,
-      help: 'Platform protection: 0 closed (no shedding), 1 open (shedding), 2 half-open (recovering)',
-      registers,
-      collect() {
-        this.set(PLATFORM_STATE[first((s) => s.platform?.())?.state ?? 'closed'] ?? 0);
-      },
-    });
-    new Gauge({
-      name: `${p}platform_shed_level`,
-      help: 'Tiers shed by platform protection now (0: none)',
-      registers,
-      collect() {
-        this.set(first((s) => s.platform?.())?.shedLevel ?? 0);
-      },
-    });
-    new Gauge({
-      name: `${p}config_version`,
-      help: 'Version of the runtime configuration in force',
-      registers,
-      collect() {
-        this.set(first((s) => s.config?.())?.version ?? 0);
-      },
-    });
-    monotonic(`${p}config_reload_errors_total`, 'Failed configuration refreshes and reloads', registers, () =>
-      sources.reduce((t, s) => t + (s.config?.().reloadErrors ?? 0), 0),
-    );
-    const seen = new Map<string, number>();
-    new Counter({
-      name: `${p}http_requests_flagged_total`,
-      help: "The HTTP core's counters: requests without a tenant, ignored forwarding headers, bad addresses",
-      labelNames: ['kind'],
-      registers,
-      // Read at scrape time, added as increments so that the series stays a counter.
-      collect() {
-        const totals = new Map<string, number>();
-        for (const s of sources) {
-          for (const [kind, v] of Object.entries(s.http?.() ?? {}))
-            totals.set(kind, (totals.get(kind) ?? 0) + v);
-        }
-        for (const [kind, total] of totals) {
-          const delta = total - (seen.get(kind) ?? 0);
-          this.inc({ kind }, Math.max(0, delta)); // 0 too: the series exists before it moves
-          seen.set(kind, Math.max(total, seen.get(kind) ?? 0));
-        }
-      },
-    });
-  }
-}
-
-/** A counter whose total is read at scrape time (increments added, so it never goes down). */
-function monotonic(name: string, help: string, registers: Registry[], total: () => number): void {
-  let seen = 0;
-  new Counter({
-    name,
-    help,
-    registers,
-    collect() {
-      const now = total();
-      if (now > seen) this.inc(now - seen);
-      seen = Math.max(seen, now);
-    },
-  });
 }

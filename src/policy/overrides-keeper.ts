@@ -200,8 +200,12 @@ export class OverridesKeeper {
     return Promise.race([pending, late]).finally(() => clearTimeout(timer));
   }
 
+  /** Refreshes and reloads that failed so far (for metrics). */
+  configErrors = 0;
+
   reportConfigError(error: Error): void {
     this.lastConfigError = error;
+    this.configErrors++;
     this.options.logger?.warn(
       { event: 'sluice.config_error', error: error.message },
       'configuration rejected; the last good one stays',

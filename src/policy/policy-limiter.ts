@@ -1,5 +1,11 @@
 import { systemClock } from '../core/clock.js';
 import { SluiceError, StoreError } from '../core/errors.js';
+import {
+  type DecisionObserver,
+  notify,
+  type ObservedRequest,
+  type ObservedSource,
+} from '../core/observer.js';
 import type { Lease } from '../core/types.js';
 import { Limiter } from '../limiter.js';
 import type { Store } from '../stores/store.js';
@@ -61,6 +67,7 @@ export class PolicyLimiter {
   private readonly decider: Decider;
   private readonly recorder: Recorder;
   private readonly leases: Leases;
+  private readonly observer: DecisionObserver | undefined;
 
   constructor(options: PolicyLimiterOptions) {
     validateOptions(options);
@@ -96,6 +103,8 @@ export class PolicyLimiter {
     });
     const { engine, keeper, resolver, adjuster, recorder } = this;
     this.operator = new OperatorCalls({ engine, keeper, resolver, adjuster, recorder, reputation });
+    this.observer = options.observer;
+    this.observer?.watch?.(this.observedSource());
   }
 
   /**
@@ -150,7 +159,42 @@ export class PolicyLimiter {
    * (src/policy/stages/): resolve which policies apply, adjust them (platform protection, reputation,
    * load), decide, record what the decision means (violations, outcomes, comparison, leases).
    */
-  async check(ctx: RequestContext): Promise<PolicyDecision> {
+  check(ctx: RequestContext): Promise<PolicyDecision> {
+    const observer = this.observer;
+    if (observer === undefined) return this.checkNow(ctx);
+    const started = performance.now();
+    return this.checkNow(ctx).then((decision) => {
+      const request: ObservedRequest = {};
+      if (ctx.user !== undefined) request.user = ctx.user;
+      if (ctx.ip !== undefined) request.ip = ctx.ip;
+      if (ctx.endpoint !== undefined) request.endpoint = ctx.endpoint;
+      notify(observer, { decision, durationMs: performance.now() - started, request });
+      return decision;
+    });
+  }
+
+  /**
+   * What an observer may read of this limiter at any time: its breaker, platform protection,
+   * configuration version and errors, reputation adjustments, and its store's keys and round trips.
+   */
+  observedSource(): ObservedSource {
+    const store = this.store as { keyCount?: unknown; roundTrips?: unknown };
+    const guard = this.engine.guard;
+    const source: ObservedSource = {
+      platform: () => {
+        const platform = this.platform;
+        return platform ? { state: platform.state, shedLevel: platform.shedLevel } : null;
+      },
+      config: () => ({ version: this.keeper.version, reloadErrors: this.keeper.configErrors }),
+      reputation: () => ({ ...this.recorder.adjustments }),
+    };
+    if (guard) source.breaker = () => guard.breaker.snapshot();
+    if (typeof store.keyCount === 'number') source.activeKeys = () => store.keyCount as number;
+    if (typeof store.roundTrips === 'number') source.roundTrips = () => store.roundTrips as number;
+    return source;
+  }
+
+  private async checkNow(ctx: RequestContext): Promise<PolicyDecision> {
     const check = this.resolver.resolve(this.set, this.keeper.version, ctx);
     if (!this.adjuster.admits(check)) return this.recorder.shed(check);
     if (check.identity !== undefined) await this.adjuster.readStanding(check);

@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
 import { ValidationError } from '../core/errors.js';
+import { type DecisionObserver, isObserver } from '../core/observer.js';
 import { rejectUnknownKeys } from '../core/options.js';
 import type { Store } from '../stores/store.js';
 import type { SluiceConfig } from './config.js';
@@ -47,6 +48,13 @@ export interface PolicyLimiterOptions {
    * failure modes answer until the store comes back.
    */
   requireStore?: boolean;
+  /**
+   * Told of every `check` (its PolicyDecision, how long it took, the request's user, IP and endpoint):
+   * metrics, decision logs, traces (`sluice/metrics`); its `watch` is given the breaker, platform
+   * protection, configuration version and errors, reputation adjustments, keys and round trips. An
+   * HTTP adapter's `observer` does the same for the requests it decides: give one or the other.
+   */
+  observer?: DecisionObserver;
 }
 
 /** The keys of PolicyLimiterOptions (validated: an unknown one is an error naming it). */
@@ -63,6 +71,7 @@ const POLICY_LIMITER_OPTIONS = [
   'actor',
   'operatorTimeout',
   'requireStore',
+  'observer',
 ] as const satisfies ReadonlyArray<keyof PolicyLimiterOptions>;
 
 /** Default of `operatorTimeout`. */
@@ -107,6 +116,9 @@ export function validateOptions(options: unknown): void {
   }
   if (o.actor !== undefined && (typeof o.actor !== 'string' || o.actor.length === 0)) {
     throw invalid('actor', 'must be a non-empty string');
+  }
+  if (o.observer !== undefined && !isObserver(o.observer)) {
+    throw invalid('observer', 'must have a decided(event) method (see sluice/metrics)');
   }
   if (o.requireStore !== undefined && typeof o.requireStore !== 'boolean') {
     throw invalid('requireStore', 'must be true or false');

@@ -92,6 +92,11 @@ describe('a real Prometheus scraping a Sluice app', () => {
       'sum(sluice_identity_violations_total{identity="203.0.113.7"})',
     );
     expect(Number(identity?.value[1])).toBe(7);
+    // The limiter the adapter built is watched too: its store's round trips and its breaker.
+    const [trips] = await prometheus.query('sum(sluice_store_round_trips_total)');
+    expect(Number(trips?.value[1])).toBeGreaterThanOrEqual(1);
+    const [breaker] = await prometheus.query('max(sluice_circuit_breaker_state)');
+    expect(Number(breaker?.value[1])).toBe(0);
   });
 
   it('drives rejections: the denial-rate alert goes pending', async () => {
@@ -148,5 +153,14 @@ describe('a real Prometheus scraping a Sluice app', () => {
         (await total()) === sent ? sent : undefined,
       ),
     ).toBe(sent);
+    const codes = await prometheus.query('sum by (code) (sluice_store_failures_total) > 0');
+    expect(codes.map((c) => c.metric.code).sort()).toEqual(
+      [...new Set(codes.map((c) => c.metric.code))].sort(),
+    );
+    expect(
+      codes.every((c) =>
+        /^ERR_SLUICE_(STORE_UNAVAILABLE|STORE_TIMEOUT|CIRCUIT_OPEN)$/.test(c.metric.code ?? ''),
+      ),
+    ).toBe(true);
   }, 40_000);
 });

@@ -31,6 +31,9 @@ export class Recorder {
     private readonly onDisagreement: DisagreementListener,
   ) {}
 
+  /** Reputation adjustments made through this instance, by kind (for metrics). */
+  readonly adjustments = { violation: 0, block: 0 };
+
   /** Whether the decision makes a violation of the request's identity. */
   blames(check: PolicyCheck): boolean {
     const d = check.decision;
@@ -48,8 +51,12 @@ export class Recorder {
       const count = await this.reputation.record(tenant, identity, check.epoch);
       if (count === undefined) return; // not written: nothing counted, nobody blocked
       check.violations = count;
+      this.adjustments.violation++;
       const block = check.set.config.reputation.block;
-      if (block && count >= block.after) await this.engine.block({ tenant, key: identity }, block.durationMs);
+      if (block && count >= block.after) {
+        await this.engine.block({ tenant, key: identity }, block.durationMs);
+        this.adjustments.block++;
+      }
     } catch {
       // Counting a violation is best effort: the rejection itself already stands.
     }
