@@ -6,6 +6,7 @@
  * stays in Redis as an active bucket's would; refilling 1e9 per second would refill the bucket between
  * two decisions and the script would delete the key each time.
  */
+
 import { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import {
@@ -19,6 +20,7 @@ import {
   RedisStore,
   type Store,
 } from '../../dist/index.js';
+import { DecisionLog, observers, SluiceMetrics } from '../../dist/metrics.js';
 import type { Decide } from './driver.js';
 
 export interface Contender {
@@ -48,6 +50,7 @@ export async function createContenders(redisUrl: string): Promise<Contender[]> {
     sluiceRedisOne(redisUrl, 'sluice-redis-1-token-bucket', 'token-bucket', '1d'),
     sluiceRedisFour(redisUrl),
     sluicePolicy(redisUrl),
+    sluicePolicy(redisUrl, true),
     sluicePolicyLimitsDirect(redisUrl),
     rlfRedis(redisUrl),
   ];
@@ -104,7 +107,7 @@ function sluicePolicyLimitsDirect(redisUrl: string): Contender {
  * (1 window), an endpoint policy (2 windows) and an additive IP policy (2 windows) — three matching
  * policies, five windows, one decision, one round trip. Resolution is in process and cached.
  */
-function sluicePolicy(redisUrl: string): Contender {
+function sluicePolicy(redisUrl: string, observed = false): Contender {
   const window = (algorithm: LimitDefinition['algorithm'], w: string) => ({
     algorithm,
     limit: HUGE,
@@ -130,11 +133,22 @@ function sluicePolicy(redisUrl: string): Contender {
       ],
     },
     store: new RedisStore({ url: redisUrl }),
+    // The observability layer's cost (issue 14: at most 3 %): metrics with tenant labels, and decision logs.
+    ...(observed
+      ? {
+          observer: observers(
+            new SluiceMetrics({ tenantLabels: { top: 20 } }),
+            new DecisionLog({ logger: { warn: () => undefined } }),
+          ),
+        }
+      : {}),
   });
   const request = { tenant: TENANT, user: 'u1', ip: '203.0.113.7', endpoint: '/search' };
   return {
-    name: 'sluice-policy',
-    what: 'Sluice PolicyLimiter: tenant tier + endpoint + additive IP policy resolved per request, 5 windows, one decision',
+    name: observed ? 'sluice-policy-metrics' : 'sluice-policy',
+    what: observed
+      ? 'The same PolicyLimiter decision observed by SluiceMetrics (tenant labels on) and a DecisionLog (sluice/metrics)'
+      : 'Sluice PolicyLimiter: tenant tier + endpoint + additive IP policy resolved per request, 5 windows, one decision',
     decide: async () => (await limiter.check(request)).allowed,
     close: () => limiter.close(),
   };

@@ -105,6 +105,9 @@ export function checkTargets(summaries: ContenderSummary[]): TargetCheck[] {
   const vsRlf = one.median.decisionsPerSec / rlf.median.decisionsPerSec;
   const policyVsOne = policy.median.decisionsPerSec / one.median.decisionsPerSec;
   const five = get('sluice-redis-5');
+  const observed = get('sluice-policy-metrics');
+  const metricsCost = 1 - observed.median.decisionsPerSec / policy.median.decisionsPerSec;
+  const metricsCpu = observed.nodeCpuUsPerDecision / policy.nodeCpuUsPerDecision - 1;
   const policyVsFive = policy.median.decisionsPerSec / five.median.decisionsPerSec;
   return [
     {
@@ -136,6 +139,12 @@ export function checkTargets(summaries: ContenderSummary[]): TargetCheck[] {
       target: '>= 0.80x sluice-redis-1',
       met: policyVsOne >= 0.8,
       actual: `${policyVsOne.toFixed(2)}x sluice-redis-1; ${policyVsFive.toFixed(2)}x the same 5 windows without resolution (sluice-redis-5)`,
+    },
+    {
+      contender: observed.name,
+      target: 'metrics and decision logs cost a policy decision <= 3 % (issue 14)',
+      met: metricsCost <= 0.03,
+      actual: `${(metricsCost * 100).toFixed(1)} % fewer decisions/s, ${(metricsCpu * 100).toFixed(1)} % more client CPU per decision than sluice-policy`,
     },
   ];
 }
