@@ -5,7 +5,7 @@
  * counted, and the next line written says how many were suppressed since the last one.
  */
 import type { DecisionEvent, DecisionObserver } from '../core/observer.js';
-import { labelsOf, type Outcome } from './outcome.js';
+import { labelsOf, type Outcome, outcomeOf } from './outcome.js';
 
 /** The part of a logger (pino, console...) decision logs are written to. */
 export interface DecisionLogSink {
@@ -53,8 +53,8 @@ export class DecisionLog implements DecisionObserver {
   }
 
   decided(event: DecisionEvent): void {
+    if (!LOGGED.has(outcomeOf(event.decision))) return; // most decisions: nothing more to do
     const labels = labelsOf(event.decision);
-    if (!LOGGED.has(labels.outcome)) return;
     if (!this.take()) {
       this.suppressed++;
       this.suppressedTotal++;

@@ -4,10 +4,12 @@
  * and the service pass it), plus gauges read at scrape time from what is watched (`watch`).
  * Every series, its labels and the seed metric it stands for are listed in README (Observability).
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { DecisionEvent, DecisionObserver, ObservedSource } from '../core/observer.js';
-import { labelsOf, OUTCOMES, violationsOf } from './outcome.js';
+import type { Decision } from '../core/types.js';
+import { labelsOf, violationsOf } from './outcome.js';
 import { registerScraped } from './scraped.js';
+import { FastCounter, FastHistogram } from './series.js';
 import { TopLabels } from './top-labels.js';
 
 export interface MetricsOptions {
@@ -48,92 +50,66 @@ const DEFAULT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.0
 
 export class SluiceMetrics implements DecisionObserver {
   readonly registry: Registry;
-  private readonly decisions: Counter<string>;
-  private readonly duration: Histogram<string>;
-  private readonly violations: Counter<string>;
-  private readonly blocks: Counter<string>;
-  private readonly storeFailures: Counter<string>;
-  private readonly tenantDecisions: Counter<string> | undefined;
-  private readonly topTenants: TopLabels | undefined;
-  private readonly identityViolations: Counter<string> | undefined;
-  private readonly topIdentities: TopLabels | undefined;
+  private readonly decisions: FastCounter;
+  private readonly duration: FastHistogram;
+  private readonly violations: FastCounter;
+  private readonly blocks: FastCounter;
+  private readonly storeFailures: FastCounter;
+  private readonly tenants: CappedCounter | undefined;
+  private readonly identities: CappedCounter | undefined;
   private readonly sources: MetricsSource[] = [];
   private readonly prefix: string;
 
   constructor(options: MetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
     this.prefix = options.prefix ?? 'sluice_';
-    const registers = [this.registry];
-    const p = this.prefix;
-    this.decisions = new Counter({
-      name: `${p}decisions_total`,
-      help: 'Decisions by outcome, deciding policy, scope, mode, tier and path (seed 002 rate_limit_requests_total)',
-      labelNames: ['outcome', 'policy', 'scope', 'mode', 'tier', 'path'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: `${p}decision_duration_seconds`,
-      help: 'Time to decide, by store and deciding path (seed 002 rate_limit_decision_time_seconds)',
-      labelNames: ['store', 'path'],
-      buckets: options.buckets ?? DEFAULT_BUCKETS,
-      registers,
-    });
-    this.violations = new Counter({
-      name: `${p}violations_total`,
-      help: 'Policies whose limits refused a request, enforced or in shadow (seed 000 tenant_rate_limit_violations_total)',
-      labelNames: ['policy', 'scope', 'mode'],
-      registers,
-    });
-    this.blocks = new Counter({
-      name: `${p}blocks_total`,
-      help: 'Requests refused by an enforced limit or block (seed 000 tenant_rate_limit_blocks_total)',
-      labelNames: ['policy', 'scope', 'reason'],
-      registers,
-    });
-    this.storeFailures = new Counter({
-      name: `${p}store_failures_total`,
-      help: 'Decisions the store could not make, by error code (seed 001 redis_connection_failures, seed 003 cache_failures_total)',
-      labelNames: ['code'],
-      registers,
-    });
+    const counter = (name: string, help: string, labels: string[]) =>
+      new FastCounter(this.prefix + name, help, labels, this.registry);
+    this.decisions = counter(
+      'decisions_total',
+      'Decisions by outcome, deciding policy, scope, mode, tier and path (seed 002 rate_limit_requests_total)',
+      ['outcome', 'policy', 'scope', 'mode', 'tier', 'path'],
+    );
+    this.duration = new FastHistogram(
+      `${this.prefix}decision_duration_seconds`,
+      'Time to decide, by store and deciding path (seed 002 rate_limit_decision_time_seconds)',
+      ['store', 'path'],
+      options.buckets ?? DEFAULT_BUCKETS,
+      this.registry,
+    );
+    this.violations = counter(
+      'violations_total',
+      'Policies whose limits refused a request, enforced or in shadow (seed 000 tenant_rate_limit_violations_total)',
+      ['policy', 'scope', 'mode'],
+    );
+    this.blocks = counter(
+      'blocks_total',
+      'Requests refused by an enforced limit or block (seed 000 tenant_rate_limit_blocks_total)',
+      ['policy', 'scope', 'reason'],
+    );
+    this.storeFailures = counter(
+      'store_failures_total',
+      'Decisions the store could not make, by error code (seed 001 redis_connection_failures, seed 003 cache_failures_total)',
+      ['code'],
+    );
     // The codes a store failure can have exist at 0 from the start: increase() then counts the first ones.
-    for (const code of STORE_FAILURE_CODES) this.storeFailures.inc({ code }, 0);
-    const tenants = options.tenantLabels;
-    if (tenants) {
-      const counter = new Counter({
-        name: `${p}tenant_decisions_total`,
-        help: 'Decisions of the busiest tenants (the rest as "other"), by outcome (seed 003 tenant_ratelimit_total)',
-        labelNames: ['tenant', 'outcome'],
-        registers,
-      });
-      this.tenantDecisions = counter;
-      this.topTenants = new TopLabels(
-        tenants.top ?? 20,
-        tenants.intervalMs ?? 60_000,
-        options.clock ?? Date.now,
-        (dropped) => {
-          // remove() matches whole label sets: one per outcome.
-          for (const tenant of dropped) for (const outcome of OUTCOMES) counter.remove({ tenant, outcome });
-        },
+    for (const code of STORE_FAILURE_CODES) this.storeFailures.inc([code], 0);
+    const clock = options.clock ?? Date.now;
+    if (options.tenantLabels) {
+      const tenants = counter(
+        'tenant_decisions_total',
+        'Decisions of the busiest tenants (the rest as "other"), by outcome (seed 003 tenant_ratelimit_total)',
+        ['tenant', 'outcome'],
       );
+      this.tenants = new CappedCounter(tenants, 'tenant', options.tenantLabels, clock);
     }
-    const identities = options.identityLabels;
-    if (identities) {
-      const counter = new Counter({
-        name: `${p}identity_violations_total`,
-        help: 'Violations of the most violating identities (user, else IP, else key; the rest as "other") (seed 002 mass violations)',
-        labelNames: ['identity'],
-        registers,
-      });
-      this.identityViolations = counter;
-      this.topIdentities = new TopLabels(
-        identities.top ?? 20,
-        identities.intervalMs ?? 60_000,
-        options.clock ?? Date.now,
-        (dropped) => {
-          for (const identity of dropped) counter.remove({ identity });
-        },
+    if (options.identityLabels) {
+      const identities = counter(
+        'identity_violations_total',
+        'Violations of the most violating identities (user, else IP, else key; the rest as "other") (seed 002 mass violations)',
+        ['identity'],
       );
+      this.identities = new CappedCounter(identities, 'identity', options.identityLabels, clock);
     }
     registerScraped(this.prefix, this.registry, this.sources);
   }
@@ -141,24 +117,26 @@ export class SluiceMetrics implements DecisionObserver {
   /** Counts one decision. Never throws. */
   decided({ decision, durationMs, request }: DecisionEvent): void {
     try {
-      const labels = labelsOf(decision);
-      this.decisions.inc({ ...labels });
-      this.duration.observe({ store: decision.backend, path: decision.path }, durationMs / 1000);
-      const violations = violationsOf(decision);
-      for (const v of violations) this.violations.inc(v);
-      if (labels.outcome === 'rejected' || labels.outcome === 'blocked' || labels.outcome === 'shed') {
-        this.blocks.inc({ policy: labels.policy, scope: labels.scope, reason: decision.reason });
-      }
-      if (decision.storeError) this.storeFailures.inc({ code: decision.storeError.code });
-      if (this.topIdentities && this.identityViolations && violations.length > 0) {
-        const identity = request?.user ?? request?.ip ?? decision.key ?? decision.tenant;
-        this.identityViolations.inc({ identity: this.topIdentities.label(identity) });
-      }
-      if (this.topTenants && this.tenantDecisions) {
-        this.tenantDecisions.inc({ tenant: this.topTenants.label(decision.tenant), outcome: labels.outcome });
-      }
+      const { outcome, policy, scope, mode, tier, path } = labelsOf(decision);
+      this.decisions.inc([outcome, policy, scope, mode, tier, path]);
+      this.duration.observe([decision.backend, path], durationMs / 1000);
+      if (outcome === 'rejected' || outcome === 'blocked' || outcome === 'shed') {
+        this.blocks.inc([policy, scope, decision.reason]);
+        this.countViolations(decision, request);
+      } else if (outcome === 'shadow_rejected') this.countViolations(decision, request);
+      const failure = decision.storeError?.code;
+      if (failure !== undefined) this.storeFailures.inc([failure]);
+      this.tenants?.inc(decision.tenant, outcome);
     } catch {
       // Metrics never fail a decision.
+    }
+  }
+
+  private countViolations(decision: Decision, request: DecisionEvent['request']): void {
+    const violations = violationsOf(decision);
+    for (const v of violations) this.violations.inc([v.policy, v.scope, v.mode]);
+    if (violations.length > 0 && this.identities) {
+      this.identities.inc(request?.user ?? request?.ip ?? decision.key ?? decision.tenant);
     }
   }
 
@@ -174,5 +152,30 @@ export class SluiceMetrics implements DecisionObserver {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+}
+
+/**
+ * A counter labeled by a capped value (tenant, identity: see TopLabels) and optionally one more label:
+ * a value that loses its place has its series removed.
+ */
+class CappedCounter {
+  private readonly top: TopLabels;
+
+  constructor(
+    private readonly counter: FastCounter,
+    private readonly label: string,
+    options: { top?: number; intervalMs?: number },
+    clock: () => number,
+  ) {
+    this.top = new TopLabels(options.top ?? 20, options.intervalMs ?? 60_000, clock, (dropped) => {
+      const gone = new Set(dropped);
+      counter.remove((labels) => gone.has(labels[label] as string));
+    });
+  }
+
+  /** Counts `value` (shown as itself or `other`), with the family's further label values. */
+  inc(value: string, ...more: string[]): void {
+    this.counter.inc([this.top.label(value), ...more]);
   }
 }
