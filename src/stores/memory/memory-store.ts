@@ -13,6 +13,7 @@ import type {
   Store,
   StoredDocument,
 } from '../store.js';
+import { FlatCopies } from './flat.js';
 import {
   BLOCK_MARKER,
   type Bucket,
@@ -110,6 +111,7 @@ export class MemoryStore implements Store {
   readonly maxKeys: number;
   readonly maxKeysPerTenant: number;
   private readonly keys = new KeySpace();
+  private readonly flat = new FlatCopies();
   /** Versioned documents (runtime configuration): operator state, never expired or swept. */
   private readonly documents = new Map<string, StoredDocument>();
 
@@ -184,17 +186,20 @@ export class MemoryStore implements Store {
     const steps: Step[] = new Array(count);
     let fit = true;
     for (let i = 0; i < count; i++) {
-      const p = limits[i] as PlannedLimit;
-      const place = plannedPlace(plan.metaKey, p);
-      const entry = this.keys.findAt(bucket, place);
+      const step = stepOf(plan.metaKey, limits[i] as PlannedLimit);
+      const p = step.planned;
+      const entry = this.keys.findAt(bucket, step);
       const state = p.algorithm.load(live(entry, now), now, p.limit);
       const check = p.algorithm.fits(state, now, p.limit, plan.cost);
       if (!check.fits) fit = false;
-      steps[i] = { planned: p, place, entry, state, check };
+      step.entry = entry;
+      step.state = state;
+      step.check = check;
+      steps[i] = step;
     }
     const admitted = blockedUntil === 0 && fit;
     if (plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0))) {
-      this.charge(plan, steps, admitted, now);
+      this.charge(plan, bucket, steps, admitted, now);
     }
     const results: RawLimit[] = new Array(count);
     for (let i = 0; i < count; i++) {
@@ -231,7 +236,13 @@ export class MemoryStore implements Store {
    * Charges the limits that fit (all of them when admitted; with a penalty, those that fit and hold
    * no leases: nobody could release a rejected decision's slots).
    */
-  private charge(plan: DecisionPlan, steps: readonly Step[], admitted: boolean, now: number): void {
+  private charge(
+    plan: DecisionPlan,
+    found: Bucket | undefined,
+    steps: readonly Step[],
+    admitted: boolean,
+    now: number,
+  ): void {
     let newKeys = 0;
     let any = false;
     for (const step of steps) {
@@ -242,12 +253,13 @@ export class MemoryStore implements Store {
     }
     if (!any) return;
     this.ensureRoom(plan.tenant, newKeys, now, true);
-    const bucket = this.keys.bucketFor(plan.tenant);
+    // Still listed unless making room dropped its last entry.
+    const bucket = found !== undefined && found.size > 0 ? found : this.keys.bucketFor(plan.tenant);
     for (const step of steps) {
       if (!charged(step, admitted)) continue;
       const p = step.planned;
       p.algorithm.commit(step.state, now, p.limit, plan.cost, plan.id);
-      this.write(bucket, step.entry, step.place, p, step.state, now);
+      this.write(bucket, step.entry, step, p, step.state, now);
     }
   }
 
@@ -426,7 +438,9 @@ export class MemoryStore implements Store {
       this.remove(bucket, place);
       return;
     }
-    this.keys.put(bucket, found, place, state, expiresAt, COUNTER, planned.algorithm.ledger);
+    const algorithm = planned.algorithm;
+    const flat = algorithm.ledger ? this.flat.of(algorithm, state) : undefined;
+    this.keys.put(bucket, found, place, state, expiresAt, COUNTER, flat);
   }
 
   private remove(bucket: Bucket, place: Place): void {
@@ -443,13 +457,24 @@ function plannedPlace(metaKey: string, p: PlannedLimit): Place {
 }
 
 /** One limit of a decision being made: where its state lives, and what it holds and says. */
-interface Step {
+interface Step extends Place {
   readonly planned: PlannedLimit;
-  readonly place: Place;
   /** The entry found there (it may be dropped while room is made: see KeySpace.put). */
-  readonly entry: Entry | undefined;
-  readonly state: unknown;
-  readonly check: { fits: boolean; retryAfterMs: number };
+  entry: Entry | undefined;
+  state: unknown;
+  check: { fits: boolean; retryAfterMs: number };
+}
+
+const NOT_CHECKED = { fits: false, retryAfterMs: 0 };
+
+/** A planned limit's step, before it is read. */
+function stepOf(metaKey: string, p: PlannedLimit): Step {
+  const subject = p.subject;
+  const { home, kind, space, limitId } =
+    subject === undefined
+      ? placeOf(p.key)
+      : { home: subject, kind: STATE, space: metaKey, limitId: p.limit.id };
+  return { home, kind, space, limitId, planned: p, entry: undefined, state: undefined, check: NOT_CHECKED };
 }
 
 /** Whether a step is charged: it fits, and the decision is admitted or (a penalty) it holds no leases. */
