@@ -28,6 +28,9 @@ interface TenantPart {
   /** The last subject laid out (a hot key's decisions share it), or the tenant's only one. */
   last: Subject | undefined;
   lastKey: string | undefined;
+  /** lastKey's length and last character: most other keys differ in them, without reading lastKey. */
+  lastLength: number;
+  lastEnd: number;
 }
 
 /**
@@ -60,11 +63,17 @@ export class ConfiguredLayout {
     const part = typeof tenant === 'string' ? this.tenants.get(tenant) : undefined;
     if (part === undefined) return this.first(tenant, key);
     if (!this.perKey) return part.last as Subject;
-    if (key === part.lastKey && key !== undefined) return part.last as Subject;
     if (typeof key !== 'string') return this.checked(tenant, key);
+    const length = key.length;
+    const end = key.charCodeAt(length - 1);
+    if (length === part.lastLength && end === part.lastEnd && key === part.lastKey) {
+      return part.last as Subject;
+    }
     const subject = this.keyed(part, key);
     part.last = subject;
     part.lastKey = key;
+    part.lastLength = length;
+    part.lastEnd = end;
     return subject;
   }
 
@@ -90,6 +99,8 @@ export class ConfiguredLayout {
       ),
       last: undefined,
       lastKey: undefined,
+      lastLength: -1,
+      lastEnd: -1,
     };
     if (!this.perKey) part.last = this.keyed(part, undefined);
     if (this.tenants.size >= MAX_TENANTS) this.tenants.clear();

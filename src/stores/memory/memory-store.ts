@@ -194,26 +194,26 @@ export class MemoryStore implements Store {
       if (!check.fits) fit = false;
       step.entry = entry;
       step.state = state;
-      step.check = check;
+      step.fits = check.fits;
+      step.retryAfterMs = check.retryAfterMs;
       steps[i] = step;
     }
     const admitted = blockedUntil === 0 && fit;
     if (plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0))) {
       this.charge(plan, bucket, steps, admitted, now);
     }
-    const results: RawLimit[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const { planned: p, state, check } = steps[i] as Step;
-      const view = p.algorithm.view(state, now, p.limit);
-      results[i] = {
-        fits: check.fits,
-        remaining: roundRemaining(view.remaining),
-        resetAt: roundInstant(view.resetAt),
-        retryAfterMs: roundWait(check.fits, check.retryAfterMs),
-        mark: p.algorithm.mark(state),
-      };
+    for (const step of steps) {
+      const p = step.planned;
+      const view = p.algorithm.view(step.state, now, p.limit);
+      step.remaining = roundRemaining(view.remaining);
+      step.resetAt = roundInstant(view.resetAt);
+      step.retryAfterMs = roundWait(step.fits, step.retryAfterMs);
+      step.mark = p.algorithm.mark(step.state);
+      // The answer holds no store internals.
+      step.entry = undefined;
+      step.state = undefined;
     }
-    return { admitted, blockedUntil: roundInstant(blockedUntil), now: Math.floor(now), limits: results };
+    return { admitted, blockedUntil: roundInstant(blockedUntil), now: Math.floor(now), limits: steps };
   }
 
   /** Until when the plan's tenant or keys are blocked (0: not blocked). */
@@ -456,16 +456,22 @@ function plannedPlace(metaKey: string, p: PlannedLimit): Place {
   return { home: subject, kind: STATE, space: metaKey, limitId: p.limit.id };
 }
 
-/** One limit of a decision being made: where its state lives, and what it holds and says. */
-interface Step extends Place {
+/**
+ * One limit of a decision being made: where its state lives, what it holds, and what it says (the
+ * step is the answer's RawLimit: one object per limit).
+ */
+interface Step extends Place, RawLimit {
   readonly planned: PlannedLimit;
   /** The entry found there (it may be dropped while room is made: see KeySpace.put). */
   entry: Entry | undefined;
   state: unknown;
-  check: { fits: boolean; retryAfterMs: number };
+  fits: boolean;
+  remaining: number;
+  resetAt: number;
+  /** What `fits` said until the answer, then rounded. */
+  retryAfterMs: number;
+  mark: number;
 }
-
-const NOT_CHECKED = { fits: false, retryAfterMs: 0 };
 
 /** A planned limit's step, before it is read. */
 function stepOf(metaKey: string, p: PlannedLimit): Step {
@@ -474,12 +480,25 @@ function stepOf(metaKey: string, p: PlannedLimit): Step {
     subject === undefined
       ? placeOf(p.key)
       : { home: subject, kind: STATE, space: metaKey, limitId: p.limit.id };
-  return { home, kind, space, limitId, planned: p, entry: undefined, state: undefined, check: NOT_CHECKED };
+  return {
+    home,
+    kind,
+    space,
+    limitId,
+    planned: p,
+    entry: undefined,
+    state: undefined,
+    fits: false,
+    remaining: 0,
+    resetAt: 0,
+    retryAfterMs: 0,
+    mark: 0,
+  };
 }
 
 /** Whether a step is charged: it fits, and the decision is admitted or (a penalty) it holds no leases. */
 function charged(step: Step, admitted: boolean): boolean {
-  return step.check.fits && (admitted || !step.planned.algorithm.leases);
+  return step.fits && (admitted || !step.planned.algorithm.leases);
 }
 
 /** What an entry holds while it lives (undefined: none, or expired). */
