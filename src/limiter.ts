@@ -75,6 +75,15 @@ export interface PreparedDecision {
   readonly failureMode: FailureMode | undefined;
 }
 
+/** The local failure mode's share of a decision's limits, laid out (see Limiter.decideLocally). */
+interface LocalPlan {
+  /** The limits whose share is not 0 (only whether there are any is read). */
+  share: readonly Check[];
+  subject: Subject;
+  /** Some shares are 0: which ones, and the subject of every limit. */
+  zero: { flags: readonly boolean[]; subject: Subject } | undefined;
+}
+
 /** Who a decision is for: the tenant, and the key reported in the decision. */
 interface Requester {
   tenant: string;
@@ -114,17 +123,14 @@ export class Limiter {
   private readonly logger: FailoverLogger | undefined;
   /** Whether the escalation is in force (logged when it starts and ends). */
   private escalated = false;
-  /** The local failure mode's share of a subject's limits, laid out (see decideLocally). */
-  private readonly localPlans = new WeakMap<
-    Subject,
-    {
-      share: readonly Check[];
-      subject: Subject;
-      zero: { flags: readonly boolean[]; subject: Subject } | undefined;
-    }
-  >();
+  /** The local failure mode's share of a subject's limits, laid out (see localPlanOf). */
+  private readonly localPlans = new WeakMap<Subject, LocalPlan>();
   /** The configured limits, laid out for any tenant and key (undefined: none configured). */
   private readonly layout: ConfiguredLayout | undefined;
+  /** The configured limits' local shares (see localShares), once the local failure mode has decided. */
+  private sharesLaidOut:
+    | { layout: ConfiguredLayout | undefined; share: Check[]; zero: boolean[] | undefined }
+    | undefined;
   /** Set by `close()`: every later call throws ERR_SLUICE_CLOSED. */
   private closed = false;
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
@@ -427,20 +433,24 @@ export class Limiter {
     const layout = this.layout;
     if (!layout) throw noConfiguredLimits();
     const subject = layout.subject(request?.tenant, request?.key);
-    return this.decideSubject(request, subject, cost, this.failureMode);
+    return this.decideSubject(request, subject, cost, this.failureMode, true);
   }
 
-  /** Decides a laid-out request on the store, or by the failure mode. Throws only on a programming error. */
+  /**
+   * Decides a laid-out request on the store, or by the failure mode (`configured`: the subject is the
+   * configured limits' for the request's tenant and key). Throws only on a programming error.
+   */
   private decideSubject(
     request: Requester,
     subject: Subject,
     cost: number,
     mode: FailureMode,
+    configured = false,
   ): Promise<Decision> {
     if (this.closed) return Promise.reject(closedError());
     if (this.escalation !== undefined) mode = this.modeFor(mode);
     if (mode === 'local' && this.guard?.breaker.refusing())
-      return this.decideLocally(request, subject, cost, undefined);
+      return this.decideLocally(request, subject, cost, undefined, configured);
     const plan = planDecision(subject, cost, this.penalty);
     const store = this.store;
     if (store.decide === memoryDecide) {
@@ -450,11 +460,11 @@ export class Limiter {
         raw = (store as MemoryStore).decideSync(plan);
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
-        return this.failOver(error, request, subject, cost, mode);
+        return this.failOver(error, request, subject, cost, mode, configured);
       }
       return Promise.resolve(buildDecision(raw, subject, request.key, cost, plan.id, store.backend));
     }
-    return this.decideOnStore(plan, request, subject, cost, mode);
+    return this.decideOnStore(plan, request, subject, cost, mode, configured);
   }
 
   private async decideOnStore(
@@ -463,13 +473,14 @@ export class Limiter {
     subject: Subject,
     cost: number,
     mode: FailureMode,
+    configured: boolean,
   ): Promise<Decision> {
     let raw: RawDecision;
     try {
       raw = await this.store.decide(plan);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      return this.failOver(error, request, subject, cost, mode);
+      return this.failOver(error, request, subject, cost, mode, configured);
     }
     return buildDecision(raw, subject, request.key, cost, plan.id, this.store.backend);
   }
@@ -481,11 +492,12 @@ export class Limiter {
     subject: Subject,
     cost: number,
     mode: FailureMode,
+    configured: boolean,
   ): Promise<Decision> {
     const cause = { code: error.code, message: error.message };
     // The outage may have started with this very call (or outlasted `escalate.after` during it).
     if (this.escalation !== undefined) mode = this.modeFor(mode);
-    if (mode === 'local') return this.decideLocally(request, subject, cost, cause);
+    if (mode === 'local') return this.decideLocally(request, subject, cost, cause, configured);
     const breaker = this.guard?.breaker;
     const retryAfterMs =
       breaker && breaker.state === 'open'
@@ -508,6 +520,7 @@ export class Limiter {
     subject: Subject,
     cost: number,
     cause: Decision['storeError'],
+    configured: boolean,
   ): Promise<Decision> {
     if (!this.local) {
       this.local = new Limiter({
@@ -517,27 +530,8 @@ export class Limiter {
         guard: false,
       });
     }
-    // This instance's share of the limits, laid out once per subject (prepared requests and a hot key
-    // reuse theirs): while the circuit is open this is every decision's path.
-    let local = this.localPlans.get(subject);
-    if (!local) {
-      const checks: Check[] = subject.limits.map((p, i) => ({ limit: p.limit, key: subject.keys[i] }));
-      const shares = checks.map((c) => localShareLimit(c.limit, this.localFraction));
-      const share: Check[] = [];
-      shares.forEach((limit, i) => {
-        if (limit) share.push({ limit, key: (checks[i] as Check).key });
-      });
-      const zero = shares.map((limit) => limit === undefined);
-      local = {
-        share,
-        subject: resolveSubject(this.prefix, subject.tenant, share),
-        // A share of 0 (limit 2 over 3 instances): that limit admits nothing locally.
-        zero: zero.includes(true)
-          ? { flags: zero, subject: resolveSubject(this.prefix, subject.tenant, checks) }
-          : undefined,
-      };
-      this.localPlans.set(subject, local);
-    }
+    // While the circuit is open this is every decision's path: the shares are laid out once.
+    const local = configured ? this.configuredLocalPlan(request, subject) : this.localPlanOf(subject);
     let decision: Decision;
     if (local.zero) {
       const others =
@@ -576,6 +570,62 @@ export class Limiter {
     decision.storeError = shared;
     if (decision.lease) decision.lease.local = true;
     return decision;
+  }
+
+  /** This instance's share of a subject's limits, laid out once per subject (prepared requests reuse theirs). */
+  private localPlanOf(subject: Subject): LocalPlan {
+    const kept = this.localPlans.get(subject);
+    if (kept) return kept;
+    const checks: Check[] = subject.limits.map((p, i) => ({ limit: p.limit, key: subject.keys[i] }));
+    const shares = checks.map((c) => localShareLimit(c.limit, this.localFraction));
+    const share: Check[] = [];
+    shares.forEach((limit, i) => {
+      if (limit) share.push({ limit, key: (checks[i] as Check).key });
+    });
+    const zero = shares.map((limit) => limit === undefined);
+    const local: LocalPlan = {
+      share,
+      subject: resolveSubject(this.prefix, subject.tenant, share),
+      // A share of 0 (limit 2 over 3 instances): that limit admits nothing locally.
+      zero: zero.includes(true)
+        ? { flags: zero, subject: resolveSubject(this.prefix, subject.tenant, checks) }
+        : undefined,
+    };
+    this.localPlans.set(subject, local);
+    return local;
+  }
+
+  /**
+   * localPlanOf for the configured limits of a tenant and key (`subject`): their shares are the same
+   * for every request, laid out as they are (one layout of the shares per limiter).
+   */
+  private configuredLocalPlan(request: Requester, subject: Subject): LocalPlan {
+    const { layout, share, zero } = this.localShares();
+    return {
+      share,
+      subject: layout ? layout.subject(request.tenant, request.key) : subject,
+      zero: zero ? { flags: zero, subject } : undefined,
+    };
+  }
+
+  /** The configured limits' local shares: the non-zero ones laid out, and which are zero. */
+  private localShares(): {
+    layout: ConfiguredLayout | undefined;
+    share: Check[];
+    zero: boolean[] | undefined;
+  } {
+    if (!this.sharesLaidOut) {
+      const shares = this.limits.map((limit) => localShareLimit(limit, this.localFraction));
+      const kept = shares.filter((limit): limit is NormalizedLimit => limit !== undefined);
+      const zero = shares.map((limit) => limit === undefined);
+      this.sharesLaidOut = {
+        layout: kept.length > 0 ? new ConfiguredLayout(this.prefix, kept) : undefined,
+        // `share` only says whether any limit is left (its checks are laid out by the layout).
+        share: kept.map((limit) => ({ limit })),
+        zero: zero.includes(true) ? zero : undefined,
+      };
+    }
+    return this.sharesLaidOut;
   }
 
   private normalizeOnce(definition: unknown, field: string): NormalizedLimit {

@@ -2,15 +2,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ALGORITHM_NAMES, ALGORITHMS } from '../../src/algorithms/index.js';
 import { ManualClock } from '../../src/core/clock.js';
-import type { SluiceError } from '../../src/core/errors.js';
+import { type SluiceError, StoreError } from '../../src/core/errors.js';
 import { encodeIdentifier } from '../../src/core/identifiers.js';
 import { blockKey, keyParts, ledgerKey, metaKey, stateKey } from '../../src/core/keys.js';
+import type { Decision } from '../../src/core/types.js';
 import { ConfiguredLayout } from '../../src/engine/layout.js';
 import { normalizeLimit, normalizeLimits } from '../../src/engine/limits.js';
 import { nextDecisionId, resolveSubject } from '../../src/engine/plan.js';
 import { createLimiter } from '../../src/limiter.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
-import type { DecisionPlan, RawDecision } from '../../src/stores/store.js';
+import type { DecisionPlan, RawDecision, Store } from '../../src/stores/store.js';
 
 /**
  * Issue 13: the decision path lays out a configured request without a cache of subjects, encodes
@@ -213,6 +214,52 @@ describe('memory store: decided in process, through decide when it is overridden
         id: `d${i}`,
       };
       expect(a.decideSync(plan)).toEqual(await b.decide(plan));
+    }
+  });
+});
+
+describe('local failure mode: the configured limits decide as the same ad-hoc checks', () => {
+  it('shares of 0 and not, per key and tenant-wide, for several keys and tenants', async () => {
+    const definitions = [
+      { name: 'k', limit: 2, window: '1h' },
+      { name: 't', limit: 30, window: '1h', scope: 'tenant' as const },
+      { name: 'w', algorithm: 'sliding-window' as const, limit: 9, window: '1m' },
+    ];
+    const down = (): Store =>
+      Object.create(new MemoryStore(), {
+        backend: { value: 'down' },
+        decide: { value: () => Promise.reject(new StoreError('down', 'connection refused')) },
+      }) as Store;
+    const clock = new ManualClock(1_800_000_000_123);
+    const options = {
+      failureMode: 'local' as const,
+      localShare: { instances: 3 },
+      guard: false as const,
+      clock: clock.now,
+    };
+    const configured = createLimiter({ ...options, store: down(), limits: definitions });
+    const adHoc = createLimiter({ ...options, store: down() });
+    const view = (d: Decision) => [
+      d.allowed,
+      d.reason,
+      d.path,
+      d.remaining,
+      d.limits.map((l) => [l.limit, l.remaining, l.key]),
+    ];
+    for (let i = 0; i < 40; i++) {
+      const request = { tenant: `t${i % 3}`, key: `k${i % 5}` };
+      const a = await configured.limit(request);
+      const b = await adHoc.decide({
+        ...request,
+        checks: definitions.map((limit) => ({ limit, key: request.key })),
+      });
+      expect(view(a)).toEqual(view(b));
+      expect(await configured.peek(request).then(view)).toEqual(
+        await adHoc
+          .decide({ ...request, cost: 0, checks: definitions.map((limit) => ({ limit, key: request.key })) })
+          .then(view),
+      );
+      clock.advance(7);
     }
   });
 });
