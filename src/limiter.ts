@@ -80,6 +80,15 @@ export interface PreparedDecision {
   readonly failureMode: FailureMode | undefined;
 }
 
+/** The local failure mode's share of a decision's limits, laid out (see Limiter.decideLocally). */
+interface LocalPlan {
+  /** The limits whose share is not 0 (only whether there are any is read). */
+  share: readonly Check[];
+  subject: Subject;
+  /** Some shares are 0: which ones, and the subject of every limit. */
+  zero: { flags: readonly boolean[]; subject: Subject } | undefined;
+}
+
 /** Who a decision is for: the tenant, and the key reported in the decision. */
 interface Requester {
   tenant: string;
@@ -119,21 +128,18 @@ export class Limiter {
   private readonly logger: FailoverLogger | undefined;
   /** Whether the escalation is in force (logged when it starts and ends). */
   private escalated = false;
-  /** The local failure mode's share of a subject's limits, laid out (see decideLocally). */
-  private readonly localPlans = new WeakMap<
-    Subject,
-    {
-      share: readonly Check[];
-      subject: Subject;
-      zero: { flags: readonly boolean[]; subject: Subject } | undefined;
-    }
-  >();
+  /** The local failure mode's share of a subject's limits, laid out (see localPlanOf). */
+  private readonly localPlans = new WeakMap<Subject, LocalPlan>();
   /** The configured limits, laid out for any tenant and key (undefined: none configured). */
   private readonly layout: ConfiguredLayout | undefined;
   /** This instance's remembered denials (`denialCache`), when on. */
   readonly denials: DenialCache | undefined;
   /** Told of every decision (`observer`), when given. */
   private readonly observer: DecisionObserver | undefined;
+  /** The configured limits' local shares (see localShares), once the local failure mode has decided. */
+  private sharesLaidOut:
+    | { layout: ConfiguredLayout | undefined; share: Check[]; zero: boolean[] | undefined }
+    | undefined;
   /** Set by `close()`: every later call throws ERR_SLUICE_CLOSED. */
   private closed = false;
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
@@ -445,20 +451,24 @@ export class Limiter {
     const layout = this.layout;
     if (!layout) throw noConfiguredLimits();
     const subject = layout.subject(request?.tenant, request?.key);
-    return this.decideSubject(request, subject, cost, this.failureMode);
+    return this.decideSubject(request, subject, cost, this.failureMode, true);
   }
 
-  /** Decides a laid-out request, and tells the observer (when there is one) how it went. */
+  /**
+   * Decides a laid-out request (`configured`: the subject is the configured limits' for the request's
+   * tenant and key), and tells the observer (when there is one) how it went.
+   */
   private decideSubject(
     request: Requester,
     subject: Subject,
     cost: number,
     mode: FailureMode,
+    configured = false,
   ): Promise<Decision> {
     const observer = this.observer;
-    if (observer === undefined) return this.decideNow(request, subject, cost, mode);
+    if (observer === undefined) return this.decideNow(request, subject, cost, mode, configured);
     const started = performance.now();
-    return this.decideNow(request, subject, cost, mode).then((decision) => {
+    return this.decideNow(request, subject, cost, mode, configured).then((decision) => {
       notify(observer, { decision, durationMs: performance.now() - started });
       return decision;
     });
@@ -481,11 +491,12 @@ export class Limiter {
     subject: Subject,
     cost: number,
     mode: FailureMode,
+    configured: boolean,
   ): Promise<Decision> {
     if (this.closed) return Promise.reject(closedError());
     if (this.escalation !== undefined) mode = this.modeFor(mode);
     if (mode === 'local' && this.guard?.breaker.refusing())
-      return this.decideLocally(request, subject, cost, undefined);
+      return this.decideLocally(request, subject, cost, undefined, configured);
     const denials = cost > 0 && !this.penalty ? this.denials : undefined;
     const askedAt = denials ? this.clock() : 0;
     if (denials) {
@@ -501,13 +512,13 @@ export class Limiter {
         raw = (store as MemoryStore).decideSync(plan);
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
-        return this.failOver(error, request, subject, cost, mode);
+        return this.failOver(error, request, subject, cost, mode, configured);
       }
       const decision = buildDecision(raw, subject, request.key, cost, plan.id, store.backend);
       if (denials && !raw.admitted) denials.remember(subject, decision, askedAt);
       return Promise.resolve(decision);
     }
-    return this.decideOnStore(plan, request, subject, cost, mode, askedAt);
+    return this.decideOnStore(plan, request, subject, cost, mode, configured, askedAt);
   }
 
   /** `askedAt`: the clock when the decision was asked for, kept with a denial the cache remembers. */
@@ -517,6 +528,7 @@ export class Limiter {
     subject: Subject,
     cost: number,
     mode: FailureMode,
+    configured: boolean,
     askedAt: number,
   ): Promise<Decision> {
     let raw: RawDecision;
@@ -524,7 +536,7 @@ export class Limiter {
       raw = await this.store.decide(plan);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      return this.failOver(error, request, subject, cost, mode);
+      return this.failOver(error, request, subject, cost, mode, configured);
     }
     const decision = buildDecision(raw, subject, request.key, cost, plan.id, this.store.backend);
     const denials = this.denials;
@@ -539,11 +551,12 @@ export class Limiter {
     subject: Subject,
     cost: number,
     mode: FailureMode,
+    configured: boolean,
   ): Promise<Decision> {
     const cause = { code: error.code, message: error.message };
     // The outage may have started with this very call (or outlasted `escalate.after` during it).
     if (this.escalation !== undefined) mode = this.modeFor(mode);
-    if (mode === 'local') return this.decideLocally(request, subject, cost, cause);
+    if (mode === 'local') return this.decideLocally(request, subject, cost, cause, configured);
     const breaker = this.guard?.breaker;
     const retryAfterMs =
       breaker && breaker.state === 'open'
@@ -566,6 +579,7 @@ export class Limiter {
     subject: Subject,
     cost: number,
     cause: Decision['storeError'],
+    configured: boolean,
   ): Promise<Decision> {
     if (!this.local) {
       this.local = new Limiter({
@@ -575,27 +589,8 @@ export class Limiter {
         guard: false,
       });
     }
-    // This instance's share of the limits, laid out once per subject (prepared requests and a hot key
-    // reuse theirs): while the circuit is open this is every decision's path.
-    let local = this.localPlans.get(subject);
-    if (!local) {
-      const checks: Check[] = subject.limits.map((p, i) => ({ limit: p.limit, key: subject.keys[i] }));
-      const shares = checks.map((c) => localShareLimit(c.limit, this.localFraction));
-      const share: Check[] = [];
-      shares.forEach((limit, i) => {
-        if (limit) share.push({ limit, key: (checks[i] as Check).key });
-      });
-      const zero = shares.map((limit) => limit === undefined);
-      local = {
-        share,
-        subject: resolveSubject(this.prefix, subject.tenant, share),
-        // A share of 0 (limit 2 over 3 instances): that limit admits nothing locally.
-        zero: zero.includes(true)
-          ? { flags: zero, subject: resolveSubject(this.prefix, subject.tenant, checks) }
-          : undefined,
-      };
-      this.localPlans.set(subject, local);
-    }
+    // While the circuit is open this is every decision's path: the shares are laid out once.
+    const local = configured ? this.configuredLocalPlan(request, subject) : this.localPlanOf(subject);
     let decision: Decision;
     if (local.zero) {
       const others =
@@ -634,6 +629,62 @@ export class Limiter {
     decision.storeError = shared;
     if (decision.lease) decision.lease.local = true;
     return decision;
+  }
+
+  /** This instance's share of a subject's limits, laid out once per subject (prepared requests reuse theirs). */
+  private localPlanOf(subject: Subject): LocalPlan {
+    const kept = this.localPlans.get(subject);
+    if (kept) return kept;
+    const checks: Check[] = subject.limits.map((p, i) => ({ limit: p.limit, key: subject.keys[i] }));
+    const shares = checks.map((c) => localShareLimit(c.limit, this.localFraction));
+    const share: Check[] = [];
+    shares.forEach((limit, i) => {
+      if (limit) share.push({ limit, key: (checks[i] as Check).key });
+    });
+    const zero = shares.map((limit) => limit === undefined);
+    const local: LocalPlan = {
+      share,
+      subject: resolveSubject(this.prefix, subject.tenant, share),
+      // A share of 0 (limit 2 over 3 instances): that limit admits nothing locally.
+      zero: zero.includes(true)
+        ? { flags: zero, subject: resolveSubject(this.prefix, subject.tenant, checks) }
+        : undefined,
+    };
+    this.localPlans.set(subject, local);
+    return local;
+  }
+
+  /**
+   * localPlanOf for the configured limits of a tenant and key (`subject`): their shares are the same
+   * for every request, laid out as they are (one layout of the shares per limiter).
+   */
+  private configuredLocalPlan(request: Requester, subject: Subject): LocalPlan {
+    const { layout, share, zero } = this.localShares();
+    return {
+      share,
+      subject: layout ? layout.subject(request.tenant, request.key) : subject,
+      zero: zero ? { flags: zero, subject } : undefined,
+    };
+  }
+
+  /** The configured limits' local shares: the non-zero ones laid out, and which are zero. */
+  private localShares(): {
+    layout: ConfiguredLayout | undefined;
+    share: Check[];
+    zero: boolean[] | undefined;
+  } {
+    if (!this.sharesLaidOut) {
+      const shares = this.limits.map((limit) => localShareLimit(limit, this.localFraction));
+      const kept = shares.filter((limit): limit is NormalizedLimit => limit !== undefined);
+      const zero = shares.map((limit) => limit === undefined);
+      this.sharesLaidOut = {
+        layout: kept.length > 0 ? new ConfiguredLayout(this.prefix, kept) : undefined,
+        // `share` only says whether any limit is left (its checks are laid out by the layout).
+        share: kept.map((limit) => ({ limit })),
+        zero: zero.includes(true) ? zero : undefined,
+      };
+    }
+    return this.sharesLaidOut;
   }
 
   private normalizeOnce(definition: unknown, field: string): NormalizedLimit {

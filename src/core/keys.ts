@@ -39,12 +39,28 @@ export function stateKey(prefix: string, tenant: string, subject: string, limitI
 
 /** blockKey, from the tenant's key prefix (tenantKeyPrefix) laid out once. */
 export function blockKeyAt(tenantPrefix: string, subject: string): string {
-  return `${tenantPrefix}b:${subject}`;
+  return blockKeysStart(tenantPrefix) + subject;
 }
 
 /** stateKey, from the tenant's key prefix (tenantKeyPrefix) laid out once. */
 export function stateKeyAt(tenantPrefix: string, subject: string, limitId: string): string {
-  return `${tenantPrefix}s:${subject}:${limitId}`;
+  return statesStart(tenantPrefix) + subject + stateKeyEnd(limitId);
+}
+
+/**
+ * The parts of the keys of one tenant and one limit that do not depend on the key, for callers that
+ * lay them out once: blockKey is `blockKeysStart + subject`, stateKey `statesStart + subject + stateKeyEnd`.
+ */
+export function blockKeysStart(tenantPrefix: string): string {
+  return `${tenantPrefix}b:`;
+}
+
+export function statesStart(tenantPrefix: string): string {
+  return `${tenantPrefix}s:`;
+}
+
+export function stateKeyEnd(limitId: string): string {
+  return `:${limitId}`;
 }
 
 /** The refund ledger of decision `id` on the state at `state` (a stateKey): same tag, own namespace. */

@@ -47,12 +47,36 @@ export function buildDecision(
     reason = retryAfterMs === Number.POSITIVE_INFINITY ? 'cost_exceeds_limit' : 'rate_limited';
   }
 
-  const decision: Decision = {
+  const decision =
+    key === undefined
+      ? storeDecision(id, raw, reason, subject.tenant, cost, binding, limits, retryAfterMs, backend)
+      : keyedDecision(id, raw, reason, subject.tenant, key, cost, binding, limits, retryAfterMs, backend);
+  if (blocked) decision.blockedUntil = raw.blockedUntil;
+  if (raw.admitted && cost > 0 && subject.leases) {
+    const lease = leaseOf(subject, cost, id, raw.now);
+    if (lease) decision.lease = lease;
+  }
+  return decision;
+}
+
+/** A store's decision (the optional fields are added after, `key` by keyedDecision). */
+function storeDecision(
+  id: string,
+  raw: RawDecision,
+  reason: DecisionReason,
+  tenant: string,
+  cost: number,
+  binding: LimitResult,
+  limits: LimitResult[],
+  retryAfterMs: number,
+  backend: string,
+): Decision {
+  return {
     id,
     at: raw.now,
     allowed: raw.admitted,
     reason,
-    tenant: subject.tenant,
+    tenant,
     cost,
     binding,
     limits,
@@ -62,13 +86,37 @@ export function buildDecision(
     backend,
     path: 'store',
   };
-  if (key !== undefined) decision.key = key;
-  if (blocked) decision.blockedUntil = raw.blockedUntil;
-  if (raw.admitted && cost > 0 && subject.leases) {
-    const lease = leaseOf(subject, cost, id, raw.now);
-    if (lease) decision.lease = lease;
-  }
-  return decision;
+}
+
+/** storeDecision with its key: one literal per shape, rather than a property added after. */
+function keyedDecision(
+  id: string,
+  raw: RawDecision,
+  reason: DecisionReason,
+  tenant: string,
+  key: string,
+  cost: number,
+  binding: LimitResult,
+  limits: LimitResult[],
+  retryAfterMs: number,
+  backend: string,
+): Decision {
+  return {
+    id,
+    at: raw.now,
+    allowed: raw.admitted,
+    reason,
+    tenant,
+    cost,
+    binding,
+    limits,
+    remaining: binding.remaining,
+    resetAt: binding.resetAt,
+    retryAfterMs,
+    backend,
+    path: 'store',
+    key,
+  };
 }
 
 /** The `name` (and `id`) of the binding of a decision a block decided. */
@@ -176,19 +224,33 @@ function limitResult(
   retryAfterMs: number,
 ): LimitResult {
   const { limit } = subject.limits[i] as Subject['limits'][number];
-  const result: LimitResult = {
-    name: limit.name,
-    id: limit.id,
-    algorithm: limit.algorithm,
-    limit: limit.capacity,
-    windowMs: limit.windowMs,
-    allowed,
-    remaining,
-    resetAt,
-    retryAfterMs,
-  };
   const key = subject.keys[i];
-  if (key !== undefined) result.key = key;
+  // One literal per shape (rather than a property added after): no out-of-object properties.
+  const result: LimitResult =
+    key === undefined
+      ? {
+          name: limit.name,
+          id: limit.id,
+          algorithm: limit.algorithm,
+          limit: limit.capacity,
+          windowMs: limit.windowMs,
+          allowed,
+          remaining,
+          resetAt,
+          retryAfterMs,
+        }
+      : {
+          name: limit.name,
+          id: limit.id,
+          algorithm: limit.algorithm,
+          limit: limit.capacity,
+          windowMs: limit.windowMs,
+          allowed,
+          remaining,
+          resetAt,
+          retryAfterMs,
+          key,
+        };
   if (limit.algorithm === 'token-bucket') result.refill = limit.limit;
   return result;
 }

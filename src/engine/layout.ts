@@ -1,6 +1,13 @@
 import { ALGORITHMS } from '../algorithms/index.js';
 import { encodeIdentifier } from '../core/identifiers.js';
-import { blockKeyAt, stateKeyAt, TENANT_WIDE, tenantKeyPrefix } from '../core/keys.js';
+import {
+  blockKeysStart,
+  stateKeyAt,
+  stateKeyEnd,
+  statesStart,
+  TENANT_WIDE,
+  tenantKeyPrefix,
+} from '../core/keys.js';
 import type { NormalizedLimit } from '../core/types.js';
 import type { PlannedLimit } from '../stores/store.js';
 import { resolveSubject, type Subject } from './plan.js';
@@ -13,13 +20,17 @@ interface TenantPart {
   readonly tenant: string;
   readonly encodedTenant: string;
   readonly metaKey: string;
-  /** `<prefix>:{<tenant>}:`: what every key of the tenant starts with. */
-  readonly keyPrefix: string;
+  /** What the tenant's state keys and block keys start with (see core/keys.ts). */
+  readonly states: string;
+  readonly blocks: string;
   /** The planned tenant-wide limits, by index (undefined for the per-key ones). */
   readonly wide: ReadonlyArray<PlannedLimit | undefined>;
   /** The last subject laid out (a hot key's decisions share it), or the tenant's only one. */
   last: Subject | undefined;
   lastKey: string | undefined;
+  /** lastKey's length and last character: most other keys differ in them, without reading lastKey. */
+  lastLength: number;
+  lastEnd: number;
 }
 
 /**
@@ -33,6 +44,9 @@ export class ConfiguredLayout {
   private readonly tenants = new Map<string, TenantPart>();
   private readonly perKey: boolean;
   private readonly leases: boolean;
+  private readonly algorithms: ReadonlyArray<PlannedLimit['algorithm']>;
+  /** Each limit's end of its state keys (see core/keys.ts). */
+  private readonly keyEnds: readonly string[];
 
   constructor(
     private readonly prefix: string,
@@ -40,6 +54,8 @@ export class ConfiguredLayout {
   ) {
     this.perKey = limits.some((l) => l.scope === 'key');
     this.leases = limits.some((l) => ALGORITHMS[l.algorithm].leases);
+    this.algorithms = limits.map((l) => ALGORITHMS[l.algorithm]);
+    this.keyEnds = limits.map((l) => stateKeyEnd(l.id));
   }
 
   /** The subject of one decision over the configured limits. Throws ValidationError as resolveSubject. */
@@ -47,11 +63,17 @@ export class ConfiguredLayout {
     const part = typeof tenant === 'string' ? this.tenants.get(tenant) : undefined;
     if (part === undefined) return this.first(tenant, key);
     if (!this.perKey) return part.last as Subject;
-    if (key === part.lastKey && key !== undefined) return part.last as Subject;
     if (typeof key !== 'string') return this.checked(tenant, key);
+    const length = key.length;
+    const end = key.charCodeAt(length - 1);
+    if (length === part.lastLength && end === part.lastEnd && key === part.lastKey) {
+      return part.last as Subject;
+    }
     const subject = this.keyed(part, key);
     part.last = subject;
     part.lastKey = key;
+    part.lastLength = length;
+    part.lastEnd = end;
     return subject;
   }
 
@@ -63,7 +85,8 @@ export class ConfiguredLayout {
       tenant: tenant as string,
       encodedTenant,
       metaKey: `${keyPrefix}m`,
-      keyPrefix,
+      states: statesStart(keyPrefix),
+      blocks: blockKeysStart(keyPrefix),
       wide: this.limits.map((limit) =>
         limit.scope === 'key'
           ? undefined
@@ -76,6 +99,8 @@ export class ConfiguredLayout {
       ),
       last: undefined,
       lastKey: undefined,
+      lastLength: -1,
+      lastEnd: -1,
     };
     if (!this.perKey) part.last = this.keyed(part, undefined);
     if (this.tenants.size >= MAX_TENANTS) this.tenants.clear();
@@ -96,22 +121,26 @@ export class ConfiguredLayout {
     const count = this.limits.length;
     const limits: PlannedLimit[] = new Array(count);
     const keys: Array<string | undefined> = new Array(count);
-    let blockKeys: string[] = [];
+    let blockKeys: string[];
     if (key !== undefined) {
       const encoded = encodeIdentifier(key, 'key');
-      blockKeys = [blockKeyAt(part.keyPrefix, encoded)];
+      blockKeys = [part.blocks + encoded];
+      // `states + encoded` is shared by the key's state keys: two strings per key and limit.
+      const states = part.states + encoded;
       for (let i = 0; i < count; i++) {
         const wide = part.wide[i];
+        if (wide !== undefined) {
+          limits[i] = wide;
+          keys[i] = undefined;
+          continue;
+        }
         const limit = this.limits[i] as NormalizedLimit;
-        limits[i] = wide ?? {
-          key: stateKeyAt(part.keyPrefix, encoded, limit.id),
-          algorithm: ALGORITHMS[limit.algorithm],
-          limit,
-          subject: encoded,
-        };
-        keys[i] = wide ? undefined : key;
+        const algorithm = this.algorithms[i] as PlannedLimit['algorithm'];
+        limits[i] = { key: states + (this.keyEnds[i] as string), algorithm, limit, subject: encoded };
+        keys[i] = key;
       }
     } else {
+      blockKeys = [];
       for (let i = 0; i < count; i++) limits[i] = part.wide[i] as PlannedLimit;
     }
     return {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { ALGORITHMS } from '../algorithms/index.js';
 import { ValidationError } from '../core/errors.js';
 import { encodeIdentifier } from '../core/identifiers.js';
@@ -109,17 +109,28 @@ export function planDecision(subject: Subject, cost: number, penalty: boolean): 
 // bytes are exactly 16 base64url characters, so each id is one slice of the block's encoding.
 const ID_BYTES = 12;
 const ID_CHARS = 16;
-const POOL_IDS = 256;
-let pool = '';
-let poolAt = 0;
+/** Ids per encoded block (each id a slice of it: a block is kept while any of its ids is). */
+const BLOCK_IDS = 256;
+/** Blocks per draw of random bytes (one system call). */
+const DRAW_BLOCKS = 16;
+const BLOCK_BYTES = ID_BYTES * BLOCK_IDS;
+const drawn = Buffer.alloc(BLOCK_BYTES * DRAW_BLOCKS);
+let drawnAt = drawn.length;
+let block = '';
+let blockAt = 0;
 
 export function nextDecisionId(): string {
-  if (poolAt >= pool.length) {
-    pool = randomBytes(ID_BYTES * POOL_IDS).toString('base64url');
-    poolAt = 0;
+  if (blockAt >= block.length) {
+    if (drawnAt >= drawn.length) {
+      randomFillSync(drawn);
+      drawnAt = 0;
+    }
+    block = drawn.toString('base64url', drawnAt, drawnAt + BLOCK_BYTES);
+    drawnAt += BLOCK_BYTES;
+    blockAt = 0;
   }
-  const id = pool.slice(poolAt, poolAt + ID_CHARS);
-  poolAt += ID_CHARS;
+  const id = block.slice(blockAt, blockAt + ID_CHARS);
+  blockAt += ID_CHARS;
   return id;
 }
 

@@ -1,4 +1,5 @@
 import { keyParts } from '../../core/keys.js';
+import type { Copy } from './flat.js';
 
 /**
  * The memory store's keys: per tenant, a map from a short home string to the entries living there, and
@@ -117,8 +118,8 @@ export class KeySpace {
 
   /**
    * Stores a value at a place: in `found` (the entry there, if still held) in place, O(1) unless it
-   * now expires earlier; else in a new entry, O(log n). `flat`: the value is a record of numbers
-   * with the same fields as the one held, which takes them (see MemoryStore.write).
+   * now expires earlier; else in a new entry, O(log n). `flat`: copies the value's fields into the
+   * value held, which is kept (see MemoryStore.write).
    */
   put(
     bucket: Bucket,
@@ -127,19 +128,22 @@ export class KeySpace {
     state: unknown,
     expiresAt: number,
     role: number,
-    flat = false,
+    flat?: Copy,
   ): void {
     if (found !== undefined && found.slot >= 0) {
       const kept = found.state;
-      if (flat && typeof kept === 'object' && kept !== null) Object.assign(kept, state);
-      else found.state = state;
+      if (flat !== undefined && typeof kept === 'object' && kept !== null) {
+        flat(kept as Record<string, unknown>, state as Record<string, unknown>);
+      } else found.state = state;
+      const was = found.expiresAt;
       found.expiresAt = expiresAt;
       if (found.role !== role) {
         count(bucket, found.role, -1);
         count(bucket, role, 1);
         found.role = role;
       }
-      if (expiresAt < found.due) {
+      // `due` is at most the expiry it replaces: only an earlier expiry can be before it.
+      if (expiresAt < was && expiresAt < found.due) {
         found.due = expiresAt;
         this.siftUp(found.slot);
       }
@@ -150,18 +154,19 @@ export class KeySpace {
     if (bucket.size === 0) this.buckets.set(bucket.tenant, bucket);
     const { home, kind, space, limitId } = place;
     const next = bucket.homes.get(home);
+    // What a decision reads first comes first: its fields share the object's first cache line.
     const entry: Entry = {
-      home,
       kind,
-      space,
       limitId,
-      bucket,
+      space,
       next,
       state,
       expiresAt,
       due: expiresAt,
       slot: this.heap.length,
       role,
+      home,
+      bucket,
     };
     bucket.homes.set(home, entry);
     bucket.size++;

@@ -13,6 +13,7 @@ import type {
   Store,
   StoredDocument,
 } from '../store.js';
+import { FlatCopies } from './flat.js';
 import {
   BLOCK_MARKER,
   type Bucket,
@@ -110,6 +111,7 @@ export class MemoryStore implements Store {
   readonly maxKeys: number;
   readonly maxKeysPerTenant: number;
   private readonly keys = new KeySpace();
+  private readonly flat = new FlatCopies();
   /** Versioned documents (runtime configuration): operator state, never expired or swept. */
   private readonly documents = new Map<string, StoredDocument>();
 
@@ -184,31 +186,34 @@ export class MemoryStore implements Store {
     const steps: Step[] = new Array(count);
     let fit = true;
     for (let i = 0; i < count; i++) {
-      const p = limits[i] as PlannedLimit;
-      const place = plannedPlace(plan.metaKey, p);
-      const entry = this.keys.findAt(bucket, place);
+      const step = stepOf(plan.metaKey, limits[i] as PlannedLimit);
+      const p = step.planned;
+      const entry = this.keys.findAt(bucket, step);
       const state = p.algorithm.load(live(entry, now), now, p.limit);
       const check = p.algorithm.fits(state, now, p.limit, plan.cost);
       if (!check.fits) fit = false;
-      steps[i] = { planned: p, place, entry, state, check };
+      step.entry = entry;
+      step.state = state;
+      step.fits = check.fits;
+      step.retryAfterMs = check.retryAfterMs;
+      steps[i] = step;
     }
     const admitted = blockedUntil === 0 && fit;
     if (plan.cost > 0 && (admitted || (plan.penalty && blockedUntil === 0))) {
-      this.charge(plan, steps, admitted, now);
+      this.charge(plan, bucket, steps, admitted, now);
     }
-    const results: RawLimit[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const { planned: p, state, check } = steps[i] as Step;
-      const view = p.algorithm.view(state, now, p.limit);
-      results[i] = {
-        fits: check.fits,
-        remaining: roundRemaining(view.remaining),
-        resetAt: roundInstant(view.resetAt),
-        retryAfterMs: roundWait(check.fits, check.retryAfterMs),
-        mark: p.algorithm.mark(state),
-      };
+    for (const step of steps) {
+      const p = step.planned;
+      const view = p.algorithm.view(step.state, now, p.limit);
+      step.remaining = roundRemaining(view.remaining);
+      step.resetAt = roundInstant(view.resetAt);
+      step.retryAfterMs = roundWait(step.fits, step.retryAfterMs);
+      step.mark = p.algorithm.mark(step.state);
+      // The answer holds no store internals.
+      step.entry = undefined;
+      step.state = undefined;
     }
-    return { admitted, blockedUntil: roundInstant(blockedUntil), now: Math.floor(now), limits: results };
+    return { admitted, blockedUntil: roundInstant(blockedUntil), now: Math.floor(now), limits: steps };
   }
 
   /** Until when the plan's tenant or keys are blocked (0: not blocked). */
@@ -231,7 +236,13 @@ export class MemoryStore implements Store {
    * Charges the limits that fit (all of them when admitted; with a penalty, those that fit and hold
    * no leases: nobody could release a rejected decision's slots).
    */
-  private charge(plan: DecisionPlan, steps: readonly Step[], admitted: boolean, now: number): void {
+  private charge(
+    plan: DecisionPlan,
+    found: Bucket | undefined,
+    steps: readonly Step[],
+    admitted: boolean,
+    now: number,
+  ): void {
     let newKeys = 0;
     let any = false;
     for (const step of steps) {
@@ -242,12 +253,13 @@ export class MemoryStore implements Store {
     }
     if (!any) return;
     this.ensureRoom(plan.tenant, newKeys, now, true);
-    const bucket = this.keys.bucketFor(plan.tenant);
+    // Still listed unless making room dropped its last entry.
+    const bucket = found !== undefined && found.size > 0 ? found : this.keys.bucketFor(plan.tenant);
     for (const step of steps) {
       if (!charged(step, admitted)) continue;
       const p = step.planned;
       p.algorithm.commit(step.state, now, p.limit, plan.cost, plan.id);
-      this.write(bucket, step.entry, step.place, p, step.state, now);
+      this.write(bucket, step.entry, step, p, step.state, now);
     }
   }
 
@@ -426,7 +438,9 @@ export class MemoryStore implements Store {
       this.remove(bucket, place);
       return;
     }
-    this.keys.put(bucket, found, place, state, expiresAt, COUNTER, planned.algorithm.ledger);
+    const algorithm = planned.algorithm;
+    const flat = algorithm.ledger ? this.flat.of(algorithm, state) : undefined;
+    this.keys.put(bucket, found, place, state, expiresAt, COUNTER, flat);
   }
 
   private remove(bucket: Bucket, place: Place): void {
@@ -442,19 +456,49 @@ function plannedPlace(metaKey: string, p: PlannedLimit): Place {
   return { home: subject, kind: STATE, space: metaKey, limitId: p.limit.id };
 }
 
-/** One limit of a decision being made: where its state lives, and what it holds and says. */
-interface Step {
+/**
+ * One limit of a decision being made: where its state lives, what it holds, and what it says (the
+ * step is the answer's RawLimit: one object per limit).
+ */
+interface Step extends Place, RawLimit {
   readonly planned: PlannedLimit;
-  readonly place: Place;
   /** The entry found there (it may be dropped while room is made: see KeySpace.put). */
-  readonly entry: Entry | undefined;
-  readonly state: unknown;
-  readonly check: { fits: boolean; retryAfterMs: number };
+  entry: Entry | undefined;
+  state: unknown;
+  fits: boolean;
+  remaining: number;
+  resetAt: number;
+  /** What `fits` said until the answer, then rounded. */
+  retryAfterMs: number;
+  mark: number;
+}
+
+/** A planned limit's step, before it is read. */
+function stepOf(metaKey: string, p: PlannedLimit): Step {
+  const subject = p.subject;
+  const { home, kind, space, limitId } =
+    subject === undefined
+      ? placeOf(p.key)
+      : { home: subject, kind: STATE, space: metaKey, limitId: p.limit.id };
+  return {
+    home,
+    kind,
+    space,
+    limitId,
+    planned: p,
+    entry: undefined,
+    state: undefined,
+    fits: false,
+    remaining: 0,
+    resetAt: 0,
+    retryAfterMs: 0,
+    mark: 0,
+  };
 }
 
 /** Whether a step is charged: it fits, and the decision is admitted or (a penalty) it holds no leases. */
 function charged(step: Step, admitted: boolean): boolean {
-  return step.check.fits && (admitted || !step.planned.algorithm.leases);
+  return step.fits && (admitted || !step.planned.algorithm.leases);
 }
 
 /** What an entry holds while it lives (undefined: none, or expired). */
