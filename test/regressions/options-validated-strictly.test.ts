@@ -29,7 +29,7 @@ describe('regression: options are validated strictly', () => {
       'configuration',
     ]);
     expect(e.message).toBe(
-      'configuration: unknown option; expected one of config, store, tierResolver, onConfigError, loadSignal, compareWith, onDisagreement, clock, logger, actor, operatorTimeout, requireStore',
+      'configuration: unknown option; expected one of config, store, tierResolver, onConfigError, loadSignal, compareWith, onDisagreement, clock, logger, actor, operatorTimeout, requireStore, observer',
     );
     expect((await refusal(create({ config, Store: new MemoryStore() }))).message).toContain(
       '(did you mean "store"?)',
