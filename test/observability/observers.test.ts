@@ -137,6 +137,24 @@ describe('SluiceMetrics', () => {
     );
   });
 
+  it('a counter moves for every outcome, scraped and parsed', async () => {
+    const metrics = new SluiceMetrics();
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['allowed', { allowed: true, reason: 'allowed' }],
+      ['rejected', { allowed: false, reason: 'rate_limited' }],
+      ['shed', { allowed: false, reason: 'shed' }],
+      ['blocked', { allowed: false, reason: 'blocked' }],
+      ['fail_open', { allowed: true, reason: 'fail_open', path: 'fail-open' }],
+      ['fail_closed', { allowed: false, reason: 'store_unavailable', path: 'fail-closed' }],
+      ['shadow_rejected', { allowed: true, reason: 'allowed', shadowRejections: ['login'] }],
+    ];
+    for (const [outcome, fields] of cases) {
+      const before = sample(await metrics.text(), 'sluice_decisions_total', { outcome }) ?? 0;
+      metrics.decided({ decision: policyDecision(fields), durationMs: 1 });
+      expect(sample(await metrics.text(), 'sluice_decisions_total', { outcome })).toBe(before + 1);
+    }
+  });
+
   it('store failures by code, and watched gauges read at scrape time', async () => {
     const metrics = new SluiceMetrics();
     let opened = 1;
