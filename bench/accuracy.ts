@@ -8,11 +8,13 @@
  *
  *   npm run bench:accuracy
  */
+
 import { writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AlgorithmName, createLimiter, ManualClock, MemoryStore } from '../dist/index.js';
 import { markdownTable, type Table, textTable } from './lib/report.js';
+import { mulberry32 } from './lib/spread-keys.js';
 
 const LIMIT = 100;
 const WINDOW_MS = 60_000;
@@ -22,17 +24,8 @@ const DURATION_MS = WINDOWS * WINDOW_MS;
 const START = Math.floor(1_700_000_000_000 / WINDOW_MS) * WINDOW_MS;
 const RESULTS_MD = fileURLToPath(new URL('./results/accuracy.md', import.meta.url));
 
-/** mulberry32: a small seeded PRNG, so the random traces are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The spread bench's seeded PRNG (mulberry32): the random traces are the same on every run. */
+const rng = mulberry32;
 
 /** An exponentially distributed gap of mean `mean` (ms). */
 const gap = (random: () => number, mean: number) => -mean * Math.log(1 - random());

@@ -154,9 +154,8 @@ describe('a real Prometheus scraping a Sluice app', () => {
       ),
     ).toBe(sent);
     const codes = await prometheus.query('sum by (code) (sluice_store_failures_total) > 0');
-    expect(codes.map((c) => c.metric.code).sort()).toEqual(
-      [...new Set(codes.map((c) => c.metric.code))].sort(),
-    );
+    // The failures carry the codes of an unreachable store, and nothing else.
+    expect(codes.length).toBeGreaterThan(0);
     expect(
       codes.every((c) =>
         /^ERR_SLUICE_(STORE_UNAVAILABLE|STORE_TIMEOUT|CIRCUIT_OPEN)$/.test(c.metric.code ?? ''),
