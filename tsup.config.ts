@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
+
+const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
 export default defineConfig({
   entry: {
@@ -8,11 +11,13 @@ export default defineConfig({
     fastify: 'src/adapters/fastify.ts',
     hono: 'src/adapters/hono.ts',
     metrics: 'src/observability/index.ts',
+    server: 'src/server/index.ts',
   },
+  define: { __SLUICE_VERSION__: JSON.stringify(version) },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
   clean: true,
   target: 'node20',
-  splitting: false,
+  splitting: true,
 });

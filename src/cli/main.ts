@@ -23,6 +23,10 @@ export function main(
   out: Output = process.stdout,
   err: Output = process.stderr,
 ): number | Promise<number> {
+  if (argv[0] === 'serve') {
+    // Loaded only for this verb: the service needs Fastify, the other verbs do not.
+    return import('../server/serve.js').then((m) => m.serveCommand(argv.slice(1), out, err));
+  }
   if (argv[0] === 'calibrate') return reportErrors(calibrateCommand(argv.slice(1), out, err), err);
   const [group, command, file, ...rest] = argv;
   if (group !== 'config' || command !== 'validate' || !file || rest.some((a) => a !== '--env')) {
