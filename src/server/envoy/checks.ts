@@ -66,7 +66,12 @@ export function planChecks(request: RlsRequest, targets: readonly Target[]): Che
 /** The Sluice limit of a rule: named by its full key, one window per unit. */
 export function limitOf(rule: EnvoyRule): LimitDefinition {
   const windowMs = UNIT_SECONDS[rule.unit ?? 'SECOND'] * 1000;
-  return { name: shortened(rule.fullKey), algorithm: rule.algorithm, limit: rule.requestsPerUnit, window: windowMs };
+  return {
+    name: shortened(rule.fullKey),
+    algorithm: rule.algorithm,
+    limit: rule.requestsPerUnit,
+    window: windowMs,
+  };
 }
 
 /** An identifier Sluice can store (at most 256 bytes): long ones hashed. */

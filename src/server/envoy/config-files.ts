@@ -12,7 +12,11 @@ import { type EnvoyConfigDocument, type EnvoyRules, parseEnvoyConfig } from './c
  */
 export function loadEnvoyConfig(paths: string | readonly string[]): EnvoyRules {
   const files = (typeof paths === 'string' ? [paths] : paths).flatMap(expand);
-  if (files.length === 0) throw new ConfigError([{ path: '', message: 'no configuration file given' }], 'Envoy rate limit configuration');
+  if (files.length === 0)
+    throw new ConfigError(
+      [{ path: '', message: 'no configuration file given' }],
+      'Envoy rate limit configuration',
+    );
   return parseEnvoyConfig(files.map(readDocument));
 }
 
@@ -21,7 +25,10 @@ function expand(path: string): string[] {
   try {
     directory = statSync(path).isDirectory();
   } catch (error) {
-    throw new ConfigError([{ path, message: `cannot read: ${(error as Error).message}` }], 'Envoy rate limit configuration');
+    throw new ConfigError(
+      [{ path, message: `cannot read: ${(error as Error).message}` }],
+      'Envoy rate limit configuration',
+    );
   }
   if (!directory) return [path];
   return readdirSync(path)
@@ -42,7 +49,8 @@ function readDocument(path: string): EnvoyConfigDocument {
   }
   const documents = parseAllDocuments(text, { schema: 'failsafe', uniqueKeys: true });
   if (!Array.isArray(documents)) return fail('is empty');
-  if (documents.length !== 1) fail(documents.length === 0 ? 'is empty' : 'holds several YAML documents (one domain per file)');
+  if (documents.length !== 1)
+    fail(documents.length === 0 ? 'is empty' : 'holds several YAML documents (one domain per file)');
   const [document] = documents;
   if (document && document.errors.length > 0) fail(`not valid YAML: ${document.errors[0]?.message}`);
   return { source: path, document: document?.toJS() };

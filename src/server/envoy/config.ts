@@ -1,4 +1,4 @@
-import { type AlgorithmName, type ConfigIssue, ConfigError } from '../../index.js';
+import { type AlgorithmName, ConfigError, type ConfigIssue } from '../../index.js';
 import { REQUEST_BOUNDS } from './request.js';
 import { type Unit, unitOf } from './units.js';
 
@@ -41,7 +41,12 @@ const ROOT_KEYS = ['domain', 'descriptors'];
 const DESCRIPTOR_KEYS = ['key', 'value', 'rate_limit', 'descriptors', 'shadow_mode', 'detailed_metric'];
 const RATE_LIMIT_KEYS = ['unit', 'requests_per_unit', 'unlimited', 'name', 'replaces', 'algorithm'];
 /** Sluice's counting algorithms a rule may ask for (concurrency counts leases, not requests). */
-const RULE_ALGORITHMS: readonly AlgorithmName[] = ['fixed-window', 'sliding-window', 'sliding-log', 'token-bucket'];
+const RULE_ALGORITHMS: readonly AlgorithmName[] = [
+  'fixed-window',
+  'sliding-window',
+  'sliding-log',
+  'token-bucket',
+];
 
 /**
  * Validates and compiles envoyproxy/ratelimit configuration documents (one domain each; a domain in
@@ -73,7 +78,8 @@ class Reader {
       return undefined;
     }
     for (const key of Object.keys(value)) {
-      if (!keys.includes(key)) this.issue(`${path}.${key}`.replace(/^\./, ''), `unknown key (expected one of ${keys.join(', ')})`);
+      if (!keys.includes(key))
+        this.issue(`${path}.${key}`.replace(/^\./, ''), `unknown key (expected one of ${keys.join(', ')})`);
     }
     return value as Record<string, unknown>;
   }
@@ -122,7 +128,8 @@ function compileDocument(document: unknown, r: Reader): { name: string; node: Ru
   const name = r.text(root.domain, 'domain');
   if (name === undefined || name === '') r.issue('domain', 'is required (a non-empty string)');
   else if (name.startsWith('~')) r.issue('domain', 'must not start with "~" (reserved for Sluice)');
-  else if (Buffer.byteLength(name) > REQUEST_BOUNDS.domain) r.issue('domain', `is longer than ${REQUEST_BOUNDS.domain} bytes`);
+  else if (Buffer.byteLength(name) > REQUEST_BOUNDS.domain)
+    r.issue('domain', `is longer than ${REQUEST_BOUNDS.domain} bytes`);
   const node = emptyNode();
   compileLevel(node, r.list(root.descriptors, 'descriptors'), 'descriptors', `${name ?? ''}.`, r);
   return name ? { name, node } : undefined;
@@ -147,16 +154,34 @@ function compileLevel(level: RuleNode, list: unknown[], path: string, parentKey:
     const node = emptyNode();
     const rule = isAbsent(d.rate_limit)
       ? undefined
-      : compileRule(d.rate_limit, `${at}.rate_limit`, `${parentKey}${finalKey}`, r.bool(d.shadow_mode, `${at}.shadow_mode`), r);
+      : compileRule(
+          d.rate_limit,
+          `${at}.rate_limit`,
+          `${parentKey}${finalKey}`,
+          r.bool(d.shadow_mode, `${at}.shadow_mode`),
+          r,
+        );
     if (rule) node.rule = rule;
     r.bool(d.detailed_metric, `${at}.detailed_metric`);
-    compileLevel(node, r.list(d.descriptors, `${at}.descriptors`), `${at}.descriptors`, `${parentKey}${finalKey}.`, r);
+    compileLevel(
+      node,
+      r.list(d.descriptors, `${at}.descriptors`),
+      `${at}.descriptors`,
+      `${parentKey}${finalKey}.`,
+      r,
+    );
     level.children.set(finalKey, node);
     if (finalKey.endsWith('*')) level.wildcards.push(finalKey);
   }
 }
 
-function compileRule(raw: unknown, at: string, fullKey: string, shadowMode: boolean, r: Reader): EnvoyRule | undefined {
+function compileRule(
+  raw: unknown,
+  at: string,
+  fullKey: string,
+  shadowMode: boolean,
+  r: Reader,
+): EnvoyRule | undefined {
   const o = r.object(raw, at, RATE_LIMIT_KEYS);
   if (o === undefined) return undefined;
   const unlimited = r.bool(o.unlimited, `${at}.unlimited`);
@@ -164,7 +189,10 @@ function compileRule(raw: unknown, at: string, fullKey: string, shadowMode: bool
   const unit = unitText === undefined ? undefined : unitOf(unitText);
   if (unlimited && unitText !== undefined) r.issue(`${at}.unit`, 'must not be given when unlimited is true');
   if (!unlimited && unit === undefined) {
-    r.issue(`${at}.unit`, `${unitText === undefined ? 'is required' : `"${unitText}" is not a unit`} (second, minute, hour, day, week, month, year)`);
+    r.issue(
+      `${at}.unit`,
+      `${unitText === undefined ? 'is required' : `"${unitText}" is not a unit`} (second, minute, hour, day, week, month, year)`,
+    );
   }
   let requests: number | undefined = 0;
   if (!isAbsent(o.requests_per_unit)) requests = r.count(o.requests_per_unit, `${at}.requests_per_unit`);
@@ -172,7 +200,14 @@ function compileRule(raw: unknown, at: string, fullKey: string, shadowMode: bool
   const name = r.text(o.name, `${at}.name`);
   const replaces = compileReplaces(o.replaces, `${at}.replaces`, name, r);
   const algorithm = compileAlgorithm(o.algorithm, `${at}.algorithm`, r);
-  const rule: EnvoyRule = { fullKey, requestsPerUnit: requests ?? 0, unlimited, shadowMode, replaces, algorithm };
+  const rule: EnvoyRule = {
+    fullKey,
+    requestsPerUnit: requests ?? 0,
+    unlimited,
+    shadowMode,
+    replaces,
+    algorithm,
+  };
   if (name) rule.name = name;
   if (unit && !unlimited) rule.unit = unit;
   return rule;

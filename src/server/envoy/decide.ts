@@ -1,4 +1,4 @@
-import type { Decision, LimitResult, Limiter } from '../../index.js';
+import type { Decision, Limiter, LimitResult } from '../../index.js';
 import type { CountedCheck } from './checks.js';
 
 /** One group's decision, and whether its admission was given back because another group refused. */
@@ -36,11 +36,20 @@ export async function decideAllOrNothing(
 }
 
 /** Shadow groups: decided independently, their verdicts reported but never enforced. */
-export function decideShadow(limiter: Limiter, tenant: string, groups: readonly CountedCheck[][]): Promise<GroupOutcome[]> {
+export function decideShadow(
+  limiter: Limiter,
+  tenant: string,
+  groups: readonly CountedCheck[][],
+): Promise<GroupOutcome[]> {
   return Promise.all(groups.map((g) => decideGroup(limiter, tenant, g)));
 }
 
-async function decideGroup(limiter: Limiter, tenant: string, checks: CountedCheck[], cost?: number): Promise<GroupOutcome> {
+async function decideGroup(
+  limiter: Limiter,
+  tenant: string,
+  checks: CountedCheck[],
+  cost?: number,
+): Promise<GroupOutcome> {
   const decision = await limiter.decide({
     tenant,
     cost: cost ?? (checks[0] as CountedCheck).cost,

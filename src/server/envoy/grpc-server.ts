@@ -30,7 +30,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   validate(options);
   const server = new grpc.Server();
   server.addService(rateLimitServiceDefinition(options.protoDir), {
-    ShouldRateLimit: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    ShouldRateLimit: (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
       options.service.decide(call.request).then(
         (response) => callback(null, toGrpcResponse(response)),
         (error: unknown) => callback(grpcError(error)),
@@ -38,22 +41,30 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     },
   });
   const host = options.host ?? '127.0.0.1';
-  const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${options.port}` : `${host}:${options.port}`;
+  const address =
+    host.includes(':') && !host.startsWith('[') ? `[${host}]:${options.port}` : `${host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
   });
   return { port, close: (graceMs = 10_000) => shutdown(server, graceMs) };
 }
 
 function validate(options: GrpcServerOptions): void {
-  const invalid = (field: string, message: string) => new ValidationError('ERR_SLUICE_INVALID_OPTION', field, message);
+  const invalid = (field: string, message: string) =>
+    new ValidationError('ERR_SLUICE_INVALID_OPTION', field, message);
   if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object');
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.includes(key)) throw invalid(key, `unknown option; expected one of ${OPTION_KEYS.join(', ')}`);
+    if (!OPTION_KEYS.includes(key))
+      throw invalid(key, `unknown option; expected one of ${OPTION_KEYS.join(', ')}`);
   }
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) throw invalid('port', 'must be an integer from 0 to 65535');
-  if (options.host !== undefined && (typeof options.host !== 'string' || options.host === '')) throw invalid('host', 'must be a non-empty string');
-  if (typeof options.service?.decide !== 'function') throw invalid('service', 'must be a RateLimitService (createRateLimitService)');
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535)
+    throw invalid('port', 'must be an integer from 0 to 65535');
+  if (options.host !== undefined && (typeof options.host !== 'string' || options.host === ''))
+    throw invalid('host', 'must be a non-empty string');
+  if (typeof options.service?.decide !== 'function')
+    throw invalid('service', 'must be a RateLimitService (createRateLimitService)');
 }
 
 /** Bad requests are INVALID_ARGUMENT naming the field; a store that cannot decide, UNAVAILABLE. */

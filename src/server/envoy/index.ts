@@ -15,7 +15,14 @@ export { protoDir, RLS_PROTO } from './protos.js';
 export { parseRateLimitRequest, REQUEST_BOUNDS } from './request.js';
 export type { RateLimitService, RateLimitServiceOptions, ResponseHeaders } from './service.js';
 export { createRateLimitService } from './service.js';
-export type { DescriptorEntry, RlsDescriptor, RlsLimit, RlsRequest, RlsResponse, RlsStatus } from './types.js';
+export type {
+  DescriptorEntry,
+  RlsDescriptor,
+  RlsLimit,
+  RlsRequest,
+  RlsResponse,
+  RlsStatus,
+} from './types.js';
 export type { Unit } from './units.js';
 export { UNIT_SECONDS, UNITS } from './units.js';
 export { toGrpcResponse, toJsonResponse } from './wire.js';

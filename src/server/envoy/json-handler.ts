@@ -28,7 +28,8 @@ export async function handleEnvoyJson(service: RateLimitService, body: unknown):
     const statusCode = response.overallCode === 'OK' ? 200 : 429;
     return { statusCode, contentType: 'application/json', body: toJsonResponse(response) };
   } catch (error) {
-    if (error instanceof ValidationError) return problem(400, error.message, { field: error.field, code: error.code });
+    if (error instanceof ValidationError)
+      return problem(400, error.message, { field: error.field, code: error.code });
     if (error instanceof StoreError) return problem(503, error.message, { code: error.code });
     if (error instanceof SluiceError) return problem(400, error.message, { code: error.code });
     throw error;

@@ -42,9 +42,15 @@ export type Target =
  * envoyproxy/ratelimit), else the matched rule; a rule whose name another matched rule `replaces` is
  * dropped. An unknown domain limits nothing (overrides included), as in envoyproxy/ratelimit.
  */
-export function targetsOf(domainName: string, domain: RuleNode | undefined, descriptors: readonly RlsDescriptor[]): Target[] {
+export function targetsOf(
+  domainName: string,
+  domain: RuleNode | undefined,
+  descriptors: readonly RlsDescriptor[],
+): Target[] {
   if (domain === undefined) return descriptors.map(() => ({ kind: 'none' }));
-  const rules = descriptors.map((d) => (d.limit ? overrideRule(domainName, d) : matchRule(domain, d.entries)));
+  const rules = descriptors.map((d) =>
+    d.limit ? overrideRule(domainName, d) : matchRule(domain, d.entries),
+  );
   const replaced = new Set(rules.flatMap((rule) => rule?.replaces ?? []));
   return rules.map((rule): Target => {
     if (rule === undefined || (rule.name !== undefined && replaced.has(rule.name))) return { kind: 'none' };

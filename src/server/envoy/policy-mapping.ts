@@ -3,7 +3,15 @@ import type { RlsRequest } from './types.js';
 
 /** The RequestContext field a descriptor entry's value becomes (`ignore`: none). */
 export type ContextField = 'tenant' | 'user' | 'ip' | 'endpoint' | 'roles' | 'tier' | 'ignore';
-const CONTEXT_FIELDS: readonly ContextField[] = ['tenant', 'user', 'ip', 'endpoint', 'roles', 'tier', 'ignore'];
+const CONTEXT_FIELDS: readonly ContextField[] = [
+  'tenant',
+  'user',
+  'ip',
+  'endpoint',
+  'roles',
+  'tier',
+  'ignore',
+];
 
 /**
  * Descriptor keys understood by default: Envoy's own actions (`remote_address`, `header_match`,
@@ -38,7 +46,11 @@ export function mappingKeys(mapping: DescriptorMapping | undefined): Map<string,
   const keys = new Map(Object.entries(DEFAULT_DESCRIPTOR_KEYS));
   for (const [key, field] of Object.entries(mapping?.keys ?? {})) {
     if (!CONTEXT_FIELDS.includes(field)) {
-      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', `mapping.keys.${key}`, `must be one of ${CONTEXT_FIELDS.join(', ')}`);
+      throw new ValidationError(
+        'ERR_SLUICE_INVALID_OPTION',
+        `mapping.keys.${key}`,
+        `must be one of ${CONTEXT_FIELDS.join(', ')}`,
+      );
     }
     keys.set(key, field);
   }
@@ -51,7 +63,11 @@ export function mappingKeys(mapping: DescriptorMapping | undefined): Map<string,
  * given twice with different values is an error naming the entry. The cost is the largest hits of the
  * request (per-descriptor hits_addend included).
  */
-export function contextOf(request: RlsRequest, keys: ReadonlyMap<string, ContextField>, tenantFromDomain = true): RequestContext {
+export function contextOf(
+  request: RlsRequest,
+  keys: ReadonlyMap<string, ContextField>,
+  tenantFromDomain = true,
+): RequestContext {
   const single: Partial<Record<'tenant' | 'user' | 'ip' | 'endpoint' | 'tier', string>> = {};
   const roles: string[] = [];
   for (const [i, descriptor] of request.descriptors.entries()) {
@@ -59,7 +75,8 @@ export function contextOf(request: RlsRequest, keys: ReadonlyMap<string, Context
       const field = keys.get(key) ?? 'ignore';
       if (field === 'ignore') continue;
       if (field === 'roles') {
-        for (const role of value.split(',')) if (role.trim() !== '' && !roles.includes(role.trim())) roles.push(role.trim());
+        for (const role of value.split(','))
+          if (role.trim() !== '' && !roles.includes(role.trim())) roles.push(role.trim());
         continue;
       }
       const previous = single[field];
@@ -75,7 +92,11 @@ export function contextOf(request: RlsRequest, keys: ReadonlyMap<string, Context
   }
   const tenant = single.tenant ?? (tenantFromDomain ? request.domain : undefined);
   if (tenant === undefined) {
-    throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'descriptors', 'no entry names the tenant (key "tenant")');
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'descriptors',
+      'no entry names the tenant (key "tenant")',
+    );
   }
   const cost = Math.max(...request.descriptors.map((d) => d.hitsAddend ?? request.hitsAddend));
   const ctx: RequestContext = { ...single, tenant, cost };

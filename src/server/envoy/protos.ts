@@ -18,7 +18,9 @@ export function protoDir(): string {
     if (existsSync(join(candidate, RLS_PROTO))) return candidate;
     dir = dirname(dir);
   }
-  throw new Error(`sluice: cannot find proto/${RLS_PROTO} above ${hereDir()} (is the package's proto/ directory shipped?)`);
+  throw new Error(
+    `sluice: cannot find proto/${RLS_PROTO} above ${hereDir()} (is the package's proto/ directory shipped?)`,
+  );
 }
 
 function hereDir(): string {
@@ -28,7 +30,13 @@ function hereDir(): string {
 }
 
 /** Options proto-loader decodes requests with: proto names, enums by name, 64-bit numbers as strings. */
-const LOAD_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true };
+const LOAD_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+};
 
 /** The RateLimitService definition, loaded from Sluice's protos (`dir`: another copy of them). */
 export function rateLimitServiceDefinition(dir = protoDir()): grpc.ServiceDefinition {

@@ -24,11 +24,13 @@ export function parseRateLimitRequest(raw: unknown): RlsRequest {
   known(body, 'request', ['domain', 'descriptors', 'hits_addend', 'hitsAddend']);
   const domain = field(body, 'domain', 'domain');
   if (typeof domain !== 'string' || domain === '') invalid('domain', 'must be a non-empty string');
-  if (Buffer.byteLength(domain) > REQUEST_BOUNDS.domain) invalid('domain', `is longer than ${REQUEST_BOUNDS.domain} bytes`);
+  if (Buffer.byteLength(domain) > REQUEST_BOUNDS.domain)
+    invalid('domain', `is longer than ${REQUEST_BOUNDS.domain} bytes`);
   if (domain.startsWith('~')) invalid('domain', 'must not start with "~" (reserved for Sluice)');
   const list = field(body, 'descriptors', 'descriptors');
   if (!Array.isArray(list) || list.length === 0) invalid('descriptors', 'must be a non-empty list');
-  if (list.length > REQUEST_BOUNDS.descriptors) invalid('descriptors', `has more than ${REQUEST_BOUNDS.descriptors} descriptors`);
+  if (list.length > REQUEST_BOUNDS.descriptors)
+    invalid('descriptors', `has more than ${REQUEST_BOUNDS.descriptors} descriptors`);
   const hits = hitsOf(field(body, 'hits_addend', 'hitsAddend'), 'hits_addend');
   return {
     domain,
@@ -42,10 +44,16 @@ function parseDescriptor(raw: unknown, path: string): RlsDescriptor {
   known(d, path, ['entries', 'limit', 'hits_addend', 'hitsAddend']);
   const entries = d.entries;
   if (!Array.isArray(entries) || entries.length === 0) invalid(`${path}.entries`, 'must be a non-empty list');
-  if (entries.length > REQUEST_BOUNDS.entries) invalid(`${path}.entries`, `has more than ${REQUEST_BOUNDS.entries} entries`);
-  const descriptor: RlsDescriptor = { entries: entries.map((e, i) => parseEntry(e, `${path}.entries[${i}]`)) };
+  if (entries.length > REQUEST_BOUNDS.entries)
+    invalid(`${path}.entries`, `has more than ${REQUEST_BOUNDS.entries} entries`);
+  const descriptor: RlsDescriptor = {
+    entries: entries.map((e, i) => parseEntry(e, `${path}.entries[${i}]`)),
+  };
   if (d.limit !== undefined && d.limit !== null) descriptor.limit = parseOverride(d.limit, `${path}.limit`);
-  const hits = hitsOf(unwrap(field(d, 'hits_addend', 'hitsAddend', `${path}.`), `${path}.hits_addend`), `${path}.hits_addend`);
+  const hits = hitsOf(
+    unwrap(field(d, 'hits_addend', 'hitsAddend', `${path}.`), `${path}.hits_addend`),
+    `${path}.hits_addend`,
+  );
   if (hits !== undefined) descriptor.hitsAddend = hits;
   return descriptor;
 }
@@ -59,10 +67,16 @@ function parseEntry(raw: unknown, path: string): DescriptorEntry {
 function parseOverride(raw: unknown, path: string): { requestsPerUnit: number; unit: Unit } {
   const o = object(raw, path);
   known(o, path, ['requests_per_unit', 'requestsPerUnit', 'unit']);
-  const requests = integer(field(o, 'requests_per_unit', 'requestsPerUnit', `${path}.`) ?? 0, `${path}.requests_per_unit`);
+  const requests = integer(
+    field(o, 'requests_per_unit', 'requestsPerUnit', `${path}.`) ?? 0,
+    `${path}.requests_per_unit`,
+  );
   const unit = unitOf(o.unit);
   if (unit === undefined) {
-    invalid(`${path}.unit`, `${JSON.stringify(o.unit ?? 'UNKNOWN')} is not a unit (SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, YEAR)`);
+    invalid(
+      `${path}.unit`,
+      `${JSON.stringify(o.unit ?? 'UNKNOWN')} is not a unit (SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, YEAR)`,
+    );
   }
   return { requestsPerUnit: requests, unit };
 }
@@ -94,7 +108,8 @@ function integer(value: unknown, path: string): number {
 
 function text(value: unknown, path: string): string {
   if (typeof value !== 'string' || value === '') invalid(path, 'must be a non-empty string');
-  if (Buffer.byteLength(value) > REQUEST_BOUNDS.text) invalid(path, `is longer than ${REQUEST_BOUNDS.text} bytes`);
+  if (Buffer.byteLength(value) > REQUEST_BOUNDS.text)
+    invalid(path, `is longer than ${REQUEST_BOUNDS.text} bytes`);
   return value;
 }
 
@@ -113,7 +128,8 @@ function field(o: Record<string, unknown>, proto: string, json: string, path = '
 
 function known(o: Record<string, unknown>, path: string, names: readonly string[]): void {
   for (const key of Object.keys(o)) {
-    if (!names.includes(key)) invalid(path === 'request' ? key : `${path}.${key}`, `unknown field (expected ${names.join(', ')})`);
+    if (!names.includes(key))
+      invalid(path === 'request' ? key : `${path}.${key}`, `unknown field (expected ${names.join(', ')})`);
   }
 }
 

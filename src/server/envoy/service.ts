@@ -63,7 +63,13 @@ export function createRateLimitService(options: RateLimitServiceOptions): RateLi
     shouldRateLimit(request) {
       const domain = rules?.domains.get(request.domain);
       if (domain !== undefined || policies === undefined) {
-        return byRules(limiter as Limiter, request, targetsOf(request.domain, domain, request.descriptors), headers, clock);
+        return byRules(
+          limiter as Limiter,
+          request,
+          targetsOf(request.domain, domain, request.descriptors),
+          headers,
+          clock,
+        );
       }
       return byPolicies(policies, request, keys, o.mapping?.tenantFromDomain, headers);
     },
@@ -80,26 +86,39 @@ export function createRateLimitService(options: RateLimitServiceOptions): RateLi
 
 function validated(options: RateLimitServiceOptions): RateLimitServiceOptions {
   rejectUnknownKeys(options, 'options', OPTIONS);
-  const invalid = (field: string, message: string) => new ValidationError('ERR_SLUICE_INVALID_OPTION', field, message);
-  if (options.limiter !== undefined && !(options.limiter instanceof Limiter)) throw invalid('limiter', 'must be a Limiter');
-  if (options.policies !== undefined && !(options.policies instanceof PolicyLimiter)) throw invalid('policies', 'must be a PolicyLimiter');
-  if (options.envoyConfig !== undefined && options.limiter === undefined) throw invalid('limiter', 'is required with envoyConfig (it counts the rules)');
-  if (options.envoyConfig === undefined && options.policies === undefined) throw invalid('envoyConfig', 'or policies is required');
+  const invalid = (field: string, message: string) =>
+    new ValidationError('ERR_SLUICE_INVALID_OPTION', field, message);
+  if (options.limiter !== undefined && !(options.limiter instanceof Limiter))
+    throw invalid('limiter', 'must be a Limiter');
+  if (options.policies !== undefined && !(options.policies instanceof PolicyLimiter))
+    throw invalid('policies', 'must be a PolicyLimiter');
+  if (options.envoyConfig !== undefined && options.limiter === undefined)
+    throw invalid('limiter', 'is required with envoyConfig (it counts the rules)');
+  if (options.envoyConfig === undefined && options.policies === undefined)
+    throw invalid('envoyConfig', 'or policies is required');
   if (options.responseHeaders !== undefined && !HEADER_CHOICES.includes(options.responseHeaders)) {
     throw invalid('responseHeaders', `must be one of ${HEADER_CHOICES.join(', ')}`);
   }
-  if (options.clock !== undefined && typeof options.clock !== 'function') throw invalid('clock', 'must be a function returning epoch ms');
+  if (options.clock !== undefined && typeof options.clock !== 'function')
+    throw invalid('clock', 'must be a function returning epoch ms');
   if (options.mapping !== undefined) {
     rejectUnknownKeys(options.mapping, 'mapping', ['keys', 'tenantFromDomain']);
-    if (options.mapping.keys !== undefined) rejectUnknownKeys(options.mapping.keys, 'mapping.keys', Object.keys(options.mapping.keys));
+    if (options.mapping.keys !== undefined)
+      rejectUnknownKeys(options.mapping.keys, 'mapping.keys', Object.keys(options.mapping.keys));
   }
   return options;
 }
 
 function rulesOf(config: NonNullable<RateLimitServiceOptions['envoyConfig']>): EnvoyRules {
-  if (typeof config === 'string' || Array.isArray(config)) return loadEnvoyConfig(config as string | string[]);
-  if (typeof config === 'object' && config !== null && (config as EnvoyRules).domains instanceof Map) return config as EnvoyRules;
-  throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'envoyConfig', 'must be paths or the result of loadEnvoyConfig');
+  if (typeof config === 'string' || Array.isArray(config))
+    return loadEnvoyConfig(config as string | string[]);
+  if (typeof config === 'object' && config !== null && (config as EnvoyRules).domains instanceof Map)
+    return config as EnvoyRules;
+  throw new ValidationError(
+    'ERR_SLUICE_INVALID_OPTION',
+    'envoyConfig',
+    'must be paths or the result of loadEnvoyConfig',
+  );
 }
 
 async function byRules(
@@ -123,7 +142,9 @@ async function byRules(
   return {
     overallCode: allowed ? 'OK' : 'OVER_LIMIT',
     statuses,
-    responseHeadersToAdd: combined ? headersOf(combined, now, headers) : refusedHeaders(decided, statuses, allowed, headers),
+    responseHeadersToAdd: combined
+      ? headersOf(combined, now, headers)
+      : refusedHeaders(decided, statuses, allowed, headers),
   };
 }
 
@@ -149,11 +170,24 @@ function policyStatus(d: PolicyDecision): RlsStatus {
   const { binding } = d;
   if (!Number.isFinite(binding.limit)) return { code, limitRemaining: MAX_UINT32 };
   const unit = unitOfWindow(binding.windowMs);
-  const currentLimit = { name: binding.name, requestsPerUnit: binding.refill ?? binding.limit, ...(unit ? { unit } : {}) };
-  return { code, currentLimit, limitRemaining: Math.min(MAX_UINT32, Math.max(0, binding.remaining)), durationUntilResetMs: Math.max(0, binding.resetAt - d.at) };
+  const currentLimit = {
+    name: binding.name,
+    requestsPerUnit: binding.refill ?? binding.limit,
+    ...(unit ? { unit } : {}),
+  };
+  return {
+    code,
+    currentLimit,
+    limitRemaining: Math.min(MAX_UINT32, Math.max(0, binding.remaining)),
+    durationUntilResetMs: Math.max(0, binding.resetAt - d.at),
+  };
 }
 
-function headersOf(decision: Decision, now: number, choice: ResponseHeaders): RlsResponse['responseHeadersToAdd'] {
+function headersOf(
+  decision: Decision,
+  now: number,
+  choice: ResponseHeaders,
+): RlsResponse['responseHeadersToAdd'] {
   if (choice === 'none') return [];
   const ietf = choice !== 'legacy';
   const legacy = choice !== 'ietf';

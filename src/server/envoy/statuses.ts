@@ -38,7 +38,8 @@ export function statusesOf(d: Decided): RlsStatus[] {
 function fill(statuses: RlsStatus[], outcome: GroupOutcome, now: number, shadow: boolean): void {
   for (const [j, check] of outcome.checks.entries()) {
     const result = resultOf(outcome, j);
-    for (const i of check.descriptors) statuses[i] = statusOf(check.rule, result, outcome.decision.at || now, shadow);
+    for (const i of check.descriptors)
+      statuses[i] = statusOf(check.rule, result, outcome.decision.at || now, shadow);
   }
 }
 
@@ -67,11 +68,20 @@ export function combinedDecision(d: Decided, allowed: boolean): Decision | undef
   if (first === undefined) return undefined;
   const limits = d.enforced.flatMap((o) => o.decision.limits.map((_, j) => resultOf(o, j)));
   const rejecting = d.enforced.map((o) => o.decision).filter((x) => !x.allowed);
-  const binding = rejecting.length > 0
-    ? rejecting.reduce((a, b) => (b.retryAfterMs > a.retryAfterMs ? b : a)).binding
-    : limits.reduce((a, b) => (b.remaining < a.remaining ? b : a));
+  const binding =
+    rejecting.length > 0
+      ? rejecting.reduce((a, b) => (b.retryAfterMs > a.retryAfterMs ? b : a)).binding
+      : limits.reduce((a, b) => (b.remaining < a.remaining ? b : a));
   const retryAfterMs = allowed ? 0 : Math.max(0, ...rejecting.map((x) => x.retryAfterMs), refusedRetry(d));
-  return { ...first, allowed, limits, binding, remaining: binding.remaining, resetAt: binding.resetAt, retryAfterMs };
+  return {
+    ...first,
+    allowed,
+    limits,
+    binding,
+    remaining: binding.remaining,
+    resetAt: binding.resetAt,
+    retryAfterMs,
+  };
 }
 
 /** A `requests_per_unit: 0` rule admits nothing: retry no earlier than its window's end. */
