@@ -8,6 +8,7 @@ export default defineConfig({
     fastify: 'src/adapters/fastify.ts',
     hono: 'src/adapters/hono.ts',
     metrics: 'src/observability/index.ts',
+    envoy: 'src/server/envoy/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -15,4 +16,10 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: false,
+  // The Envoy service's gRPC libraries are the user's to install (like the adapters' frameworks), never bundled.
+  external: ['@grpc/grpc-js', '@grpc/proto-loader'],
+  // src/server/envoy/protos.ts reads import.meta.url only in ESM (CommonJS has __dirname): not a problem.
+  esbuildOptions(options) {
+    options.logOverride = { 'empty-import-meta': 'silent' };
+  },
 });

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { SluiceError, StoreError, ValidationError } from '../../index.js';
+import { ValidationError } from '../../index.js';
+import { failureOf } from './errors.js';
 import { rateLimitServiceDefinition } from './protos.js';
 import type { RateLimitService } from './service.js';
 import { toGrpcResponse } from './wire.js';
@@ -69,9 +70,10 @@ function validate(options: GrpcServerOptions): void {
 
 /** Bad requests are INVALID_ARGUMENT naming the field; a store that cannot decide, UNAVAILABLE. */
 function grpcError(error: unknown): Partial<grpc.StatusObject> {
-  if (error instanceof ValidationError) return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
-  if (error instanceof StoreError) return { code: grpc.status.UNAVAILABLE, details: error.message };
-  if (error instanceof SluiceError) return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
+  const failure = failureOf(error);
+  const details = (error as Error).message;
+  if (failure === 'invalid') return { code: grpc.status.INVALID_ARGUMENT, details };
+  if (failure === 'store') return { code: grpc.status.UNAVAILABLE, details };
   return { code: grpc.status.INTERNAL, details: 'internal error' };
 }
 

@@ -1,4 +1,4 @@
-import { SluiceError, StoreError, ValidationError } from '../../index.js';
+import { failureOf, fieldOf } from './errors.js';
 import type { RateLimitService } from './service.js';
 import { toJsonResponse } from './wire.js';
 
@@ -28,10 +28,11 @@ export async function handleEnvoyJson(service: RateLimitService, body: unknown):
     const statusCode = response.overallCode === 'OK' ? 200 : 429;
     return { statusCode, contentType: 'application/json', body: toJsonResponse(response) };
   } catch (error) {
-    if (error instanceof ValidationError)
-      return problem(400, error.message, { field: error.field, code: error.code });
-    if (error instanceof StoreError) return problem(503, error.message, { code: error.code });
-    if (error instanceof SluiceError) return problem(400, error.message, { code: error.code });
+    const failure = failureOf(error);
+    const { message, code } = error as { message: string; code: string };
+    const field = fieldOf(error);
+    if (failure === 'invalid') return problem(400, message, field === undefined ? { code } : { field, code });
+    if (failure === 'store') return problem(503, message, { code });
     throw error;
   }
 }

@@ -3,9 +3,9 @@ import { rateLimitHeaders } from '../../http/headers.js';
 import {
   type Clock,
   type Decision,
-  Limiter,
+  type Limiter,
   type PolicyDecision,
-  PolicyLimiter,
+  type PolicyLimiter,
   systemClock,
   ValidationError,
 } from '../../index.js';
@@ -88,10 +88,13 @@ function validated(options: RateLimitServiceOptions): RateLimitServiceOptions {
   rejectUnknownKeys(options, 'options', OPTIONS);
   const invalid = (field: string, message: string) =>
     new ValidationError('ERR_SLUICE_INVALID_OPTION', field, message);
-  if (options.limiter !== undefined && !(options.limiter instanceof Limiter))
+  // Duck-typed: each entry point of the package bundles its own copy of the classes.
+  if (options.limiter !== undefined && !hasMethods(options.limiter, ['decide', 'refund'])) {
     throw invalid('limiter', 'must be a Limiter');
-  if (options.policies !== undefined && !(options.policies instanceof PolicyLimiter))
+  }
+  if (options.policies !== undefined && !hasMethods(options.policies, ['check'])) {
     throw invalid('policies', 'must be a PolicyLimiter');
+  }
   if (options.envoyConfig !== undefined && options.limiter === undefined)
     throw invalid('limiter', 'is required with envoyConfig (it counts the rules)');
   if (options.envoyConfig === undefined && options.policies === undefined)
@@ -107,6 +110,11 @@ function validated(options: RateLimitServiceOptions): RateLimitServiceOptions {
       rejectUnknownKeys(options.mapping.keys, 'mapping.keys', Object.keys(options.mapping.keys));
   }
   return options;
+}
+
+function hasMethods(value: unknown, names: readonly string[]): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  return names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
 }
 
 function rulesOf(config: NonNullable<RateLimitServiceOptions['envoyConfig']>): EnvoyRules {
