@@ -455,7 +455,16 @@ describe('README snippets, against the packed tarball', () => {
     );
     runOk('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], dir);
     // The optional peer dependencies and the types a TypeScript user installs, from this project.
-    for (const name of ['express', 'fastify', 'hono', '@types', 'prom-client', '@opentelemetry', 'pino']) {
+    for (const name of [
+      'express',
+      'fastify',
+      'hono',
+      '@types',
+      'prom-client',
+      '@opentelemetry',
+      'pino',
+      '@grpc',
+    ]) {
       const target = join(dir, 'node_modules', name);
       if (!existsSync(target)) symlinkSync(join(ROOT, 'node_modules', name), target, 'dir');
     }
