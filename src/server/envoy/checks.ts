@@ -63,15 +63,21 @@ export function planChecks(request: RlsRequest, targets: readonly Target[]): Che
   };
 }
 
+/**
+ * Limits by rule, one object each: the Limiter validates a limit object once and recognises it
+ * afterwards, so a configured rule is not validated again on every request.
+ */
+const limits = new WeakMap<EnvoyRule, LimitDefinition>();
+
 /** The Sluice limit of a rule: named by its full key, one window per unit. */
 export function limitOf(rule: EnvoyRule): LimitDefinition {
-  const windowMs = UNIT_SECONDS[rule.unit ?? 'SECOND'] * 1000;
-  return {
-    name: shortened(rule.fullKey),
-    algorithm: rule.algorithm,
-    limit: rule.requestsPerUnit,
-    window: windowMs,
-  };
+  let limit = limits.get(rule);
+  if (limit === undefined) {
+    const window = UNIT_SECONDS[rule.unit ?? 'SECOND'] * 1000;
+    limit = { name: shortened(rule.fullKey), algorithm: rule.algorithm, limit: rule.requestsPerUnit, window };
+    limits.set(rule, limit);
+  }
+  return limit;
 }
 
 /** An identifier Sluice can store (at most 256 bytes): long ones hashed. */
