@@ -12,6 +12,7 @@ export default defineConfig({
     hono: 'src/adapters/hono.ts',
     metrics: 'src/observability/index.ts',
     server: 'src/server/index.ts',
+    envoy: 'src/server/envoy/index.ts',
   },
   define: { __SLUICE_VERSION__: JSON.stringify(version) },
   format: ['esm', 'cjs'],
@@ -20,4 +21,10 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: true,
+  // The Envoy service's gRPC libraries are the user's to install (like the adapters' frameworks), never bundled.
+  external: ['@grpc/grpc-js', '@grpc/proto-loader'],
+  // src/server/envoy/protos.ts reads import.meta.url only in ESM (CommonJS has __dirname): not a problem.
+  esbuildOptions(options) {
+    options.logOverride = { 'empty-import-meta': 'silent' };
+  },
 });

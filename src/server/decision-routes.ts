@@ -55,7 +55,7 @@ export function decisionRoutes(app: FastifyInstance, parts: ServiceParts): void 
     const handle = parts.envoyJson;
     app.post('/json', route, async (request, reply) => {
       const answer = await handle(request.body);
-      return reply.code(answer.status).send(answer.body);
+      return reply.code(answer.statusCode).type(answer.contentType).send(answer.body);
     });
   }
 }

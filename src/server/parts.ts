@@ -5,7 +5,9 @@ import type { PolicyLimiter } from '../policy/policy-limiter.js';
 import type { TokenSet } from './auth.js';
 
 /** envoyproxy/ratelimit's HTTP `/json` endpoint, when an Envoy configuration is loaded. */
-export type EnvoyJsonHandler = (body: unknown) => Promise<{ status: number; body: unknown }>;
+export type EnvoyJsonHandler = (
+  body: unknown,
+) => Promise<{ statusCode: number; contentType: string; body: unknown }>;
 
 export interface Lifecycle {
   readonly startedAt: number;
@@ -26,6 +28,6 @@ export interface ServiceParts {
   readonly callers: TokenSet | undefined;
   /** Admin tokens; undefined: no admin API (its routes answer 404). */
   readonly admins: TokenSet | undefined;
-  readonly envoyJson: EnvoyJsonHandler | undefined;
+  envoyJson: EnvoyJsonHandler | undefined;
   readonly lifecycle: Lifecycle;
 }

@@ -15,6 +15,7 @@ import { loadConfigFile } from '../policy/load.js';
 import { PolicyLimiter } from '../policy/policy-limiter.js';
 import { buildApp } from './app.js';
 import { TokenSet } from './auth.js';
+import type { GrpcServer } from './envoy/index.js';
 import { type ServerOptions, validateServerOptions } from './options.js';
 import type { Lifecycle, ServiceParts } from './parts.js';
 
@@ -64,6 +65,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     envoyJson: undefined,
     lifecycle,
   };
+  const envoy = await startEnvoy(parts, options);
+  if (envoy) parts.envoyJson = envoy.json;
   const app = buildApp(parts, { logger: options.logger ?? false });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
   lifecycle.ready = true;
@@ -73,10 +76,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   return {
     url: `http://${host}:${address.port}`,
     port: address.port,
-    grpcPort: undefined,
+    grpcPort: envoy?.grpc?.port,
     parts,
     close: () => {
-      closing ??= shutdown(app, parts, options);
+      closing ??= shutdown(app, parts, options, envoy?.grpc);
       return closing;
     },
   };
@@ -86,16 +89,40 @@ async function shutdown(
   app: ReturnType<typeof buildApp>,
   parts: ServiceParts,
   options: ServerOptions,
+  grpc: GrpcServer | undefined,
 ): Promise<void> {
   parts.lifecycle.draining = true;
   if (options.readinessGraceMs) await new Promise((r) => setTimeout(r, options.readinessGraceMs));
   // Fastify stops accepting connections and waits for in-flight requests; past the bound, their
-  // connections are closed.
-  const drained = app.close();
-  const bound = setTimeout(() => app.server.closeAllConnections(), options.drainMs ?? 10_000);
+  // connections are closed. The gRPC server drains the same way, within the same bound.
+  const drainMs = options.drainMs ?? 10_000;
+  const drained = Promise.all([app.close(), grpc?.close(drainMs)]);
+  const bound = setTimeout(() => app.server.closeAllConnections(), drainMs);
   await drained.finally(() => clearTimeout(bound));
   await parts.activity.stop().catch(() => undefined);
   await parts.policy.close();
+}
+
+/**
+ * Envoy's rate limit service, when asked for: its `/json` handler and, with `grpcPort`, the gRPC
+ * server. Loaded only then (the gRPC libraries are optional peers). Envoy-configured domains are
+ * counted by the ad-hoc limiter; other domains' descriptors are decided by the policies.
+ */
+async function startEnvoy(
+  parts: ServiceParts,
+  options: ServerOptions,
+): Promise<{ json: ServiceParts['envoyJson']; grpc: GrpcServer | undefined } | undefined> {
+  if (options.grpcPort === undefined && !options.envoyConfig?.length) return undefined;
+  const envoy = await import('./envoy/index.js');
+  const service = envoy.createRateLimitService({
+    policies: parts.policy,
+    ...(options.envoyConfig?.length ? { limiter: parts.limiter, envoyConfig: options.envoyConfig } : {}),
+  });
+  const grpc =
+    options.grpcPort === undefined
+      ? undefined
+      : await envoy.startGrpcServer({ host: options.host ?? '127.0.0.1', port: options.grpcPort, service });
+  return { json: (body) => envoy.handleEnvoyJson(service, body), grpc };
 }
 
 function tokenSet(tokens: ServerOptions['adminTokens'], field: string): TokenSet | undefined {

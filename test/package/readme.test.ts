@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/policy/config.js';
+import { parseEnvoyConfig } from '../../src/server/envoy/config.js';
 import { configBlocks, readmeBlocks, typescriptBlocks, withRedis } from './readme-blocks.js';
 
 // The README is executable: its configuration blocks are valid configurations (here), and its
@@ -20,7 +21,10 @@ describe('README', () => {
     'the configuration at README.md:%i is valid',
     (_line, block) => {
       const doc = block.lang === 'json' ? JSON.parse(block.code) : parse(block.code);
-      expect(() => parseConfig(doc, `README.md:${block.line}`)).not.toThrow();
+      // A top-level `domain` makes it an envoyproxy/ratelimit configuration (sluice/envoy).
+      if (typeof doc === 'object' && doc !== null && 'domain' in doc) {
+        expect(() => parseEnvoyConfig([{ source: `README.md:${block.line}`, document: doc }])).not.toThrow();
+      } else expect(() => parseConfig(doc, `README.md:${block.line}`)).not.toThrow();
     },
   );
 

@@ -181,9 +181,10 @@ describe('packed tarball', () => {
     ).toEqual([]);
     // Only the build output and the top-level metadata files npm always or explicitly includes.
     const allowedTopLevel = /^package\/(package\.json|README\.md|CHANGELOG\.md|LICENSE(\.md|\.txt)?)$/;
-    expect(tarballEntries.filter((e) => !e.startsWith('package/dist/') && !allowedTopLevel.test(e))).toEqual(
-      [],
-    );
+    // Besides them, the Envoy service's protos (sluice/envoy loads them at run time).
+    const shipped = (e: string) => e.startsWith('package/dist/') || /^package\/proto\/.+\.proto$/.test(e);
+    expect(tarballEntries.filter((e) => !shipped(e) && !allowedTopLevel.test(e))).toEqual([]);
+    expect(tarballEntries).toContain('package/proto/envoy/service/ratelimit/v3/rls.proto');
   });
 
   it('exposes sluice/package.json to require and import', () => {
@@ -272,6 +273,37 @@ metrics.text().then((text) => console.log(JSON.stringify({
     const expected = { observers: 'function', log: 'function', tracing: 'function', rejected: true };
     expect(runScript('metrics.mjs')).toEqual(expected);
     expect(runScript('metrics.cjs')).toEqual(expected);
+  });
+
+  it('exposes sluice/envoy (both module systems): its protos found in the package, a call answered', () => {
+    const target = join(app, 'node_modules', '@grpc');
+    if (!existsSync(target)) symlinkSync(join(ROOT, 'node_modules', '@grpc'), target, 'dir');
+    const body = `const rules = parseEnvoyConfig([{ source: 'inline', document: { domain: 'd', descriptors: [
+  { key: 'k', rate_limit: { unit: 'minute', requests_per_unit: 1 } }] } }]);
+const service = createRateLimitService({ limiter: new Limiter({}), envoyConfig: rules });
+const definition = loader.loadSync(RLS_PROTO, { includeDirs: [protoDir()], keepCase: true, enums: String });
+const Service = grpc.loadPackageDefinition(definition).envoy.service.ratelimit.v3.RateLimitService;
+startGrpcServer({ port: 0, service }).then(async (server) => {
+  const client = new Service('127.0.0.1:' + server.port, grpc.credentials.createInsecure());
+  const call = () => new Promise((ok, ko) => client.ShouldRateLimit(
+    { domain: 'd', descriptors: [{ entries: [{ key: 'k', value: 'v' }] }] }, (e, r) => (e ? ko(e) : ok(r.overall_code))));
+  const codes = [await call(), await call()];
+  client.close();
+  await server.close(1000);
+  console.log(JSON.stringify({ dir: protoDir(), codes }));
+});
+`;
+    writeFileSync(
+      join(app, 'envoy.mjs'),
+      `import * as grpc from '@grpc/grpc-js';\nimport * as loader from '@grpc/proto-loader';\nimport { Limiter } from 'sluice';\nimport { createRateLimitService, parseEnvoyConfig, protoDir, RLS_PROTO, startGrpcServer } from 'sluice/envoy';\n${body}`,
+    );
+    writeFileSync(
+      join(app, 'envoy.cjs'),
+      `const grpc = require('@grpc/grpc-js');\nconst loader = require('@grpc/proto-loader');\nconst { Limiter } = require('sluice');\nconst { createRateLimitService, parseEnvoyConfig, protoDir, RLS_PROTO, startGrpcServer } = require('sluice/envoy');\n${body}`,
+    );
+    const expected = { dir: join(app, 'node_modules', 'sluice', 'proto'), codes: ['OK', 'OVER_LIMIT'] };
+    expect(runScript('envoy.mjs')).toEqual(expected);
+    expect(runScript('envoy.cjs')).toEqual(expected);
   });
 
   it('works from ESM (import)', () => {
@@ -423,7 +455,16 @@ describe('README snippets, against the packed tarball', () => {
     );
     runOk('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], dir);
     // The optional peer dependencies and the types a TypeScript user installs, from this project.
-    for (const name of ['express', 'fastify', 'hono', '@types', 'prom-client', '@opentelemetry', 'pino']) {
+    for (const name of [
+      'express',
+      'fastify',
+      'hono',
+      '@types',
+      'prom-client',
+      '@opentelemetry',
+      'pino',
+      '@grpc',
+    ]) {
       const target = join(dir, 'node_modules', name);
       if (!existsSync(target)) symlinkSync(join(ROOT, 'node_modules', name), target, 'dir');
     }

@@ -34,6 +34,7 @@ describe('admin API', () => {
   const config = {
     prefix: freshPrefix(),
     refreshInterval: 100,
+    failure: { budget: '5s' },
     tierRules: [{ pattern: 'ent-*', tier: 'enterprise' }],
     tenants: { acme: { tier: 'basic' } },
     policies: [

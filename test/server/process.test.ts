@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPrefix, useRedis } from '../regressions/support.js';
+import { d, envoyClient, FIXTURES } from './envoy-support.js';
 import { ADMIN, call, type ServerProcess, seed004Config, startServerProcess } from './support.js';
 
 /** The real server process (`node dist/cli.js serve`), driven over HTTP, against a real Redis. */
@@ -46,6 +47,31 @@ describe('sluice serve, as a process', () => {
     expect((await call(b.url, 'POST', '/v1/check', ctx)).body.allowed).toBe(true); // pro: 100 per minute
     const health = await call(b.url, 'GET', '/health');
     expect([health.body.status, health.body.ratelimit.store.backend]).toEqual(['healthy', 'redis']);
+  });
+
+  it("Envoy's rate limit service: an envoyproxy/ratelimit example file, over gRPC (Envoy's own protos) and /json", async () => {
+    const example = join(FIXTURES, 'example2.yaml'); // messaging: 5 marketing messages a day per number
+    const p = await start(['--redis', redis.server.url, '--grpc-port', '0', '--envoy-config', example]);
+    expect(p.grpcPort).toBeGreaterThan(0);
+    const client = envoyClient(p.grpcPort as number);
+    try {
+      const request = {
+        domain: 'messaging',
+        descriptors: [d(['message_type', 'marketing'], ['to_number', '2061234567'])],
+      };
+      const codes = [];
+      for (let i = 0; i < 6; i++) codes.push((await client.call(request)).overall_code);
+      expect(codes).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OVER_LIMIT']);
+      const json = await call(p.url, 'POST', '/json', request);
+      expect([json.status, json.body.overallCode]).toEqual([429, 'OVER_LIMIT']);
+      const other = await call(p.url, 'POST', '/json', {
+        ...request,
+        descriptors: [d(['message_type', 'marketing'], ['to_number', '2069999999'])],
+      });
+      expect([other.status, other.body.overallCode]).toEqual([200, 'OK']);
+    } finally {
+      client.close();
+    }
   });
 
   it('/metrics is scraped and parsed, and moves as decisions are made', async () => {

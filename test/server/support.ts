@@ -49,6 +49,9 @@ export function seed004Config(extra: Record<string, unknown> = {}) {
     tiers: { free: { rps: 1000 }, pro: { rps: 1000 }, enterprise: { rps: 1000 } },
     tierPolicy: { enabled: false },
     tenants: { bigcorp: { tier: 'enterprise' }, smallco: { tier: 'pro' } },
+    // These tests are about the service, not the failure modes: a loaded CI machine must not turn a
+    // slow round trip into a failure-mode answer.
+    failure: { budget: '5s' },
     policies: [
       { name: 'auth-login', scope: 'endpoint', match: ['/auth/login'], tierLimits: table(5, 10, 20) },
       { name: 'campaigns', scope: 'endpoint', match: ['/campaigns'], tierLimits: table(10, 100, 1000) },
@@ -61,6 +64,8 @@ export function seed004Config(extra: Record<string, unknown> = {}) {
 export interface ServerProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  /** The gRPC port, when the server runs Envoy's rate limit service. */
+  readonly grpcPort: number | undefined;
   readonly output: string[];
   /** Resolves with the exit code once the process has exited. */
   readonly exited: Promise<number | null>;
@@ -79,10 +84,11 @@ export function startServerProcess(args: string[], env: Record<string, string> =
     const timer = setTimeout(() => reject(new Error(`server did not start: ${output.join('')}`)), 20_000);
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       output.push(line);
-      const match = /^sluice: listening on (http:\/\/\S+)/.exec(line);
+      const match = /^sluice: listening on (http:\/\/\S+)(?: \(grpc (\d+)\))?/.exec(line);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, url: match[1] as string, output, exited });
+        const grpcPort = match[2] ? Number(match[2]) : undefined;
+        resolve({ child, url: match[1] as string, grpcPort, output, exited });
       }
     });
     void exited.then((code) => {
