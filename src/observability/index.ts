@@ -37,3 +37,5 @@ export function observers(...list: DecisionObserver[]): DecisionObserver {
     },
   };
 }
+export { type ActiveTenant, Activity, type ActivityOptions, type LimitedIdentity } from './activity.js';
+export { type AuditEntry, AuditTrail } from './audit-trail.js';

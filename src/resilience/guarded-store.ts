@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
+import type { BoardEntry, BoardWrite } from '../stores/boards.js';
 import type {
   DecisionPlan,
   DocumentHead,
@@ -127,6 +128,23 @@ export class GuardedStore implements Store {
     return this.inner.close();
   }
 
+  // Boards (the tenant index, top limited identities, the audit trail) are written in the background
+  // and read by operators: within the budget, but they never move the breaker either.
+  addToBoard(key: string, entries: readonly BoardEntry[], write: BoardWrite): Promise<void> {
+    if (!this.inner.addToBoard) return Promise.reject(noBoards(this.inner));
+    return this.inner.addToBoard(key, entries, write);
+  }
+
+  readBoards(
+    keys: readonly string[],
+    weights: readonly number[],
+    count: number,
+    minScore?: number,
+  ): Promise<BoardEntry[]> {
+    if (!this.inner.readBoards) return Promise.reject(noBoards(this.inner));
+    return this.inner.readBoards(keys, weights, count, minScore);
+  }
+
   async ready(timeoutMs?: number, options?: { keepTrying?: boolean }): Promise<void> {
     await this.inner.ready?.(timeoutMs, options);
   }
@@ -172,4 +190,14 @@ export class GuardedStore implements Store {
     this.breaker.failure();
     throw failure;
   };
+}
+
+function noBoards(store: Store): StoreError {
+  return new StoreError(
+    store.backend,
+    `the ${store.backend} store keeps no boards (tenant index, top limited)`,
+    {
+      code: 'ERR_SLUICE_STORE_UNSUPPORTED',
+    },
+  );
 }

@@ -1,5 +1,6 @@
 import type { Algorithm } from '../algorithms/index.js';
 import type { NormalizedLimit } from '../core/types.js';
+import type { BoardEntry, BoardWrite } from './boards.js';
 
 /** One limit of a plan: which algorithm, with which parameters, on which storage key. */
 export interface PlannedLimit {
@@ -161,6 +162,21 @@ export interface Store {
   unblock(tenant: string, metaKey: string, blockKey: string | null): Promise<void>;
   /** Releases connections and timers. */
   close(): Promise<void>;
+  /**
+   * Optional (memory and Redis have it): adds scores to the members of a board (stores/boards.ts), in
+   * one atomic call, trims it to `write.maxMembers` highest and sets its TTL.
+   */
+  addToBoard?(key: string, entries: readonly BoardEntry[], write: BoardWrite): Promise<void>;
+  /**
+   * Optional: the `count` highest members of the weighted sum of boards (`weights[i]` for `keys[i]`,
+   * all of one hash tag), members scoring less than `minScore` left out; highest first.
+   */
+  readBoards?(
+    keys: readonly string[],
+    weights: readonly number[],
+    count: number,
+    minScore?: number,
+  ): Promise<BoardEntry[]>;
   /** Resolves once the store can take calls (a network store has connected). */
   ready?(timeoutMs?: number, options?: { keepTrying?: boolean }): Promise<void>;
   /** Reads a small versioned document (the runtime configuration); null when there is none. */

@@ -2,6 +2,7 @@ import { type Clock, systemClock } from '../../core/clock.js';
 import { MAX_DURATION_MS } from '../../core/duration.js';
 import { StoreError, ValidationError } from '../../core/errors.js';
 import { rejectUnknownKeys } from '../../core/options.js';
+import type { BoardEntry, BoardWrite } from '../boards.js';
 import { roundInstant, roundRemaining, roundWait } from '../rounding.js';
 import type {
   DecisionPlan,
@@ -13,6 +14,7 @@ import type {
   Store,
   StoredDocument,
 } from '../store.js';
+import { MemoryBoards } from './boards.js';
 import { FlatCopies } from './flat.js';
 import {
   BLOCK_MARKER,
@@ -114,6 +116,7 @@ export class MemoryStore implements Store {
   private readonly flat = new FlatCopies();
   /** Versioned documents (runtime configuration): operator state, never expired or swept. */
   private readonly documents = new Map<string, StoredDocument>();
+  private readonly boards: MemoryBoards;
 
   constructor(options: MemoryStoreOptions = {}) {
     rejectUnknownKeys(options, 'memory', ['clock', 'maxKeys', 'maxKeysPerTenant', 'sweepIntervalMs']);
@@ -127,6 +130,7 @@ export class MemoryStore implements Store {
     const clock = options.clock ?? systemClock;
     // Whole milliseconds, as Redis' TIME is read by the scripts (Date.now's already are).
     this.clock = clock === systemClock ? Date.now : () => Math.floor(clock());
+    this.boards = new MemoryBoards(this.clock);
     const bounds = memoryBounds(options);
     this.maxKeys = bounds.maxKeys;
     this.maxKeysPerTenant = bounds.maxKeysPerTenant;
@@ -370,6 +374,20 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.keys.clear();
+    this.boards.clear();
+  }
+
+  async addToBoard(key: string, entries: readonly BoardEntry[], write: BoardWrite): Promise<void> {
+    this.boards.add(key, entries, write);
+  }
+
+  async readBoards(
+    keys: readonly string[],
+    weights: readonly number[],
+    count: number,
+    minScore = Number.NEGATIVE_INFINITY,
+  ): Promise<BoardEntry[]> {
+    return this.boards.read(keys, weights, count, minScore);
   }
 
   async readDocument(key: string): Promise<StoredDocument | null> {

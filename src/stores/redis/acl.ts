@@ -26,6 +26,8 @@ export const REDIS_ACL_COMMANDS = [
   'zrange',
   'zrangebyscore',
   'zremrangebyscore',
+  // boards (the tenant index, top limited identities, the audit trail)
+  'zremrangebyrank',
   // the runtime overrides document's head (its version and size), read before its body
   'getrange',
   'strlen',
@@ -36,8 +38,8 @@ export const REDIS_ACL_COMMANDS = [
   'cluster|info',
 ] as const;
 
-/** Reserved tenants (hash tags) whose keys instances write: platform protection's shared count. */
-const INSTANCE_RESERVED_TENANTS = ['~platform'] as const;
+/** Reserved tenants (hash tags) whose keys instances write: platform protection's shared count, the tenant index. */
+const INSTANCE_RESERVED_TENANTS = ['~platform', '~index'] as const;
 
 export interface RedisAclOptions {
   /**

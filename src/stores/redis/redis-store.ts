@@ -2,6 +2,7 @@ import { Cluster, type ClusterOptions, Command, Redis, type RedisOptions } from 
 import { StoreError, ValidationError } from '../../core/errors.js';
 import { rejectUnknownKeys } from '../../core/options.js';
 import type { NormalizedLimit } from '../../core/types.js';
+import type { BoardEntry, BoardWrite } from '../boards.js';
 import type {
   DeadlineKeeper,
   DecisionPlan,
@@ -14,6 +15,7 @@ import type {
   Store,
   StoredDocument,
 } from '../store.js';
+import { BOARD_ADD_SOURCE, BOARD_READ_SOURCE } from './boards.js';
 import {
   type BatchEntry,
   batchArgs,
@@ -414,6 +416,38 @@ export class RedisStore implements Store {
       String(floorVersion),
     ])) as number;
     return version < 0 ? null : version;
+  }
+
+  async addToBoard(key: string, entries: readonly BoardEntry[], write: BoardWrite): Promise<void> {
+    if (entries.length === 0) return;
+    const args = [key, write.mode, String(write.maxMembers), String(write.ttlMs)];
+    for (const [member, score] of entries) args.push(member, String(score));
+    this.coalescer?.sendQueued();
+    await this.run(
+      this.cached('board add', () => BOARD_ADD_SOURCE),
+      1,
+      args,
+    );
+  }
+
+  async readBoards(
+    keys: readonly string[],
+    weights: readonly number[],
+    count: number,
+    minScore = Number.NEGATIVE_INFINITY,
+  ): Promise<BoardEntry[]> {
+    if (keys.length === 0) return [];
+    const args = [...keys, String(count), String(Math.max(minScore, -1e308))];
+    for (const w of weights) args.push(String(w));
+    this.coalescer?.sendQueued();
+    const flat = (await this.run(
+      this.cached('board read', () => BOARD_READ_SOURCE),
+      keys.length,
+      args,
+    )) as Array<Buffer | string>;
+    const out: BoardEntry[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push([String(flat[i]), Number(String(flat[i + 1]))]);
+    return out;
   }
 
   async close(): Promise<void> {
