@@ -84,8 +84,11 @@ export class HttpAdmin implements Admin {
   }
 
   async modes(): Promise<ModeReport> {
-    const quotas = await this.call<{ mode: Mode; policies?: unknown }>(`${ADMIN}/quotas`, { token: 'admin' });
-    return { mode: quotas.mode, policies: policyModesOf(quotas.policies) };
+    const quotas = await this.call<{ mode: Mode; policies?: unknown; policyModes?: Record<string, Mode> }>(
+      `${ADMIN}/quotas`,
+      { token: 'admin' },
+    );
+    return { mode: quotas.mode, policies: { ...policyModesOf(quotas.policies), ...quotas.policyModes } };
   }
 
   async setMode(mode: Mode | null, policy?: string): Promise<number> {

@@ -1,8 +1,8 @@
 /**
  * The transport straight to the store: a PolicyLimiter built from the configuration file (its store
- * replaced by `--redis URL`), doing the operation itself. The tenant index, top rate-limited
- * identities and audit trail are PolicyLimiter methods of the service work; a build without them says
- * so (`unsupported`) rather than guessing.
+ * replaced by `--redis URL`), doing the operation itself, with the service's boards on the same store
+ * and prefix (Activity: the tenant index and top limited identities; AuditTrail: the changes). Changes
+ * are audited as the service audits them, the actor being SLUICE_ACTOR or `cli:<login>`.
  */
 import {
   loadConfigFile,
@@ -12,7 +12,8 @@ import {
   type RequestContext,
   StoreError,
 } from '../index.js';
-import { CliFailure, UsageError, unreachable } from './failures.js';
+import { Activity, AuditTrail } from '../observability/index.js';
+import { UsageError, unreachable } from './failures.js';
 import type {
   Admin,
   AuditEntry,
@@ -26,18 +27,13 @@ import type {
   TopEntry,
 } from './transport.js';
 
-/** The PolicyLimiter calls of the service's indexes, typed narrowly: absent in builds before them. */
-interface StoreIndexes {
-  tenants?(count?: number): Promise<Array<{ tenant: string; lastSeenAt: number }>>;
-  topLimited?(tenant: string, count?: number): Promise<TopEntry[]>;
-  auditTrail?(count?: number): Promise<AuditEntry[]>;
-}
-
 export interface StoreAdminOptions {
   redis?: string | undefined;
   configFile?: string | undefined;
   timeoutMs: number;
   actor: string;
+  /** Told when a change was made but its audit entry could not be stored. */
+  warn: (message: string) => void;
 }
 
 /** Builds the limiter and connects (within the timeout: unreachable otherwise). */
@@ -55,6 +51,9 @@ export async function openStoreAdmin(options: StoreAdminOptions): Promise<Admin>
       `${source} uses the in-process memory store: its state lives in the service; give --url, or --redis URL`,
     );
   }
+  // Decisions made here (sluice check) count in the boards too; the activity is made once the store is.
+  let activity: Activity | undefined;
+  const observer = { decided: (event: Parameters<Activity['decided']>[0]) => activity?.decided(event) };
   let limiter: PolicyLimiter;
   try {
     limiter = await PolicyLimiter.create({
@@ -62,23 +61,26 @@ export async function openStoreAdmin(options: StoreAdminOptions): Promise<Admin>
       requireStore: true,
       actor: options.actor,
       operatorTimeout: options.timeoutMs,
+      observer,
     });
   } catch (error) {
     if (error instanceof StoreError) throw unreachable(error.message);
     throw error;
   }
-  return new StoreAdmin(limiter, storeName(options.redis ?? config.store));
-}
-
-function storeName(store: string | { url?: string; cluster?: unknown; sentinel?: unknown }): string {
-  if (typeof store === 'string') return store;
-  return store.url ?? (store.cluster ? 'redis cluster' : 'redis sentinel');
+  // The service's board settings (its defaults) and prefix: both read and write the same boards.
+  activity = new Activity(limiter.store, { prefix: config.prefix });
+  const audit = new AuditTrail(limiter.store, { prefix: config.prefix });
+  const where = options.redis ?? config.store.url ?? `redis ${config.store.cluster ? 'cluster' : 'sentinel'}`;
+  return new StoreAdmin(limiter, activity, audit, where, options);
 }
 
 class StoreAdmin implements Admin {
   constructor(
     private readonly limiter: PolicyLimiter,
+    private readonly activity: Activity,
+    private readonly trail: AuditTrail,
     readonly where: string,
+    private readonly options: StoreAdminOptions,
   ) {}
 
   async check(ctx: RequestContext, peek: boolean): Promise<CheckOutcome> {
@@ -88,10 +90,14 @@ class StoreAdmin implements Admin {
   }
 
   async tenant(tenant: string): Promise<TenantReport> {
-    const [peek, limits] = await Promise.all([this.limiter.peek({ tenant }), this.limiter.usage({ tenant })]);
-    const indexes = this.limiter as unknown as StoreIndexes;
-    const top = indexes.topLimited ? await indexes.topLimited(tenant, 10) : [];
-    const override = this.limiter.overrides.tenants?.[tenant] ?? null;
+    const ctx = { tenant };
+    const [peek, limits, top] = await Promise.all([
+      this.limiter.peek(ctx),
+      this.limiter.usage(ctx),
+      this.activity.topLimited(tenant, 10),
+    ]);
+    const { overrides, config } = this.limiter;
+    const override = overrides.tenants?.[tenant] ?? config.tenants[tenant] ?? null;
     return { tenant, tier: peek.tier, override, limits, top };
   }
 
@@ -101,21 +107,27 @@ class StoreAdmin implements Admin {
 
   async reset(tenant: string, target: ResetTarget): Promise<void> {
     const { policy, limit, ...who } = target;
-    if (Object.keys(target).length === 0) return this.limiter.resetTenant(tenant);
+    if (Object.keys(target).length === 0) {
+      await this.limiter.resetTenant(tenant);
+      return this.audited('tenant.reset', tenant);
+    }
     const only = { ...(policy === undefined ? {} : { policy }), ...(limit === undefined ? {} : { limit }) };
     await this.limiter.reset({ tenant, ...who }, Object.keys(only).length === 0 ? undefined : only);
+    await this.audited('limits.reset', targetOf(tenant, who), { policy, limit });
   }
 
   top(tenant: string, count: number): Promise<TopEntry[]> {
-    return this.indexes('topLimited', 'the top rate-limited identities').topLimited(tenant, count);
+    return this.activity.topLimited(tenant, count);
   }
 
-  block(target: BlockTarget, duration: string | number): Promise<void> {
-    return this.limiter.block(target, duration);
+  async block(target: BlockTarget, duration: string | number): Promise<void> {
+    await this.limiter.block(target, duration);
+    await this.audited('block', targetOf(target.tenant, target), { duration });
   }
 
-  unblock(target: BlockTarget): Promise<void> {
-    return this.limiter.unblock(target);
+  async unblock(target: BlockTarget): Promise<void> {
+    await this.limiter.unblock(target);
+    await this.audited('unblock', targetOf(target.tenant, target));
   }
 
   async modes(): Promise<ModeReport> {
@@ -126,32 +138,39 @@ class StoreAdmin implements Admin {
     return { mode: overrides.mode ?? config.mode, policies };
   }
 
-  setMode(mode: Mode | null, policy?: string): Promise<number> {
-    return this.limiter.setMode(mode, policy);
+  async setMode(mode: Mode | null, policy?: string): Promise<number> {
+    const version = await this.limiter.setMode(mode, policy);
+    await this.audited('mode.set', policy ?? 'global', { mode });
+    return version;
   }
 
   tenants(count: number): Promise<TenantEntry[]> {
-    return this.indexes('tenants', 'the index of active tenants').tenants(count);
+    return this.activity.tenants(count);
   }
 
   audit(count: number): Promise<AuditEntry[]> {
-    return this.indexes('auditTrail', 'the audit trail').auditTrail(count);
+    return this.trail.entries(count);
   }
 
-  close(): Promise<void> {
-    return this.limiter.close();
+  async close(): Promise<void> {
+    // stop() writes what this process noted (its checks) before the store closes.
+    await this.activity.stop().catch(() => undefined);
+    await this.limiter.close();
   }
 
-  /** The limiter's index call `name`, or a failure saying this build has none. */
-  private indexes<K extends keyof StoreIndexes>(name: K, what: string): Required<Pick<StoreIndexes, K>> {
-    const indexes = this.limiter as unknown as StoreIndexes;
-    if (typeof indexes[name] !== 'function') {
-      throw new CliFailure(
-        `unsupported: this Sluice build keeps no ${what} in the store (PolicyLimiter.${name})`,
-      );
+  /** The change is done: its audit entry, as the service writes it (a failure to store it is only told). */
+  private async audited(action: string, target: string, detail?: unknown): Promise<void> {
+    try {
+      await this.trail.record({ actor: this.options.actor, action, target, detail });
+    } catch (error) {
+      this.options.warn(`${action} ${target} done, but not audited: ${(error as Error).message}`);
     }
-    return { [name]: (indexes[name] as (...a: unknown[]) => unknown).bind(this.limiter) } as Required<
-      Pick<StoreIndexes, K>
-    >;
   }
+}
+
+/** As the service names a change's target: "acme", "acme/user:alice", "acme/ip:10.0.0.1". */
+function targetOf(tenant: string, who: { user?: string | undefined; ip?: string | undefined }): string {
+  if (who.user !== undefined) return `${tenant}/user:${who.user}`;
+  if (who.ip !== undefined) return `${tenant}/ip:${who.ip}`;
+  return tenant;
 }

@@ -34,6 +34,9 @@ export interface TenantReport {
 
 export interface TopEntry {
   identity: string;
+  /** The limit that refused it most. */
+  binding?: string;
+  /** Rejections, decayed with age. */
   rejected: number;
 }
 
@@ -44,11 +47,15 @@ export interface TenantEntry {
 }
 
 export interface AuditEntry {
-  at: number | string;
+  /** Epoch ms. */
+  at: number;
+  /** The admin token's name, or the CLI's actor (SLUICE_ACTOR, `cli:<login>`). */
   actor: string;
+  /** "tenant.reset", "limits.reset", "mode.set", "block", ... */
   action: string;
-  target: unknown;
-  detail: unknown;
+  /** "acme", "acme/user:alice", a policy, "global". */
+  target: string;
+  detail?: unknown;
 }
 
 /** The global mode in force and each policy's. */
@@ -93,7 +100,11 @@ export const DEFAULT_TIMEOUT_MS = 5000;
  * (or SLUICE_CONFIG) the store. Explicit flags win over the environment; both kinds at once is a
  * usage error.
  */
-export async function openAdmin(values: FlagValues, env: Env): Promise<Admin> {
+export async function openAdmin(
+  values: FlagValues,
+  env: Env,
+  warn: (message: string) => void,
+): Promise<Admin> {
   const url = stringOf(values, 'url');
   const redis = stringOf(values, 'redis');
   const config = stringOf(values, 'config');
@@ -103,11 +114,11 @@ export async function openAdmin(values: FlagValues, env: Env): Promise<Admin> {
   }
   if (url !== undefined) return httpAdmin(url, env, timeoutMs);
   if (redis !== undefined || config !== undefined) {
-    return openStoreAdmin({ redis, configFile: config, timeoutMs, actor: actorOf(env) });
+    return openStoreAdmin({ redis, configFile: config, timeoutMs, actor: actorOf(env), warn });
   }
   if (env.SLUICE_URL) return httpAdmin(env.SLUICE_URL, env, timeoutMs);
   if (env.SLUICE_CONFIG) {
-    return openStoreAdmin({ configFile: env.SLUICE_CONFIG, timeoutMs, actor: actorOf(env) });
+    return openStoreAdmin({ configFile: env.SLUICE_CONFIG, timeoutMs, actor: actorOf(env), warn });
   }
   throw new UsageError(
     'say where Sluice is: --url URL (or SLUICE_URL) for a service, --redis URL [--config FILE] for the store',

@@ -70,7 +70,7 @@ export async function runVerb(verb: Verb, argv: string[], io: { out: Output; err
     json: values.json === true,
     ...io,
     admin: () => {
-      opened ??= openAdmin(values, io.env);
+      opened ??= openAdmin(values, io.env, (message) => io.err.write(`warning: ${message}\n`));
       return opened;
     },
   };

@@ -123,6 +123,35 @@ describe('sluice VERB --redis URL --config FILE (a real redis-server)', () => {
     expect((await sluice(['check', 'acme', 'user:5', ...at])).code).toBe(1);
   });
 
+  it('tenants, top and audit: the boards the service keeps, written by these checks and changes', async () => {
+    const at = where();
+    for (let i = 0; i < 13; i++) await sluice(['check', 'gamma', 'user:3', ...at]);
+    await sluice(['check', 'delta', 'user:1', ...at]);
+    const tenants = json(await sluice(['tenants', '--json', ...at])).tenants;
+    expect(tenants.map((t: { tenant: string }) => t.tenant).sort()).toEqual(['delta', 'gamma']);
+    const top = json(await sluice(['top', 'gamma', '--json', ...at])).top;
+    expect(top).toHaveLength(1);
+    expect(top[0]).toMatchObject({ identity: 'user:3', binding: 'per-user/per-user.minute' });
+    // 3 rejections in the current minute's bucket (weighed 0.87 if the minute turned since).
+    expect([3, 2.61]).toContain(top[0].rejected);
+    expect((await sluice(['top', 'gamma', ...at])).out).toMatch(
+      /^identity +rejected +refused most by\nuser:3 +(3|2\.61) +per-user\/per-user\.minute\n$/,
+    );
+    const env = { SLUICE_ACTOR: 'ops:alice' };
+    await sluice(['block', 'gamma', 'user:3', '--for', '5m', ...at], env);
+    await sluice(['reset', 'gamma', 'per-user', '--identity', 'user:3', ...at], env);
+    await sluice(['mode', 'shadow', ...at], env);
+    const entries = json(await sluice(['audit', '--json', ...at])).entries;
+    expect(entries.map((e: Record<string, unknown>) => [e.actor, e.action, e.target, e.detail])).toEqual([
+      ['ops:alice', 'mode.set', 'global', { mode: 'shadow' }],
+      ['ops:alice', 'limits.reset', 'gamma/user:3', { policy: 'per-user' }],
+      ['ops:alice', 'block', 'gamma/user:3', { duration: '5m' }],
+    ]);
+    const human = (await sluice(['audit', ...at])).out.split('\n');
+    expect(human[0]).toMatch(/^at +actor +action +target +detail$/);
+    expect(human[1]).toMatch(/^20\d\d-\S+Z +ops:alice +mode\.set +global +\{"mode":"shadow"\}$/);
+  });
+
   it('node dist/cli.js: the same verbs as child processes, with their exit codes', async () => {
     const at = where();
     for (let i = 0; i < 10; i++)

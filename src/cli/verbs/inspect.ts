@@ -2,7 +2,7 @@
 import { countOf } from '../args.js';
 import { EXIT } from '../failures.js';
 import { instant, type Output, printFields, printJson, printTable, span } from '../output.js';
-import type { LimitUsage, TenantReport } from '../transport.js';
+import type { LimitUsage, TenantReport, TopEntry } from '../transport.js';
 import type { Verb } from '../verb.js';
 import { CONTEXT_FLAGS, CONTEXT_USAGE, contextOf, namesMoreThanTenant } from './context.js';
 
@@ -44,11 +44,7 @@ function printTenant(out: Output, report: TenantReport): void {
   printUsage(out, report.limits);
   if (report.top.length > 0) {
     out.write('top rate-limited:\n');
-    printTable(
-      out,
-      ['identity', 'rejected'],
-      report.top.map((t) => [t.identity, String(t.rejected)]),
-    );
+    printTop(out, report.top);
   }
 }
 
@@ -72,6 +68,16 @@ function printUsage(out: Output, limits: LimitUsage[]): void {
   );
 }
 
+function printTop(out: Output, top: TopEntry[]): void {
+  const rows = top.map((t) => [t.identity, rejections(t.rejected), t.binding ?? '-']);
+  printTable(out, ['identity', 'rejected', 'refused most by'], rows);
+}
+
+/** Decayed counts are fractional: whole numbers stay whole, others get one decimal. */
+function rejections(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
 export const topVerb: Verb = {
   name: 'top',
   summary: 'the most rate-limited identities of a tenant',
@@ -85,12 +91,7 @@ export const topVerb: Verb = {
     const count = countOf(call.values.count, '--count', 10);
     const top = await (await call.admin()).top(call.positionals[0] as string, count);
     if (call.json) printJson(call.out, { top });
-    else
-      printTable(
-        call.out,
-        ['identity', 'rejected'],
-        top.map((t) => [t.identity, String(t.rejected)]),
-      );
+    else printTop(call.out, top);
     return EXIT.ok;
   },
 };
@@ -135,13 +136,7 @@ export const auditVerb: Verb = {
       printTable(
         call.out,
         ['at', 'actor', 'action', 'target', 'detail'],
-        entries.map((e) => [
-          typeof e.at === 'number' ? instant(e.at) : String(e.at),
-          e.actor,
-          e.action,
-          textOf(e.target),
-          textOf(e.detail),
-        ]),
+        entries.map((e) => [instant(e.at), e.actor, e.action, textOf(e.target), textOf(e.detail)]),
       );
     return EXIT.ok;
   },
