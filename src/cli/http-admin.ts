@@ -10,6 +10,8 @@ import type {
   AuditEntry,
   BlockTarget,
   CheckOutcome,
+  HealthDocument,
+  HealthReport,
   LimitUsage,
   ModeReport,
   ResetTarget,
@@ -23,8 +25,10 @@ const ADMIN = '/admin/ratelimit';
 interface Call {
   method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   body?: unknown;
-  /** Which token authenticates it: the admin API's or the decision API's. */
-  token: 'admin' | 'api';
+  /** Which token authenticates it: the admin API's, the decision API's, or none (health). */
+  token: 'admin' | 'api' | 'none';
+  /** A non-2xx status that is still an answer to read. */
+  acceptStatus?: number;
 }
 
 export class HttpAdmin implements Admin {
@@ -97,6 +101,26 @@ export class HttpAdmin implements Admin {
       .version;
   }
 
+  async setTier(tenant: string, tier: string | null): Promise<number> {
+    const path = `${ADMIN}/tenants/${encodeURIComponent(tenant)}/tier`;
+    return (await this.call<{ version: number }>(path, { method: 'PUT', body: { tier }, token: 'admin' }))
+      .version;
+  }
+
+  async health(): Promise<HealthDocument> {
+    // 503 is the answer when the service is down (unhealthy): still a health document.
+    const body = await this.call<{
+      status: string;
+      version?: string;
+      uptimeSeconds?: number;
+      ratelimit: HealthReport;
+    }>('/health', { token: 'none', acceptStatus: 503 });
+    const doc: HealthDocument = { status: body.ratelimit.status, report: body.ratelimit };
+    if (body.version !== undefined) doc.version = body.version;
+    if (body.uptimeSeconds !== undefined) doc.uptimeSeconds = body.uptimeSeconds;
+    return doc;
+  }
+
   async tenants(count: number): Promise<TenantEntry[]> {
     const path = `${ADMIN}/tenants?count=${count}`;
     return (await this.call<{ tenants: TenantEntry[] }>(path, { token: 'admin' })).tenants;
@@ -113,7 +137,7 @@ export class HttpAdmin implements Admin {
   private async call<T>(path: string, call: Call): Promise<T> {
     const method = call.method ?? 'GET';
     const headers: Record<string, string> = { accept: 'application/json' };
-    const token = this.tokens[call.token];
+    const token = call.token === 'none' ? undefined : this.tokens[call.token];
     if (token) headers.authorization = `Bearer ${token}`;
     if (call.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
@@ -129,7 +153,8 @@ export class HttpAdmin implements Admin {
     } catch (error) {
       throw unreachable(`${this.where}: ${connectionProblem(error, this.timeoutMs)}`);
     }
-    if (!response.ok) throw refusal(method, path, response.status, text, call.token);
+    if (!response.ok && response.status !== call.acceptStatus)
+      throw refusal(method, path, response.status, text, call.token);
     return (text === '' ? {} : JSON.parse(text)) as T;
   }
 }

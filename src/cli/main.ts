@@ -12,8 +12,8 @@ import type { Env } from './transport.js';
 import { runVerb, usageOf, type Verb } from './verb.js';
 import { checkVerb } from './verbs/check.js';
 import { configValidateVerb } from './verbs/config.js';
-import { blockVerb, modeVerb, resetVerb, unblockVerb } from './verbs/control.js';
-import { auditVerb, statusVerb, tenantsVerb, topVerb } from './verbs/inspect.js';
+import { blockVerb, modeVerb, resetVerb, tierVerb, unblockVerb } from './verbs/control.js';
+import { auditVerb, healthVerb, statusVerb, tenantsVerb, topVerb } from './verbs/inspect.js';
 
 export type { Output };
 export const VERSION: string = version;
@@ -27,7 +27,9 @@ const VERBS: Verb[] = [
   blockVerb,
   unblockVerb,
   modeVerb,
+  tierVerb,
   auditVerb,
+  healthVerb,
   configValidateVerb,
   calibrateVerb,
 ];

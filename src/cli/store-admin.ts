@@ -19,6 +19,7 @@ import type {
   AuditEntry,
   BlockTarget,
   CheckOutcome,
+  HealthDocument,
   LimitUsage,
   ModeReport,
   ResetTarget,
@@ -142,6 +143,17 @@ class StoreAdmin implements Admin {
     const version = await this.limiter.setMode(mode, policy);
     await this.audited('mode.set', policy ?? 'global', { mode });
     return version;
+  }
+
+  async setTier(tenant: string, tier: string | null): Promise<number> {
+    const version = await this.limiter.setTenantTier(tenant, tier);
+    await this.audited('tenant.tier', tenant, { tier });
+    return version;
+  }
+
+  async health(): Promise<HealthDocument> {
+    const report = await this.limiter.health();
+    return { status: report.status, report };
   }
 
   tenants(count: number): Promise<TenantEntry[]> {

@@ -4,13 +4,13 @@
  * `Admin`, so a verb is written once.
  */
 import type { Mode, PolicyDecision, RequestContext, TenantOverride } from '../index.js';
-import type { BlockTarget, LimitUsage } from '../policy/policy-limiter.js';
+import type { BlockTarget, HealthReport, LimitUsage } from '../policy/policy-limiter.js';
 import { type FlagValues, stringOf } from './args.js';
 import { invalid, UsageError } from './failures.js';
 import { HttpAdmin } from './http-admin.js';
 import { openStoreAdmin } from './store-admin.js';
 
-export type { BlockTarget, LimitUsage };
+export type { BlockTarget, HealthReport, LimitUsage };
 export type Env = Record<string, string | undefined>;
 
 /** A decision as `sluice check` shows it (the service's /v1/check answer). */
@@ -64,6 +64,14 @@ export interface ModeReport {
   policies: Record<string, Mode>;
 }
 
+/** Health: the limiter's report (PolicyLimiter.health), and the service's facts when it is a service. */
+export interface HealthDocument {
+  status: HealthReport['status'];
+  report: HealthReport;
+  version?: string;
+  uptimeSeconds?: number;
+}
+
 /** What to reset: a tenant's counters, or those of one identity, route and/or policy or limit. */
 export interface ResetTarget {
   user?: string;
@@ -87,8 +95,11 @@ export interface Admin {
   modes(): Promise<ModeReport>;
   /** Sets the global mode or one policy's (null clears the override); resolves to the overrides' version. */
   setMode(mode: Mode | null, policy?: string): Promise<number>;
+  /** Moves a tenant to another tier at runtime (null: back to the configuration's); the overrides' version. */
+  setTier(tenant: string, tier: string | null): Promise<number>;
   tenants(count: number): Promise<TenantEntry[]>;
   audit(count: number): Promise<AuditEntry[]>;
+  health(): Promise<HealthDocument>;
   close(): Promise<void>;
 }
 

@@ -152,6 +152,27 @@ describe('sluice VERB --redis URL --config FILE (a real redis-server)', () => {
     expect(human[1]).toMatch(/^20\d\d-\S+Z +ops:alice +mode\.set +global +\{"mode":"shadow"\}$/);
   });
 
+  it('tier moves a tenant for every instance (and clear brings it back); health reads the store', async () => {
+    const at = where();
+    const moved = await sluice(['tier', 'acme', 'premium', ...at]);
+    expect(moved.out).toMatch(/^tenant acme: tier premium \(overrides version \d+\)\n$/);
+    expect(json(await sluice(['status', 'acme', '--json', ...at]))).toMatchObject({
+      tier: 'premium',
+      override: { tier: 'premium' },
+    });
+    await sluice(['tier', 'acme', 'clear', ...at]);
+    expect(json(await sluice(['status', 'acme', '--json', ...at])).tier).toBe('free');
+    const health = await sluice(['health', '--json', ...at]);
+    expect(health.code).toBe(0);
+    expect(json(health)).toMatchObject({
+      status: 'ok',
+      report: { store: { backend: 'redis', reachable: true } },
+    });
+    expect((await sluice(['health', ...at])).out).toMatch(
+      /^status: +ok\nstore: +redis, reachable \(\d+ ms\)\n/,
+    );
+  });
+
   it('node dist/cli.js: the same verbs as child processes, with their exit codes', async () => {
     const at = where();
     for (let i = 0; i < 10; i++)

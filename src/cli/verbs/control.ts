@@ -131,6 +131,28 @@ export const modeVerb: Verb = {
   },
 };
 
+export const tierVerb: Verb = {
+  name: 'tier',
+  summary: "move a tenant to another tier at runtime (or back to the configuration's)",
+  usage: `usage: sluice tier TENANT TIER
+  Moves TENANT to TIER on every instance (a runtime override); TIER "clear" goes back to what the
+  configuration says.`,
+  flags: {},
+  positionals: { min: 2, max: 2, names: ['TENANT', 'TIER'] },
+  transport: true,
+  async run(call) {
+    const [tenant, given] = call.positionals as [string, string];
+    const tier = given === 'clear' ? null : given;
+    const version = await (await call.admin()).setTier(tenant, tier);
+    if (call.json) printJson(call.out, { tenant, tier, version });
+    else
+      call.out.write(
+        `tenant ${tenant}: tier ${tier ?? 'from the configuration'} (overrides version ${version})\n`,
+      );
+    return EXIT.ok;
+  },
+};
+
 function modeOf(text: string): Mode | null {
   if (text === 'clear') return null;
   if (!(MODES as readonly string[]).includes(text)) {

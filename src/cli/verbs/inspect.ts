@@ -146,3 +146,35 @@ function textOf(value: unknown): string {
   if (value === undefined || value === null) return '-';
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
+
+export const healthVerb: Verb = {
+  name: 'health',
+  summary: 'the store, circuit, failure modes and configuration version; exit 3 when down',
+  usage: `usage: sluice health
+  Health as GET /health says it (PolicyLimiter.health straight from the store): ok, degraded (failure
+  modes or a slow store answer), or down (requests are denied: the store cannot decide, exit 3).`,
+  flags: {},
+  positionals: { min: 0, max: 0, names: [] },
+  transport: true,
+  async run(call) {
+    const doc = await (await call.admin()).health();
+    if (call.json) printJson(call.out, doc);
+    else {
+      const { store, circuit, mode, configVersion, configError } = doc.report;
+      const fields: Array<[string, string]> = [
+        ['status', doc.status],
+        [
+          'store',
+          `${store.backend}, ${store.reachable ? `reachable (${store.latencyMs} ms)` : `unreachable: ${store.error}`}`,
+        ],
+        ['circuit', circuit ? circuit.state : 'none (in-process store)'],
+        ['mode', mode],
+        ['config', `version ${configVersion}${configError ? `, error: ${configError}` : ''}`],
+      ];
+      if (doc.version !== undefined)
+        fields.push(['service', `sluice ${doc.version}, up ${doc.uptimeSeconds ?? 0} s`]);
+      printFields(call.out, fields);
+    }
+    return doc.status === 'down' ? EXIT.unreachable : EXIT.ok;
+  },
+};
