@@ -197,17 +197,11 @@ function refusal(
   return new CliFailure(message, status >= 502 && status <= 504 ? 3 : 1);
 }
 
-/** The quotas endpoint's policies, as name -> mode (a list of {name, mode} or a table). */
+/** The configured mode of each policy of the quotas endpoint (its definitions; default enforce). */
 function policyModesOf(policies: unknown): Record<string, Mode> {
   const modes: Record<string, Mode> = {};
-  if (Array.isArray(policies)) {
-    for (const p of policies as Array<{ name?: string; mode?: Mode }>)
-      if (p.name && p.mode) modes[p.name] = p.mode;
-  } else if (policies && typeof policies === 'object') {
-    for (const [name, p] of Object.entries(policies as Record<string, { mode?: Mode } | Mode>)) {
-      const mode = typeof p === 'string' ? p : p?.mode;
-      if (mode) modes[name] = mode;
-    }
-  }
+  if (!Array.isArray(policies)) return modes;
+  for (const p of policies as Array<{ name?: string; mode?: Mode }>)
+    if (p.name) modes[p.name] = p.mode ?? 'enforce';
   return modes;
 }
