@@ -25,7 +25,8 @@ export default defineConfig([
     entry: { cli: 'src/cli.ts' },
     format: ['esm'],
     dts: false,
-    clean: false,
+    // Only its chunks (the other build's files are all at the top of dist/): stale hashes do not pile up.
+    clean: ['!*.*'],
     splitting: true,
     esbuildOptions(options) {
       options.chunkNames = 'cli-chunks/[name]-[hash]';
