@@ -4,6 +4,7 @@
  * service or store that does not answer exits 3.
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { closedPort, policyDocument, sluice, useTempDir } from './support.js';
 
@@ -175,5 +176,25 @@ describe('sluice: usage and exit codes', () => {
     expect(store.code).toBe(3);
     expect(store.err).toContain('sluice reset: redis store: create: the store could not be reached');
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('a service that accepts but never answers: exit 3 after --timeout', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const run = await sluice(['tenants', '--url', `http://127.0.0.1:${port}`, '--timeout', '200']);
+      expect(run.code).toBe(3);
+      expect(run.err).toBe(`sluice tenants: http://127.0.0.1:${port}: no answer within 200 ms\n`);
+    } finally {
+      silent.closeAllConnections?.();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('a --redis that is no redis:// URL is invalid (exit 1, naming store.url)', async () => {
+    const run = await sluice(['status', 'acme', '--redis', 'localhost:6379']);
+    expect(run.code).toBe(1);
+    expect(run.err).toContain('store.url: must start with redis:// or rediss://');
   });
 });
