@@ -3,7 +3,7 @@
  * verb is its own module (verbs/, calibrate.ts); `serve` is loaded only when asked for, so the other
  * verbs never load the service's dependencies (Fastify, gRPC).
  */
-import { version } from '../../package.json';
+import { VERSION } from '../core/version.js';
 import { ConfigError, SluiceError, StoreError } from '../index.js';
 import { calibrateVerb } from './calibrate.js';
 import { CliFailure, EXIT, UsageError } from './failures.js';
@@ -16,7 +16,6 @@ import { blockVerb, modeVerb, resetVerb, tierVerb, unblockVerb } from './verbs/c
 import { auditVerb, healthVerb, statusVerb, tenantsVerb, topVerb } from './verbs/inspect.js';
 
 export type { Output };
-export const VERSION: string = version;
 
 const VERBS: Verb[] = [
   checkVerb,
@@ -56,7 +55,7 @@ export async function main(
     return EXIT.ok;
   }
   if (first === '--help' || first === '-h' || first === 'help') return help(rest, out, err);
-  if (first === 'serve') return serve(rest, out, err);
+  if (first === 'serve') return serve(rest, out, err, env);
   const found = findVerb(argv);
   if (typeof found === 'string') {
     err.write(`sluice: ${found}\n${USAGE}\n`);
@@ -88,7 +87,7 @@ async function help(rest: string[], out: Output, err: Output): Promise<number> {
     out.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  if (rest[0] === 'serve') return serve(['--help'], out, err);
+  if (rest[0] === 'serve') return serve(['--help'], out, err, process.env);
   const found = findVerb(rest);
   if (typeof found === 'string') {
     err.write(`sluice: ${found}\n${USAGE}\n`);
@@ -99,9 +98,9 @@ async function help(rest: string[], out: Output, err: Output): Promise<number> {
 }
 
 /** `sluice serve`: the service (src/server/), imported only for this verb. */
-async function serve(argv: string[], out: Output, err: Output): Promise<number> {
-  const { serveCommand } = await import('./serve.js');
-  return serveCommand(argv, out, err);
+async function serve(argv: string[], out: Output, err: Output, env: Env): Promise<number> {
+  const { serveCommand } = await import('../server/serve.js');
+  return serveCommand(argv, out, err, env);
 }
 
 /** What a verb's error means: its message on stderr (and one JSON document with --json), an exit code. */

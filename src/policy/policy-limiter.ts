@@ -271,6 +271,13 @@ export class PolicyLimiter {
     return this.operator.forceCircuit(state);
   }
 
+  /** Clears a forced circuit state (for every instance) and closes this instance's breaker now, failures forgotten. */
+  async resetCircuit(): Promise<number> {
+    const version = await this.forceCircuit(null);
+    this.engine.guard?.breaker.reset();
+    return version;
+  }
+
   /** Forces platform protection open or closed for every instance; null gives control back to it. */
   forcePlatform(state: 'open' | 'closed' | null): Promise<number> {
     return this.operator.forcePlatform(state);

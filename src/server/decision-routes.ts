@@ -1,0 +1,73 @@
+/**
+ * The decision API: decide one request or a batch against the policies, peek, refund, release, or
+ * decide ad-hoc limits. Answers 200 with the verdict whatever it is (a refusal is an answer, not an
+ * error): the caller reads `allowed` and copies `status` and `headers` to its own client.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Decision, Lease, LimitDefinition } from '../core/types.js';
+import type { PolicyDecision, RequestContext } from '../policy/types.js';
+import { adHocSchema, batchSchema, contextSchema, parseBody, refundSchema, releaseSchema } from './bodies.js';
+import type { ServiceParts } from './parts.js';
+import { problem, sendProblem } from './problems.js';
+import { verdictOf } from './verdict.js';
+
+export function decisionRoutes(app: FastifyInstance, parts: ServiceParts): void {
+  const { policy, limiter } = parts;
+  const guard = callerGuard(parts);
+  const route = { onRequest: guard };
+  app.post('/v1/check', route, async (request) => {
+    return verdictOf(await policy.check(parseBody(contextSchema, request.body) as RequestContext));
+  });
+  app.post('/v1/check/batch', route, async (request) => {
+    const { requests } = parseBody(batchSchema, request.body);
+    const decisions = await Promise.all(requests.map((ctx) => policy.check(ctx as RequestContext)));
+    const now = Date.now();
+    return { results: decisions.map((d) => verdictOf(d, now)) };
+  });
+  app.post('/v1/peek', route, async (request) => {
+    return verdictOf(await policy.peek(parseBody(contextSchema, request.body) as RequestContext));
+  });
+  app.post('/v1/refund', route, async (request) => {
+    const { decision, units } = parseBody(refundSchema, request.body);
+    await policy.refund(decision as unknown as PolicyDecision, units);
+    return { refunded: true };
+  });
+  app.post('/v1/release', route, async (request) => {
+    const { lease } = parseBody(releaseSchema, request.body);
+    await policy.release(lease as unknown as Lease);
+    return { released: true };
+  });
+  app.post('/v1/limits/check', route, async (request) => {
+    const body = parseBody(adHocSchema, request.body);
+    const checks = body.limits.map((limit) => ({
+      limit: limit as unknown as LimitDefinition,
+      key: body.key,
+    }));
+    const decision: Decision = await limiter.decide({
+      tenant: body.tenant,
+      key: body.key,
+      cost: body.cost,
+      checks,
+    });
+    return verdictOf(decision);
+  });
+  if (parts.envoyJson) {
+    const handle = parts.envoyJson;
+    app.post('/json', route, async (request, reply) => {
+      const answer = await handle(request.body);
+      return reply.code(answer.status).send(answer.body);
+    });
+  }
+}
+
+/** With caller tokens configured, every decision route needs one of them. */
+function callerGuard(parts: ServiceParts) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (!parts.callers) return;
+    const auth = parts.callers.authenticate(request.headers.authorization);
+    if ('token' in auth) return;
+    const detail =
+      auth.refused === 'missing' ? 'a caller token is required (Authorization: Bearer ...)' : 'unknown token';
+    await sendProblem(reply, problem(401, detail), { 'www-authenticate': 'Bearer realm="sluice"' });
+  };
+}
