@@ -122,11 +122,7 @@ describe('sluice VERB --url URL (the running service on a real redis-server)', (
 
   it('mode: shown, switched for every instance, cleared', async () => {
     const shown = json(await sluice(['mode', '--json', ...at()], admin(READ)));
-    // serve applies the environment over the file: its env-defaults policy (the multi-window limiter's windows) too.
-    expect(shown).toEqual({
-      mode: 'enforce',
-      policies: { 'per-user': 'enforce', 'per-tenant': 'enforce', 'env-defaults': 'enforce' },
-    });
+    expect(shown).toEqual({ mode: 'enforce', policies: { 'per-user': 'enforce', 'per-tenant': 'enforce' } });
     const set = await sluice(['mode', 'shadow', '--policy', 'per-user', '--json', ...at()], admin());
     expect(json(set)).toMatchObject({ mode: 'shadow', policy: 'per-user' });
     expect(json(await sluice(['mode', '--json', ...at()], admin(READ))).policies['per-user']).toBe('shadow');
