@@ -3,8 +3,6 @@
  * recorded by RateRecorder in the configuration's store, for the tenants named and those the
  * configuration lists, and prints the proposed limits as a configuration document.
  */
-import { configFromEnv, loadConfigFile, PolicyLimiter, parseConfig } from '../index.js';
-import { calibrate, calibrationDocument } from '../observability/proposal.js';
 import { stringOf } from './args.js';
 import { EXIT, invalid } from './failures.js';
 import { printJson } from './output.js';
@@ -35,6 +33,8 @@ export const calibrateVerb: Verb = {
     const factor = numberOf(stringOf(call.values, 'factor'), '--factor', 1.5);
     if (!(factor > 0)) throw invalid('--factor', 'must be a number > 0');
     const named = (stringOf(call.values, 'tenants') ?? '').split(',').filter((t) => t !== '');
+    const { configFromEnv, loadConfigFile, PolicyLimiter, parseConfig } = await import('../index.js');
+    const { calibrate, calibrationDocument } = await import('../observability/proposal.js');
     let doc = loadConfigFile(file);
     if (call.values.env === true) doc = configFromEnv(call.env, (doc ?? {}) as Record<string, unknown>);
     const config = parseConfig(doc, file);

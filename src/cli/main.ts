@@ -3,8 +3,9 @@
  * verb is its own module (verbs/, calibrate.ts); `serve` is loaded only when asked for, so the other
  * verbs never load the service's dependencies (Fastify, gRPC).
  */
+
+import { SluiceError, StoreError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
-import { ConfigError, SluiceError, StoreError } from '../index.js';
 import { calibrateVerb } from './calibrate.js';
 import { CliFailure, EXIT, UsageError } from './failures.js';
 import type { Output } from './output.js';
@@ -111,7 +112,9 @@ function failed(error: unknown, verb: Verb, json: Output | undefined, err: Outpu
   err.write(`sluice ${verb.name}: ${message}\n`);
   if (code === EXIT.usage) err.write(`${usageOf(verb)}\n`);
   else if (json) {
-    const issues = error instanceof ConfigError ? { issues: error.issues } : {};
+    // A ConfigError's issues (told by shape: its module loads the configuration's validation).
+    const listed = (error as { issues?: unknown }).issues;
+    const issues = error instanceof SluiceError && Array.isArray(listed) ? { issues: listed } : {};
     const errorCode = error instanceof SluiceError ? { code: error.code } : {};
     json.write(`${JSON.stringify({ error: { exitCode: code, message, ...errorCode, ...issues } })}\n`);
   }

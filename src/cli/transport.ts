@@ -8,7 +8,7 @@ import type { BlockTarget, HealthReport, LimitUsage } from '../policy/policy-lim
 import { type FlagValues, stringOf } from './args.js';
 import { invalid, UsageError } from './failures.js';
 import { HttpAdmin } from './http-admin.js';
-import { openStoreAdmin } from './store-admin.js';
+import type { StoreAdminOptions } from './store-admin.js';
 
 export type { BlockTarget, HealthReport, LimitUsage };
 export type Env = Record<string, string | undefined>;
@@ -125,15 +125,21 @@ export async function openAdmin(
   }
   if (url !== undefined) return httpAdmin(url, env, timeoutMs);
   if (redis !== undefined || config !== undefined) {
-    return openStoreAdmin({ redis, configFile: config, timeoutMs, actor: actorOf(env), warn });
+    return storeAdmin({ redis, configFile: config, timeoutMs, actor: actorOf(env), warn });
   }
   if (env.SLUICE_URL) return httpAdmin(env.SLUICE_URL, env, timeoutMs);
   if (env.SLUICE_CONFIG) {
-    return openStoreAdmin({ configFile: env.SLUICE_CONFIG, timeoutMs, actor: actorOf(env), warn });
+    return storeAdmin({ configFile: env.SLUICE_CONFIG, timeoutMs, actor: actorOf(env), warn });
   }
   throw new UsageError(
     'say where Sluice is: --url URL (or SLUICE_URL) for a service, --redis URL [--config FILE] for the store',
   );
+}
+
+/** The store transport, imported only when used: the HTTP one never loads the store's dependencies. */
+async function storeAdmin(options: StoreAdminOptions): Promise<Admin> {
+  const { openStoreAdmin } = await import('./store-admin.js');
+  return openStoreAdmin(options);
 }
 
 function httpAdmin(url: string, env: Env, timeoutMs: number): HttpAdmin {

@@ -1,5 +1,4 @@
 /** `sluice config validate FILE [--env]`: every problem of a configuration, with the field's path. */
-import { configFromEnv, loadConfigFile, parseConfig } from '../../index.js';
 import { EXIT } from '../failures.js';
 import { printJson } from '../output.js';
 import type { Verb } from '../verb.js';
@@ -15,6 +14,8 @@ export const configValidateVerb: Verb = {
   transport: false,
   async run(call) {
     const file = call.positionals[0] as string;
+    // Imported here: the other verbs do not load the configuration's validation (zod, yaml).
+    const { configFromEnv, loadConfigFile, parseConfig } = await import('../../index.js');
     let doc = loadConfigFile(file);
     if (call.values.env === true) doc = configFromEnv(call.env, (doc ?? {}) as Record<string, unknown>);
     const config = parseConfig(doc, file);

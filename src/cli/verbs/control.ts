@@ -1,5 +1,5 @@
 /** The verbs that change state: `reset`, `block`, `unblock`, `mode`. */
-import { MODES, type Mode } from '../../index.js';
+import { MODES, type Mode } from '../../policy/types.js';
 import { identityText, parseIdentity, parseLimit, stringOf } from '../args.js';
 import { EXIT, invalid, UsageError } from '../failures.js';
 import { printJson, printTable } from '../output.js';
