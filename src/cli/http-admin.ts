@@ -155,7 +155,13 @@ export class HttpAdmin implements Admin {
     }
     if (!response.ok && response.status !== call.acceptStatus)
       throw refusal(method, path, response.status, text, call.token);
-    return (text === '' ? {} : JSON.parse(text)) as T;
+    try {
+      return (text === '' ? {} : JSON.parse(text)) as T;
+    } catch {
+      throw new CliFailure(
+        `${method} ${path.split('?')[0]}: the answer is not JSON: is ${this.where} a Sluice service?`,
+      );
+    }
   }
 }
 

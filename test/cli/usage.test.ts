@@ -197,4 +197,19 @@ describe('sluice: usage and exit codes', () => {
     expect(run.code).toBe(1);
     expect(run.err).toContain('store.url: must start with redis:// or rediss://');
   });
+
+  it('an answer that is not JSON (not a Sluice service) exits 1 saying so', async () => {
+    const other = createServer((_req, res) => res.end('<html>hello</html>'));
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const { port } = other.address() as { port: number };
+    try {
+      const run = await sluice(['tenants', '--url', `http://127.0.0.1:${port}`]);
+      expect(run.code).toBe(1);
+      expect(run.err).toBe(
+        `sluice tenants: GET /admin/ratelimit/tenants: the answer is not JSON: is http://127.0.0.1:${port} a Sluice service?\n`,
+      );
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
+  });
 });
