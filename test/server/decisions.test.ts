@@ -176,3 +176,18 @@ describe('caller tokens', () => {
     expect((await call(server.url, 'GET', '/livez')).status).toBe(200);
   });
 });
+
+describe('shutdown', () => {
+  it('readiness fails first, then the listener closes, then the store', async () => {
+    const store = new MemoryStore();
+    const server = await startServer({ config: {}, store, port: 0, readinessGraceMs: 300 });
+    expect((await call(server.url, 'GET', '/readyz')).status).toBe(200);
+    const closed = server.close();
+    const during = await call(server.url, 'GET', '/readyz');
+    expect([during.status, during.body]).toEqual([503, { ready: false, reason: 'shutting down' }]);
+    // Decisions are still answered during the grace period.
+    expect((await call(server.url, 'POST', '/v1/check', { tenant: 'a' })).body.allowed).toBe(true);
+    await closed;
+    await expect(fetch(`${server.url}/livez`)).rejects.toThrow();
+  });
+});

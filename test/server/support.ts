@@ -19,6 +19,7 @@ export async function call(
   path: string,
   body?: unknown,
   token?: string,
+  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of many shapes, read field by field by the tests
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
