@@ -151,6 +151,10 @@ export class HttpAdmin implements Admin {
       });
       text = await response.text();
     } catch (error) {
+      // fetch refuses some ports outright (the Fetch standard's "bad ports"): the URL is wrong, not the service.
+      if ((error as { cause?: { message?: string } }).cause?.message === 'bad port') {
+        throw invalid('--url', `${this.where}: fetch refuses to connect to this port (a "bad port")`);
+      }
       throw unreachable(`${this.where}: ${connectionProblem(error, this.timeoutMs)}`);
     }
     if (!response.ok && response.status !== call.acceptStatus)

@@ -115,6 +115,10 @@ describe('sluice: usage and exit codes', () => {
       [['check', 'acme', 'ip:1.2.3.4', '--ip', '5.6.7.8'], '--ip: IDENTITY is already an ip'],
       [['status', 'acme', '--timeout', '0'], '--timeout: "0" must be milliseconds from 1 to 600000'],
       [['status', 'acme', '--url', 'ftp://x'], '--url: "ftp://x" must be an http(s):// URL'],
+      [
+        ['tenants', '--url', 'http://127.0.0.1:1'],
+        '--url: http://127.0.0.1:1: fetch refuses to connect to this port',
+      ],
     ];
     for (const [argv, message] of cases) {
       const run = await sluice([...argv, ...(argv.includes('--url') ? [] : ['--url', url])]);

@@ -109,12 +109,16 @@ export const tenantsVerb: Verb = {
     const count = countOf(call.values.count, '--count', 100);
     const tenants = await (await call.admin()).tenants(count);
     if (call.json) printJson(call.out, { tenants });
-    else
+    else if (tenants.some((t) => t.tier !== undefined)) {
+      const rows = tenants.map((t) => [t.tenant, instant(t.lastSeenAt), t.tier ?? '-']);
+      printTable(call.out, ['tenant', 'last seen', 'tier'], rows);
+    } else {
       printTable(
         call.out,
-        ['tenant', 'last seen', 'tier'],
-        tenants.map((t) => [t.tenant, instant(t.lastSeenAt), t.tier ?? '-']),
+        ['tenant', 'last seen'],
+        tenants.map((t) => [t.tenant, instant(t.lastSeenAt)]),
       );
+    }
     return EXIT.ok;
   },
 };
