@@ -21,7 +21,8 @@ export function buildApp(parts: ServiceParts, options: { logger?: boolean } = {}
     // The decision API is called by gateways on a private network: keep-alive, and no request timeout
     // beyond the limiter's own budgets.
     keepAliveTimeout: 65_000,
-    return503OnClosing: true,
+    // Requests already on a connection when shutdown begins are decided, not refused: the drain bounds them.
+    return503OnClosing: false,
   });
   app.setErrorHandler(errorHandler);
   // JSON only: a text body is 415, not a string that fails validation.

@@ -66,9 +66,10 @@ describe('the runtime overrides document is read-only for instances', () => {
   });
 
   it('the rules: instances read {~runtime} only, operators every key of the prefix', () => {
-    expect(redisAclRules('ro').slice(0, 4)).toEqual([
+    expect(redisAclRules('ro').slice(0, 5)).toEqual([
       '~ro:{[^~]*',
       '~ro:{~platform}*',
+      '~ro:{~index}*',
       '%R~ro:{~runtime}*',
       '-@all',
     ]);
