@@ -109,6 +109,8 @@ describe('calibration', () => {
     );
     expect(code).toBe(0);
     expect(printed).toContain(`  free: { rps: ${rps}, burst: ${2 * rps} }`);
-    expect(await main(['calibrate', file, '--factor', 'x'], { write: () => 0 }, { write: () => 0 })).toBe(2);
+    // A value that is no number is invalid input (1); a flag without its value is a usage error (2).
+    expect(await main(['calibrate', file, '--factor', 'x'], { write: () => 0 }, { write: () => 0 })).toBe(1);
+    expect(await main(['calibrate', file, '--factor'], { write: () => 0 }, { write: () => 0 })).toBe(2);
   }
 });

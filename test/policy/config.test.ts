@@ -71,7 +71,7 @@ describe('configuration document', () => {
     ]);
   });
 
-  it('`sluice config validate FILE` prints the problems and exits 1, or 0 when valid', () => {
+  it('`sluice config validate FILE` prints the problems and exits 1, or 0 when valid', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
     try {
       const bad = join(dir, 'bad.yaml');
@@ -89,13 +89,13 @@ describe('configuration document', () => {
       const out: string[] = [];
       const err: string[] = [];
       const sink = (into: string[]) => ({ write: (s: string) => into.push(s) });
-      expect(main(['config', 'validate', bad], sink(out), sink(err))).toBe(1);
+      expect(await main(['config', 'validate', bad], sink(out), sink(err))).toBe(1);
       expect(err.join('')).toContain('policies[0].limits[0].windowMS: unknown field');
-      expect(main(['config', 'validate', good], sink(out), sink(err))).toBe(0);
+      expect(await main(['config', 'validate', good], sink(out), sink(err))).toBe(0);
       expect(out.join('')).toContain(
         'valid (1 policies, tiers free, basic, premium, enterprise, store memory, mode enforce)',
       );
-      expect(main(['config', 'check'], sink(out), sink(err))).toBe(2);
+      expect(await main(['config', 'check'], sink(out), sink(err))).toBe(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
