@@ -87,6 +87,15 @@ async function sluice(
   };
 }
 
+/**
+ * A RedisStore on the bench's server, with the RedisStore options of BENCH_SPREAD_REDIS_OPTIONS (JSON,
+ * for trying options such as `maxBatch` side by side; unset: the defaults).
+ */
+function redisStore(url: string): RedisStore {
+  const extra = process.env['BENCH_SPREAD_REDIS_OPTIONS'];
+  return new RedisStore({ url, ...(extra ? (JSON.parse(extra) as object) : {}) });
+}
+
 /** Sluice's local cache of denials, at its default bounds. */
 const DENIAL_CACHE = { denialCache: true };
 
@@ -152,7 +161,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
       sluice(
         'sluice-redis-1',
         'Sluice, RedisStore, one fixed-window limit (1 s)',
-        new RedisStore({ url: redisUrl }),
+        redisStore(redisUrl),
         [{ algorithm: 'fixed-window', limit, window: '1s' }],
         'redis',
       ),
@@ -166,7 +175,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
       sluice(
         'sluice-redis-1-cached',
         'sluice-redis-1 with its local cache of denials (`denialCache: true`, default bounds)',
-        new RedisStore({ url: redisUrl }),
+        redisStore(redisUrl),
         [{ algorithm: 'fixed-window', limit, window: '1s' }],
         'redis',
         DENIAL_CACHE,
@@ -180,7 +189,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
       sluice(
         'sluice-redis-4',
         'Sluice, RedisStore, 4 limits in one decision: sliding-window 1s, fixed-window 2s, sliding-window 3s, token-bucket 1s (burst = limit)',
-        new RedisStore({ url: redisUrl }),
+        redisStore(redisUrl),
         [
           { name: 'per-second', algorithm: 'sliding-window', limit, window: '1s' },
           { name: 'per-2s', algorithm: 'fixed-window', limit, window: '2s' },
@@ -223,7 +232,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
             },
           ],
         },
-        store: await connected(new RedisStore({ url: redisUrl })),
+        store: await connected(redisStore(redisUrl)),
       });
       return {
         name: 'sluice-policy',
