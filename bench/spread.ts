@@ -18,7 +18,7 @@
  * While iterating, run only some of it (comma-separated names; default: all):
  *   BENCH_SPREAD_SCENARIOS=uniform-10k,zipf-1.1-1m BENCH_SPREAD_CONTENDERS=raw-evalsha,sluice-redis-1 \
  *     BENCH_SPREAD_RB_REQUESTS=0 npm run bench:spread        (0: no redis-benchmark)
- *   BENCH_SPREAD_REDIS_OPTIONS='{"maxBatch":16}'   RedisStore options for every Sluice Redis contender
+ *   BENCH_SPREAD_VARIANTS='[{"maxBatch":64}]'   adds a sluice-redis-1 per RedisStore options object (A/B)
  */
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -40,6 +40,7 @@ import {
   RLF_REDIS,
   SPREAD_CONTENDERS,
   type SpreadContenderFactory,
+  variantContenders,
 } from './lib/spread-contenders.js';
 import { createScenarios, type Scenario } from './lib/spread-keys.js';
 import {
@@ -158,7 +159,10 @@ function selected<T extends { name: string }>(env: string, all: T[]): T[] {
 /** The contenders this build can run; the others, with why, printed as a note. */
 function availableContenders() {
   const skipped: SpreadResults['skipped'] = [];
-  const contenders = selected('BENCH_SPREAD_CONTENDERS', SPREAD_CONTENDERS).filter((f) => {
+  const contenders = selected('BENCH_SPREAD_CONTENDERS', [
+    ...SPREAD_CONTENDERS,
+    ...variantContenders(),
+  ]).filter((f) => {
     const reason = f.unavailable?.() ?? null;
     if (reason === null) return true;
     console.log(`NOTE: ${f.name} skipped: ${reason}`);

@@ -76,7 +76,12 @@ async function sluice(
   await connected(store);
   // A variable, not a literal: options this build's types may not know yet (denialCache) pass through
   // to the limiter's own validation.
-  const all: LimiterOptions = { limits, store, prefix: `${PREFIX}:${name}`, ...options };
+  const all: LimiterOptions = {
+    limits,
+    store,
+    prefix: `${PREFIX}:${name.replace(/[^\w-]/g, '_')}`,
+    ...options,
+  };
   const limiter = createLimiter(all);
   return {
     name,
@@ -85,15 +90,6 @@ async function sluice(
     decide: async (pick) => (await limiter.limit({ tenant: pick.tenant, key: pick.key })).allowed,
     close: () => limiter.close(),
   };
-}
-
-/**
- * A RedisStore on the bench's server, with the RedisStore options of BENCH_SPREAD_REDIS_OPTIONS (JSON,
- * for trying options such as `maxBatch` side by side; unset: the defaults).
- */
-function redisStore(url: string): RedisStore {
-  const extra = process.env['BENCH_SPREAD_REDIS_OPTIONS'];
-  return new RedisStore({ url, ...(extra ? (JSON.parse(extra) as object) : {}) });
 }
 
 /** Sluice's local cache of denials, at its default bounds. */
@@ -161,7 +157,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
       sluice(
         'sluice-redis-1',
         'Sluice, RedisStore, one fixed-window limit (1 s)',
-        redisStore(redisUrl),
+        new RedisStore({ url: redisUrl }),
         [{ algorithm: 'fixed-window', limit, window: '1s' }],
         'redis',
       ),
@@ -175,7 +171,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
       sluice(
         'sluice-redis-1-cached',
         'sluice-redis-1 with its local cache of denials (`denialCache: true`, default bounds)',
-        redisStore(redisUrl),
+        new RedisStore({ url: redisUrl }),
         [{ algorithm: 'fixed-window', limit, window: '1s' }],
         'redis',
         DENIAL_CACHE,
@@ -189,7 +185,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
       sluice(
         'sluice-redis-4',
         'Sluice, RedisStore, 4 limits in one decision: sliding-window 1s, fixed-window 2s, sliding-window 3s, token-bucket 1s (burst = limit)',
-        redisStore(redisUrl),
+        new RedisStore({ url: redisUrl }),
         [
           { name: 'per-second', algorithm: 'sliding-window', limit, window: '1s' },
           { name: 'per-2s', algorithm: 'fixed-window', limit, window: '2s' },
@@ -232,7 +228,7 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
             },
           ],
         },
-        store: await connected(redisStore(redisUrl)),
+        store: await connected(new RedisStore({ url: redisUrl })),
       });
       return {
         name: 'sluice-policy',
@@ -321,3 +317,33 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
     },
   },
 ];
+
+/**
+ * Extra contenders for trying RedisStore options side by side in one run: one sluice-redis-1 per
+ * options object of BENCH_SPREAD_VARIANTS (a JSON array), named after its options, e.g.
+ * BENCH_SPREAD_VARIANTS='[{"maxBatch":64}]' adds `sluice-redis-1 maxBatch=64`.
+ */
+export function variantContenders(json = process.env['BENCH_SPREAD_VARIANTS']): SpreadContenderFactory[] {
+  if (!json) return [];
+  const variants = JSON.parse(json) as unknown;
+  if (!Array.isArray(variants))
+    throw new Error('BENCH_SPREAD_VARIANTS: expected a JSON array of RedisStore options');
+  return variants.map((options: Record<string, unknown>) => {
+    const name = `sluice-redis-1 ${Object.entries(options)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ')}`;
+    return {
+      name,
+      store: 'redis',
+      longestWindowMs: 1000,
+      create: async (redisUrl, limit) =>
+        sluice(
+          name,
+          `sluice-redis-1 with RedisStore options ${JSON.stringify(options)}`,
+          new RedisStore({ url: redisUrl, ...options }),
+          [{ algorithm: 'fixed-window', limit, window: '1s' }],
+          'redis',
+        ),
+    } satisfies SpreadContenderFactory;
+  });
+}
