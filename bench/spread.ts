@@ -14,6 +14,11 @@
  *   BENCH_SPREAD_SECONDS=2 BENCH_SPREAD_WARMUP_SECONDS=1 BENCH_SPREAD_ROUNDS=3 BENCH_SPREAD_IN_FLIGHT=64 \
  *     BENCH_SPREAD_MEMORY_KEYS=100000 BENCH_SPREAD_RB_REQUESTS=300000 BENCH_SPREAD_RB_CLIENTS=50 npm run bench:spread
  *   REDIS_BENCHMARK_BIN=/usr/bin/redis-benchmark   (default: redis-benchmark on the PATH)
+ *
+ * While iterating, run only some of it (comma-separated names; default: all):
+ *   BENCH_SPREAD_SCENARIOS=uniform-10k,zipf-1.1-1m BENCH_SPREAD_CONTENDERS=raw-evalsha,sluice-redis-1 \
+ *     BENCH_SPREAD_RB_REQUESTS=0 npm run bench:spread        (0: no redis-benchmark)
+ *   BENCH_SPREAD_VARIANTS='[{"maxBatch":64}]'   adds a sluice-redis-1 per RedisStore options object (A/B)
  */
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -35,6 +40,7 @@ import {
   RLF_REDIS,
   SPREAD_CONTENDERS,
   type SpreadContenderFactory,
+  variantContenders,
 } from './lib/spread-contenders.js';
 import { createScenarios, type Scenario } from './lib/spread-keys.js';
 import {
@@ -74,7 +80,11 @@ const config: SpreadConfig = {
   memoryKeys: envNumber('BENCH_SPREAD_MEMORY_KEYS', 100_000, true),
   redisBenchmark: {
     bin: process.env['REDIS_BENCHMARK_BIN'] ?? 'redis-benchmark',
-    requests: envNumber('BENCH_SPREAD_RB_REQUESTS', 300_000, true),
+    // 0: no redis-benchmark (while iterating on a few contenders).
+    requests:
+      process.env['BENCH_SPREAD_RB_REQUESTS'] === '0'
+        ? 0
+        : envNumber('BENCH_SPREAD_RB_REQUESTS', 300_000, true),
     clients: envNumber('BENCH_SPREAD_RB_CLIENTS', 50, true),
   },
 };
@@ -94,7 +104,7 @@ interface Measured {
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
-  const scenarios = createScenarios(HUGE);
+  const scenarios = selected('BENCH_SPREAD_SCENARIOS', createScenarios(HUGE));
   const { contenders, skipped } = availableContenders();
   printPlan(scenarios, contenders);
   const redis = await provideRedis();
@@ -134,10 +144,25 @@ async function main(): Promise<void> {
   }
 }
 
+/** The items named in the comma-separated list of `env` (all when unset); an unknown name is an error. */
+function selected<T extends { name: string }>(env: string, all: T[]): T[] {
+  const list = process.env[env];
+  if (!list) return all;
+  const names = list.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !all.some((item) => item.name === n));
+  if (unknown.length > 0) {
+    throw new Error(`${env}: unknown ${unknown.join(', ')} (known: ${all.map((i) => i.name).join(', ')})`);
+  }
+  return all.filter((item) => names.includes(item.name));
+}
+
 /** The contenders this build can run; the others, with why, printed as a note. */
 function availableContenders() {
   const skipped: SpreadResults['skipped'] = [];
-  const contenders = SPREAD_CONTENDERS.filter((f) => {
+  const contenders = selected('BENCH_SPREAD_CONTENDERS', [
+    ...SPREAD_CONTENDERS,
+    ...variantContenders(),
+  ]).filter((f) => {
     const reason = f.unavailable?.() ?? null;
     if (reason === null) return true;
     console.log(`NOTE: ${f.name} skipped: ${reason}`);
@@ -194,7 +219,7 @@ async function measureAll(
 
 /** redis-benchmark once per round, on an empty server; a failure is recorded, not fatal. */
 async function benchmarkRound(measured: Measured, redis: BenchRedis, admin: Redis, round: number) {
-  if (measured.redisBenchmarkError) return;
+  if (measured.redisBenchmarkError || config.redisBenchmark.requests === 0) return;
   await clean(admin, redis.external);
   try {
     const run = await runRedisBenchmark(admin, redis.url, config.redisBenchmark, RB_PREFIX);

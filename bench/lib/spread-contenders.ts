@@ -76,7 +76,12 @@ async function sluice(
   await connected(store);
   // A variable, not a literal: options this build's types may not know yet (denialCache) pass through
   // to the limiter's own validation.
-  const all: LimiterOptions = { limits, store, prefix: `${PREFIX}:${name}`, ...options };
+  const all: LimiterOptions = {
+    limits,
+    store,
+    prefix: `${PREFIX}:${name.replace(/[^\w-]/g, '_')}`,
+    ...options,
+  };
   const limiter = createLimiter(all);
   return {
     name,
@@ -312,3 +317,33 @@ export const SPREAD_CONTENDERS: SpreadContenderFactory[] = [
     },
   },
 ];
+
+/**
+ * Extra contenders for trying RedisStore options side by side in one run: one sluice-redis-1 per
+ * options object of BENCH_SPREAD_VARIANTS (a JSON array), named after its options, e.g.
+ * BENCH_SPREAD_VARIANTS='[{"maxBatch":64}]' adds `sluice-redis-1 maxBatch=64`.
+ */
+export function variantContenders(json = process.env['BENCH_SPREAD_VARIANTS']): SpreadContenderFactory[] {
+  if (!json) return [];
+  const variants = JSON.parse(json) as unknown;
+  if (!Array.isArray(variants))
+    throw new Error('BENCH_SPREAD_VARIANTS: expected a JSON array of RedisStore options');
+  return variants.map((options: Record<string, unknown>) => {
+    const name = `sluice-redis-1 ${Object.entries(options)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ')}`;
+    return {
+      name,
+      store: 'redis',
+      longestWindowMs: 1000,
+      create: async (redisUrl, limit) =>
+        sluice(
+          name,
+          `sluice-redis-1 with RedisStore options ${JSON.stringify(options)}`,
+          new RedisStore({ url: redisUrl, ...options }),
+          [{ algorithm: 'fixed-window', limit, window: '1s' }],
+          'redis',
+        ),
+    } satisfies SpreadContenderFactory;
+  });
+}

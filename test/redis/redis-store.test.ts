@@ -215,6 +215,22 @@ describe('Redis store', () => {
     );
   });
 
+  it('sends a full call at once, during the turn: Redis runs it while the rest of the turn is made', async () => {
+    const l = createLimiter({ limits: [{ limit: 1000, window: '1m' }], store, prefix: 'pipelined' });
+    await l.limit({ tenant: 't', key: 'k' });
+    const before = store.roundTrips;
+    const decisions: Array<ReturnType<typeof l.limit>> = [];
+    for (let i = 0; i < 2 * MAX_BATCH; i++) {
+      decisions.push(l.limit({ tenant: 't', key: 'k' }));
+      // The first call leaves with its last decision, before the next decision of the turn is made.
+      if (i === MAX_BATCH - 2) expect(store.roundTrips).toBe(before);
+      if (i === MAX_BATCH - 1) expect(store.roundTrips).toBe(before + 1);
+    }
+    expect(store.roundTrips).toBe(before + 2);
+    const remaining = (await Promise.all(decisions)).map((d) => d.remaining);
+    expect(remaining).toEqual(Array.from({ length: 2 * MAX_BATCH }, (_, i) => 998 - i));
+  });
+
   it(`sends at most ${MAX_BATCH} decisions per script call`, async () => {
     const l = createLimiter({ limits: [{ limit: 1000, window: '1m' }], store, prefix: 'batch-cap' });
     await l.limit({ tenant: 't', key: 'k' });

@@ -268,9 +268,27 @@ class BatchLayout {
       const group = this.groups.push(entry) - 1;
       byLimits.set(plan.limits, group);
       this.groupOf[d] = group;
-      this.groupMeta[group] = indexOf(this.metas, plan.metaKey, (a, b) => a === b);
+      this.groupMeta[group] = this.metaIndex(plan.metaKey);
       this.groupSet[group] = indexOf(this.sets, entry.limitArgs, (a, b) => a === b || sameArgs(a, b));
     }
+  }
+
+  /** Each meta key's index in `metas`, once there are several (a tenant per decision: as many as decisions). */
+  private byMeta: Map<string, number> | undefined;
+
+  /** The index of a meta key in `metas`, appended if absent: by the last one, then by a map (not a scan). */
+  private metaIndex(meta: string): number {
+    const metas = this.metas;
+    const last = metas.length - 1;
+    if (last >= 0 && metas[last] === meta) return last;
+    if (this.byMeta === undefined) {
+      if (last < 0) return metas.push(meta) - 1;
+      this.byMeta = new Map(metas.map((m, i) => [m, i]));
+    }
+    const known = this.byMeta.get(meta);
+    if (known !== undefined) return known;
+    this.byMeta.set(meta, metas.length);
+    return metas.push(meta) - 1;
   }
 }
 
@@ -278,6 +296,13 @@ class BatchLayout {
 function indexOf<T>(list: T[], item: T, same: (a: T, b: T) => boolean): number {
   for (let i = 0; i < list.length; i++) if (same(list[i] as T, item)) return i;
   return list.push(item) - 1;
+}
+
+/** '0' to '1023' (a batch's indexes and counts: maxBatch is at most 1000), made once, not per call. */
+const SMALL_INTS: readonly string[] = Array.from({ length: 1024 }, (_, i) => String(i));
+
+function intString(n: number): string {
+  return SMALL_INTS[n] ?? String(n);
 }
 
 /** A batch's KEYS count and its KEYS and ARGV (see decideBatchSource). */
@@ -292,15 +317,15 @@ export function batchArgs(script: DecideScript, entries: readonly BatchEntry[]):
   let at = 0;
   for (const meta of metas) out[at++] = meta;
   for (const { plan } of groups) at = writeGroupKeys(out, plan, at);
-  out[at++] = String(sets.length);
-  out[at++] = String(metas.length);
-  out[at++] = String(groups.length);
+  out[at++] = intString(sets.length);
+  out[at++] = intString(metas.length);
+  out[at++] = intString(groups.length);
   for (const set of sets) for (const arg of set) out[at++] = arg;
-  if (metas.length > 1) for (const meta of groupMeta) out[at++] = String(meta + 1);
-  if (sets.length > 1) for (const set of groupSet) out[at++] = String(set);
+  if (metas.length > 1) for (const meta of groupMeta) out[at++] = intString(meta + 1);
+  if (sets.length > 1) for (const set of groupSet) out[at++] = intString(set);
   for (let d = 0; d < entries.length; d++) {
     const { plan } = entries[d] as BatchEntry;
-    if (grouped) out[at++] = String(groupOf[d]);
+    if (grouped) out[at++] = intString(groupOf[d] as number);
     out[at++] = plan.cost === 1 ? '1' : String(plan.cost);
     if (own === 2) out[at++] = plan.id;
   }
