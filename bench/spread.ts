@@ -14,6 +14,8 @@
  *   BENCH_SPREAD_SECONDS=2 BENCH_SPREAD_WARMUP_SECONDS=1 BENCH_SPREAD_ROUNDS=3 BENCH_SPREAD_IN_FLIGHT=64 \
  *     BENCH_SPREAD_MEMORY_KEYS=100000 BENCH_SPREAD_RB_REQUESTS=300000 BENCH_SPREAD_RB_CLIENTS=50 npm run bench:spread
  *   REDIS_BENCHMARK_BIN=/usr/bin/redis-benchmark   (default: redis-benchmark on the PATH)
+ *   BENCH_SPREAD_CONTENDERS=sluice-memory-fw,rlf-memory BENCH_SPREAD_SCENARIOS=uniform-10k,uniform-1m
+ *     (while iterating: only these contenders / scenarios, comma-separated; default all)
  */
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -23,7 +25,7 @@ import { Redis } from 'ioredis';
 import { type AdmissionCheck, AdmissionTracker } from './lib/admission.js';
 import { KEY_ROOT } from './lib/contenders.js';
 import { drive } from './lib/driver.js';
-import { measureProcessMemory } from './lib/process-memory.js';
+import { collector, measureProcessMemory } from './lib/process-memory.js';
 import { type RedisBenchmarkRun, redisBenchmarkCommand, runRedisBenchmark } from './lib/redis-benchmark.js';
 import { type BenchRedis, provideRedis } from './lib/redis-server.js';
 import { deleteMatching, readCounters, subtract } from './lib/redis-stats.js';
@@ -60,9 +62,11 @@ import { type RoundResult, summarize } from './lib/summary.js';
 const RESULTS_JSON = fileURLToPath(new URL('./results/spread.json', import.meta.url));
 const RESULTS_MD = fileURLToPath(new URL('./results/spread.md', import.meta.url));
 const HUGE = 1_000_000_000;
-/** Setup, teardown and FLUSHALL per measured run, for the time estimate. */
-const OVERHEAD_SECONDS = 0.2;
+/** Setup, teardown, FLUSHALL and settling (see settle) per measured run, for the time estimate. */
+const OVERHEAD_SECONDS = 0.6;
 const RB_PREFIX = `${KEY_ROOT}:spread:rb:`;
+/** A whole-heap GC (see settle). */
+const fullGc = collector();
 /** Longer than any window of the scenarios (3 s). */
 const SETTLE_MS = 3500;
 
@@ -94,7 +98,7 @@ interface Measured {
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
-  const scenarios = createScenarios(HUGE);
+  const scenarios = selected(createScenarios(HUGE), 'BENCH_SPREAD_SCENARIOS');
   const { contenders, skipped } = availableContenders();
   printPlan(scenarios, contenders);
   const redis = await provideRedis();
@@ -134,10 +138,22 @@ async function main(): Promise<void> {
   }
 }
 
+/** The items named in the environment variable `name` (comma-separated; unset: all). */
+function selected<T extends { name: string }>(all: T[], name: string): T[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return all;
+  const names = raw.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !all.some((item) => item.name === n));
+  if (unknown.length > 0) {
+    throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${all.map((i) => i.name).join(', ')})`);
+  }
+  return all.filter((item) => names.includes(item.name));
+}
+
 /** The contenders this build can run; the others, with why, printed as a note. */
 function availableContenders() {
   const skipped: SpreadResults['skipped'] = [];
-  const contenders = SPREAD_CONTENDERS.filter((f) => {
+  const contenders = selected(SPREAD_CONTENDERS, 'BENCH_SPREAD_CONTENDERS').filter((f) => {
     const reason = f.unavailable?.() ?? null;
     if (reason === null) return true;
     console.log(`NOTE: ${f.name} skipped: ${reason}`);
@@ -242,7 +258,21 @@ async function measure(
   } finally {
     await contender.close();
     await clean(admin, redis.external);
+    await settle(factory);
   }
+}
+
+/**
+ * Leaves the next run a process as clean as this one found it: an in-process contender's keys stay in
+ * the heap after close (rate-limiter-flexible's memory limiter also keeps one timer per key, firing up to
+ * its window later), and would otherwise be collected or fire during the next contender's run. So after
+ * an in-process contender, the bench waits past its longest window; after every contender, a full GC.
+ */
+async function settle(factory: SpreadContenderFactory): Promise<void> {
+  if (factory.store === 'memory') {
+    await new Promise((resolve) => setTimeout(resolve, factory.longestWindowMs + 100));
+  }
+  fullGc();
 }
 
 /** Warns when a run admitted less than all under 1e9, or more than the limits allow on a hot key. */
