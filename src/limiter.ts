@@ -101,7 +101,7 @@ interface Requester {
  * written before a reset ever counts again, whatever limits were used through `decide()`.
  */
 const RESET_RETENTION_MS = 2 * MAX_DURATION_MS;
-/** The in-process store's own `decide`: where a store still has it, the Limiter asks `decideSync`. */
+/** The in-process store's own `decide`: where a store still has it, the Limiter asks `decideReusing`. */
 const memoryDecide = MemoryStore.prototype.decide;
 const CIRCUIT_OPEN = Object.freeze({
   code: 'ERR_SLUICE_CIRCUIT_OPEN',
@@ -509,7 +509,7 @@ export class Limiter {
       // In process and synchronous inside: decided now, without the promise hops of `decide`.
       let raw: RawDecision;
       try {
-        raw = (store as MemoryStore).decideSync(plan);
+        raw = (store as MemoryStore).decideReusing(plan);
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
         return this.failOver(error, request, subject, cost, mode, configured);
