@@ -28,7 +28,7 @@ import { Redis } from 'ioredis';
 import { type AdmissionCheck, AdmissionTracker } from './lib/admission.js';
 import { KEY_ROOT } from './lib/contenders.js';
 import { drive } from './lib/driver.js';
-import { measureProcessMemory } from './lib/process-memory.js';
+import { collector, measureProcessMemory } from './lib/process-memory.js';
 import { type RedisBenchmarkRun, redisBenchmarkCommand, runRedisBenchmark } from './lib/redis-benchmark.js';
 import { type BenchRedis, provideRedis } from './lib/redis-server.js';
 import { deleteMatching, readCounters, subtract } from './lib/redis-stats.js';
@@ -66,9 +66,11 @@ import { type RoundResult, summarize } from './lib/summary.js';
 const RESULTS_JSON = fileURLToPath(new URL('./results/spread.json', import.meta.url));
 const RESULTS_MD = fileURLToPath(new URL('./results/spread.md', import.meta.url));
 const HUGE = 1_000_000_000;
-/** Setup, teardown and FLUSHALL per measured run, for the time estimate. */
-const OVERHEAD_SECONDS = 0.2;
+/** Setup, teardown, FLUSHALL and settling (see settle) per measured run, for the time estimate. */
+const OVERHEAD_SECONDS = 0.6;
 const RB_PREFIX = `${KEY_ROOT}:spread:rb:`;
+/** A whole-heap GC (see settle). */
+const fullGc = collector();
 /** Longer than any window of the scenarios (3 s). */
 const SETTLE_MS = 3500;
 
@@ -267,7 +269,21 @@ async function measure(
   } finally {
     await contender.close();
     await clean(admin, redis.external);
+    await settle(factory);
   }
+}
+
+/**
+ * Leaves the next run a process as clean as this one found it: an in-process contender's keys stay in
+ * the heap after close (rate-limiter-flexible's memory limiter also keeps one timer per key, firing up to
+ * its window later), and would otherwise be collected or fire during the next contender's run. So after
+ * an in-process contender, the bench waits past its longest window; after every contender, a full GC.
+ */
+async function settle(factory: SpreadContenderFactory): Promise<void> {
+  if (factory.store === 'memory') {
+    await new Promise((resolve) => setTimeout(resolve, factory.longestWindowMs + 100));
+  }
+  fullGc();
 }
 
 /** Warns when a run admitted less than all under 1e9, or more than the limits allow on a hot key. */

@@ -17,7 +17,14 @@ import { buildDecision, failureDecision, zeroShareDecision } from './engine/deci
 import type { DenialCache } from './engine/denials.js';
 import { ConfiguredLayout } from './engine/layout.js';
 import { localShareLimit, normalizeLimit, normalizeLimits, validateCost } from './engine/limits.js';
-import { type Check, planDecision, resolveSubject, type Subject } from './engine/plan.js';
+import {
+  type Check,
+  emptyPlan,
+  planDecision,
+  refillPlan,
+  resolveSubject,
+  type Subject,
+} from './engine/plan.js';
 import { checkOf, leaseCheck, refundTicket, validateLease } from './engine/receipts.js';
 import {
   denialCacheOf,
@@ -101,7 +108,7 @@ interface Requester {
  * written before a reset ever counts again, whatever limits were used through `decide()`.
  */
 const RESET_RETENTION_MS = 2 * MAX_DURATION_MS;
-/** The in-process store's own `decide`: where a store still has it, the Limiter asks `decideSync`. */
+/** The in-process store's own `decide`: where a store still has it, the Limiter asks `decideReusing`. */
 const memoryDecide = MemoryStore.prototype.decide;
 const CIRCUIT_OPEN = Object.freeze({
   code: 'ERR_SLUICE_CIRCUIT_OPEN',
@@ -142,6 +149,8 @@ export class Limiter {
     | undefined;
   /** Set by `close()`: every later call throws ERR_SLUICE_CLOSED. */
   private closed = false;
+  /** The plan of every decision on the in-process store, refilled (see decideNow). */
+  private readonly syncPlan = emptyPlan();
   /** Limits already validated, so hot-path `decide` calls with the same objects skip validation. */
   private readonly normalized = new WeakMap<object, NormalizedLimit>();
 
@@ -503,13 +512,14 @@ export class Limiter {
       const remembered = denials.lookup(subject, cost, askedAt);
       if (remembered) return Promise.resolve(remembered);
     }
-    const plan = planDecision(subject, cost, this.penalty);
     const store = this.store;
     if (store.decide === memoryDecide) {
-      // In process and synchronous inside: decided now, without the promise hops of `decide`.
+      // In process and synchronous inside: decided now, without the promise hops of `decide`, in a
+      // plan and an answer reused by the next decision (the store keeps nothing of either).
+      const plan = refillPlan(this.syncPlan, subject, cost, this.penalty);
       let raw: RawDecision;
       try {
-        raw = (store as MemoryStore).decideSync(plan);
+        raw = (store as MemoryStore).decideReusing(plan);
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
         return this.failOver(error, request, subject, cost, mode, configured);
@@ -518,6 +528,7 @@ export class Limiter {
       if (denials && !raw.admitted) denials.remember(subject, decision, askedAt);
       return Promise.resolve(decision);
     }
+    const plan = planDecision(subject, cost, this.penalty);
     return this.decideOnStore(plan, request, subject, cost, mode, configured, askedAt);
   }
 

@@ -26,7 +26,7 @@ interface InProcess {
 }
 
 /** A whole-heap GC: `global.gc` when node runs with --expose-gc, else exposed now through V8's flags. */
-function collector(): () => void {
+export function collector(): () => void {
   const exposed = (globalThis as { gc?: () => void }).gc;
   if (exposed) return exposed;
   setFlagsFromString('--expose-gc');

@@ -44,7 +44,9 @@ export function summarize(
   contenders: Array<{ name: string; what: string }>,
   rounds: Map<string, RoundResult[]>,
 ): ContenderSummary[] {
-  const baseline = medianRound(rounds.get(BASELINE) ?? []);
+  // Absent when a run leaves the baseline out (BENCH_SPREAD_CONTENDERS): its ratios are then NaN.
+  const measuredBaseline = rounds.get(BASELINE) ?? [];
+  const baseline = measuredBaseline.length > 0 ? medianRound(measuredBaseline) : undefined;
   return contenders.map(({ name, what }) => {
     const runs = rounds.get(name) ?? [];
     const median = medianRound(runs);
@@ -63,7 +65,7 @@ export function summarize(
       name,
       what,
       median,
-      ratioToRaw: median.decisionsPerSec / baseline.decisionsPerSec,
+      ratioToRaw: median.decisionsPerSec / (baseline?.decisionsPerSec ?? Number.NaN),
       scriptUsecPerCall: usesScripts ? script.usec / script.calls : null,
       redisCpuUsPerDecision: usesScripts ? totals.redis.cpuUs / totals.decisions : null,
       innerCommands: usesScripts ? innerCommandsPerDecision(totals.redis, totals.decisions) : '',

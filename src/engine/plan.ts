@@ -91,6 +91,33 @@ export function resolveSubject(
   };
 }
 
+/** A plan its owner refills for each decision (see refillPlan). */
+export type ReusablePlan = { -readonly [K in keyof DecisionPlan]: DecisionPlan[K] };
+
+export function emptyPlan(): ReusablePlan {
+  return { tenant: '', metaKey: '', blockKeys: [], limits: [], cost: 0, penalty: false, id: '' };
+}
+
+/**
+ * planDecision into a plan its owner reuses: for a store that keeps nothing of the plan once it has
+ * answered, synchronously (the memory store's decideReusing), sparing every decision one object.
+ */
+export function refillPlan(
+  plan: ReusablePlan,
+  subject: Subject,
+  cost: number,
+  penalty: boolean,
+): DecisionPlan {
+  plan.tenant = subject.encodedTenant;
+  plan.metaKey = subject.metaKey;
+  plan.blockKeys = subject.blockKeys;
+  plan.limits = subject.limits;
+  plan.cost = cost;
+  plan.penalty = penalty;
+  plan.id = nextDecisionId();
+  return plan;
+}
+
 export function planDecision(subject: Subject, cost: number, penalty: boolean): DecisionPlan {
   return {
     tenant: subject.encodedTenant,
