@@ -9,10 +9,12 @@
  *   npm run bench:service
  *   BENCH_SERVICE_SECONDS=4 BENCH_SERVICE_TENANTS=5000 BENCH_SERVICE_CONNECTIONS=64 BENCH_SERVICE_BATCH=16 npm run bench:service
  */
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { PolicyLimiter, RedisStore } from '../dist/index.js';
 import { drive } from './lib/driver.js';
@@ -21,6 +23,8 @@ import { machineInfo } from './lib/run-info.js';
 import { envNumber } from './lib/settings.js';
 import { contextOf, type LoadFigures, runHttpLoad } from './service/load.js';
 import { type ServiceProcess, startService } from './service/spawn.js';
+
+const run = promisify(execFile);
 
 const settings = {
   seconds: envNumber('BENCH_SERVICE_SECONDS', 4),
@@ -78,6 +82,7 @@ async function serviceRows(store: string, service: ServiceProcess): Promise<Row[
     connections: 16,
     batch: settings.batch,
   });
+  const grpc = service.grpcPort === undefined ? undefined : await grpcLoad(service.grpcPort);
   const perDecision = (figures: LoadFigures, cpu: number) =>
     cpu / (figures.decisionsPerSec * settings.seconds);
   return [
@@ -89,11 +94,38 @@ async function serviceRows(store: string, service: ServiceProcess): Promise<Row[
       serverCpuUsPerDecision: perDecision(single, cpuSingle),
     },
     { store, how: `HTTP /v1/check/batch (${settings.batch} per request)`, ...pick(batch) },
+    ...(grpc ? [grpc] : []).map((g) => ({
+      store,
+      how: 'gRPC ShouldRateLimit (64 in flight, tenant + user descriptors)',
+      ...g,
+    })),
   ];
 }
 
 function pick(f: LoadFigures): Pick<Row, 'decisionsPerSec' | 'p50Us' | 'p99Us' | 'errors'> {
   return { decisionsPerSec: f.decisionsPerSec, p50Us: f.p50Us, p99Us: f.p99Us, errors: f.errors + f.non2xx };
+}
+
+/** The gRPC load loop in a process of its own (bench/lib/grpc-load.ts), so its CPU is not the bench's. */
+async function grpcLoad(port: number): Promise<Pick<Row, 'decisionsPerSec' | 'p50Us' | 'p99Us' | 'errors'>> {
+  const args = [
+    '--import',
+    'tsx',
+    'bench/lib/grpc-load.ts',
+    '--target',
+    `127.0.0.1:${port}`,
+    '--seconds',
+    String(settings.seconds),
+  ];
+  args.push('--in-flight', '64', '--tenants', String(settings.tenants), '--descriptors', '2');
+  const { stdout } = await run(process.execPath, args);
+  const r = JSON.parse(stdout.trim().split('\n').pop() as string) as {
+    callsPerSec: number;
+    p50Us: number;
+    p99Us: number;
+    errors: number;
+  };
+  return { decisionsPerSec: r.callsPerSec, p50Us: r.p50Us, p99Us: r.p99Us, errors: r.errors };
 }
 
 async function libraryRow(store: string, redisUrl: string | undefined): Promise<Row> {
@@ -124,7 +156,13 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     for (const store of ['memory', 'redis'] as const) {
-      const args = ['--config', file, ...(store === 'redis' ? ['--redis', redis.url] : [])];
+      const args = [
+        '--config',
+        file,
+        '--grpc-port',
+        '0',
+        ...(store === 'redis' ? ['--redis', redis.url] : []),
+      ];
       console.log(`service on ${store}...`);
       const service = await startService(args, {});
       try {
