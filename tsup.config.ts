@@ -8,6 +8,7 @@ export default defineConfig({
     fastify: 'src/adapters/fastify.ts',
     hono: 'src/adapters/hono.ts',
     metrics: 'src/observability/index.ts',
+    llm: 'src/llm/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,0 +1,40 @@
+import { SluiceError } from '../core/errors.js';
+import type { Decision } from '../core/types.js';
+
+/** A call refused by a Sluice limit (or by a provider pause after a 429): nothing was sent. */
+export class RateLimitExceededError extends SluiceError {
+  /** Ms until the call would fit (Infinity: it never can, e.g. a reservation larger than the limit). */
+  readonly retryAfterMs: number;
+  /** Name of the limit that refused (for example `openai:rpm`, `pool:openai:tpm`, `blocked`). */
+  readonly limit: string;
+  /** What that limit has left. */
+  readonly remaining: number;
+  /** The refusing decision. */
+  readonly decision: Decision;
+  constructor(decision: Decision) {
+    const b = decision.binding;
+    const wait =
+      decision.retryAfterMs === Number.POSITIVE_INFINITY
+        ? 'never fits'
+        : `retry after ${decision.retryAfterMs} ms`;
+    super(
+      'ERR_SLUICE_LLM_RATE_LIMITED',
+      `LLM call refused by ${decision.reason === 'blocked' ? 'a provider pause' : `limit ${b.name}`} (${b.remaining} of ${b.limit} left; ${wait})`,
+    );
+    this.name = 'RateLimitExceededError';
+    this.retryAfterMs = decision.retryAfterMs;
+    this.limit = b.name;
+    this.remaining = b.remaining;
+    this.decision = decision;
+  }
+}
+
+/** A call the configuration cannot price or limit (an unpriced model under a cost budget...). */
+export class LlmConfigError extends SluiceError {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super('ERR_SLUICE_LLM_CONFIG', `${field}: ${message}`);
+    this.name = 'LlmConfigError';
+    this.field = field;
+  }
+}
