@@ -142,6 +142,22 @@ export class LlmLimiter {
     return reservation;
   }
 
+  /** What every limit of a call to this provider and model has left now (nothing is consumed). */
+  async remaining(
+    identity: LlmIdentity,
+    provider: LlmProvider,
+    model: string,
+  ): Promise<Record<string, number>> {
+    const call = { provider, model, inputTokens: 0 };
+    const groups = await this.groupsOf(identity, call, this.limitsOf(identity, call));
+    const peeks = await Promise.all(
+      groups.map((g) => this.limiter.decide({ tenant: g.tenant, checks: g.checks, cost: 0 })),
+    );
+    const left: Record<string, number> = {};
+    for (const peek of peeks) for (const l of peek.limits) left[l.name] = l.remaining;
+    return left;
+  }
+
   /** Stops every instance from sending to this provider's pool until `untilMs` (a provider 429). */
   async pause(provider: LlmProvider, untilMs: number): Promise<void> {
     const pool = this.pools.get(provider);

@@ -23,7 +23,12 @@ export function openAiEncoding(model: string): Encoding | undefined {
 function loadCounter(encoding: Encoding): Promise<Counter | undefined> {
   let counter = loaded.get(encoding);
   if (!counter) {
-    counter = import(`gpt-tokenizer/encoding/${encoding}`).then(
+    // Literal specifiers (bundlers resolve them; the package stays an optional peer).
+    const module =
+      encoding === 'o200k_base'
+        ? import('gpt-tokenizer/encoding/o200k_base')
+        : import('gpt-tokenizer/encoding/cl100k_base');
+    counter = module.then(
       (m: { countTokens: Counter }) => (text: string) => m.countTokens(text),
       () => undefined, // not installed: the characters rule
     );
