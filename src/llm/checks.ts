@@ -22,6 +22,10 @@ export interface CheckGroup {
   checks: LlmCheck[];
   /** Whether what the call used beyond its reservation is charged here at settlement (all but requests). */
   settles: boolean;
+  /** Kept even when another dimension refuses the call (a pool's activity: demand counts, not admission). */
+  keep?: boolean;
+  /** A fixed cost instead of the dimension's units. */
+  cost?: number;
 }
 
 const MINUTE = '1m';

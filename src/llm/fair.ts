@@ -4,13 +4,19 @@ import type { LlmCheck } from './checks.js';
 import type { PoolOptions } from './options.js';
 
 const ACTIVITY_SIZE = 1_000_000_000;
+/**
+ * Units a call adds to its tenant's activity counter (a sliding window): large, so that a call still
+ * weighs at least one unit through the next window (a count of 1 weighted below 1 would read as idle at
+ * a window's edge). A tenant is active from its call for `activeWindow`, up to twice that.
+ */
+export const ACTIVITY_COST = 1000;
 /** Most tenants whose activity one pool reads (the weighted ones plus those this instance saw). */
 const MAX_TENANTS = 1000;
 
 /**
  * Weighted fair shares of a provider pool. Each tenant's calls count in its own share counter, whose
  * size is `pool × weight / (sum of the weights of the active tenants, itself included)`; an idle
- * tenant (no call for `activeWindow`) has no share, so the others use it. The counter keeps its state
+ * tenant (no call asked for in `activeWindow`, up to twice that) has no share, so the others use it. The counter keeps its state
  * when its size changes (a Sluice counter is named by its limit's name, algorithm and window, not its
  * size), so a tenant's share shrinks the moment another one wakes up, and the pool limit bounds the
  * sum. Who is active is read from the store (an activity counter per tenant) every `refresh`, so every
@@ -51,14 +57,18 @@ export class FairPool {
     return Object.hasOwn(this.weights, tenant) ? (this.weights[tenant] as number) : this.defaultWeight;
   }
 
-  /** The requests and tokens checks of a call by `tenant` (pool-wide counter, its share, its activity). */
-  async checks(tenant: string): Promise<{ requests: LlmCheck[]; tokens: LlmCheck[] }> {
+  /**
+   * The checks of a call by `tenant`: its activity (a call asked for, admitted or not: demand is what
+   * makes a tenant active), and the pool-wide counters with its share, for requests and tokens.
+   */
+  async checks(tenant: string): Promise<{ activity: LlmCheck[]; requests: LlmCheck[]; tokens: LlmCheck[] }> {
     this.see(tenant);
     await this.refresh();
     const share = this.shareOf(tenant);
     const { requestsPerMinute: rpm, tokensPerMinute: tpm } = this.options;
     const p = this.provider;
-    const requests: LlmCheck[] = [{ limit: this.activity, key: tenant }];
+    const activity: LlmCheck[] = [{ limit: this.activity, key: tenant }];
+    const requests: LlmCheck[] = [];
     const tokens: LlmCheck[] = [];
     if (rpm !== undefined) {
       requests.push({
@@ -88,7 +98,7 @@ export class FairPool {
         key: tenant,
       });
     }
-    return { requests, tokens };
+    return { activity, requests, tokens };
   }
 
   /** This tenant's fraction of the pool now: its weight over the active tenants' (itself included). */

@@ -14,7 +14,7 @@ import {
 } from './checks.js';
 import { LlmConfigError, RateLimitExceededError } from './errors.js';
 import { OutputEstimator } from './estimator.js';
-import { FairPool } from './fair.js';
+import { ACTIVITY_COST, FairPool } from './fair.js';
 import {
   DEFAULT_LLM_TIERS,
   type LlmConfig,
@@ -108,7 +108,7 @@ export class LlmLimiter {
     const estimate: LlmUsage = { inputTokens: call.inputTokens, outputTokens: output.tokens };
     const units = this.unitsFor(call.model, estimate, priced);
     const groups = await this.groupsOf(identity, call, limits);
-    const wanted = groups.map((g) => (g.dimension === 'requests' ? 1 : units[g.dimension]));
+    const wanted = groups.map((g) => g.cost ?? (g.dimension === 'requests' ? 1 : units[g.dimension]));
     const settled = await Promise.allSettled(
       groups.map((g, i) =>
         this.limiter.decide({
@@ -232,8 +232,17 @@ export class LlmLimiter {
     const groups = groupChecks(tenant, entries);
     const pool = this.pools.get(call.provider);
     if (pool) {
-      const { requests, tokens } = await pool.checks(tenant);
-      groups.push({ dimension: 'requests', tenant: pool.tenant, checks: requests, settles: false });
+      const { activity, requests, tokens } = await pool.checks(tenant);
+      groups.push({
+        dimension: 'requests',
+        tenant: pool.tenant,
+        checks: activity,
+        settles: false,
+        keep: true,
+        cost: ACTIVITY_COST,
+      });
+      if (requests.length > 0)
+        groups.push({ dimension: 'requests', tenant: pool.tenant, checks: requests, settles: false });
       if (tokens.length > 0)
         groups.push({ dimension: 'tokens', tenant: pool.tenant, checks: tokens, settles: true });
     }
@@ -292,7 +301,8 @@ export class LlmLimiter {
 /** Gives back what the admitted decisions of a refused call took. */
 async function undo(limiter: Limiter, held: readonly Held[]): Promise<void> {
   await Promise.all(
-    held.map(async ({ decision }) => {
+    held.map(async ({ group, decision }) => {
+      if (group.keep) return;
       if (decision.lease) await limiter.release(decision.lease);
       await limiter.refund(decision);
     }),

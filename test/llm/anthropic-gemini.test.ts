@@ -26,17 +26,20 @@ afterAll(() => fake?.close());
 
 const anthropic = () => new Anthropic({ apiKey: 'fake', baseURL: fake.url, maxRetries: 0 });
 const gemini = (llm: LlmLimiter, user: string) =>
-  new GoogleGenAI(limitGeminiOptions({ apiKey: 'fake', httpOptions: { baseUrl: fake.url } }, { llm, identity: { user } }));
+  new GoogleGenAI(
+    limitGeminiOptions({ apiKey: 'fake', httpOptions: { baseUrl: fake.url } }, { llm, identity: { user } }),
+  );
 const messages = [{ role: 'user' as const, content: 'Hello there' }];
 
 describe('anthropic, wrapped', () => {
   it('free tier: 5 calls a minute, the 6th refused', async () => {
     const llm = new LlmLimiter();
     const client = wrapAnthropic(anthropic(), { llm, identity: { user: 'f', tier: 'free' } });
-    for (let i = 0; i < 5; i++) await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages });
-    await expect(client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages })).rejects.toBeInstanceOf(
-      RateLimitExceededError,
-    );
+    for (let i = 0; i < 5; i++)
+      await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages });
+    await expect(
+      client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages }),
+    ).rejects.toBeInstanceOf(RateLimitExceededError);
   });
 
   it('input and output tokens are limited separately; messages.stream settles from its usage events', async () => {
@@ -51,7 +54,9 @@ describe('anthropic, wrapped', () => {
     const who = { user: 'io' };
     const client = wrapAnthropic(anthropic(), { llm, identity: who });
     // The output bound alone exceeds the output limit: refused whatever the input.
-    await expect(client.messages.create({ model: 'claude-x', max_tokens: 301, messages })).rejects.toMatchObject({
+    await expect(
+      client.messages.create({ model: 'claude-x', max_tokens: 301, messages }),
+    ).rejects.toMatchObject({
       limit: 'anthropic:otpm',
     });
     fake.plan({ inputTokens: 40, outputTokens: 25, chunkDelayMs: 1 });
@@ -63,7 +68,9 @@ describe('anthropic, wrapped', () => {
     expect(left['anthropic:otpm']).toBe(275);
     // withResponse survives the wrapper (it is the SDK's own APIPromise).
     fake.plan({ inputTokens: 10, outputTokens: 5 });
-    const { response } = await client.messages.create({ model: 'claude-x', max_tokens: 50, messages }).withResponse();
+    const { response } = await client.messages
+      .create({ model: 'claude-x', max_tokens: 50, messages })
+      .withResponse();
     expect(response.status).toBe(200);
     expect((await llm.remaining(who, 'anthropic', 'claude-x'))['anthropic:otpm']).toBe(270);
   });
@@ -72,19 +79,31 @@ describe('anthropic, wrapped', () => {
 describe('gemini, limited through httpOptions.fetch', () => {
   it('generateContent, generateContentStream and chats are all limited and settled', async () => {
     const llm = new LlmLimiter({
-      providers: { gemini: { tiers: { pro: { requestsPerMinute: 60, tokensPerMinute: 5000 } }, defaultTier: 'pro' } },
+      providers: {
+        gemini: { tiers: { pro: { requestsPerMinute: 60, tokensPerMinute: 5000 } }, defaultTier: 'pro' },
+      },
     });
     const ai = gemini(llm, 'g');
     fake.plan({ inputTokens: 20, outputTokens: 6 });
-    const r = await ai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hi', config: { maxOutputTokens: 100 } });
+    const r = await ai.models.generateContent({
+      model: 'gemini-2.5-flash',
+      contents: 'Hi',
+      config: { maxOutputTokens: 100 },
+    });
     expect(r.usageMetadata?.candidatesTokenCount).toBe(6);
     expect((await llm.remaining({ user: 'g' }, 'gemini', 'gemini-2.5-flash'))['gemini:tpm']).toBe(5000 - 26);
     fake.plan({ inputTokens: 10, outputTokens: 9 });
     let text = '';
-    for await (const chunk of await ai.models.generateContentStream({ model: 'gemini-2.5-flash', contents: 'Hi', config: { maxOutputTokens: 100 } }))
+    for await (const chunk of await ai.models.generateContentStream({
+      model: 'gemini-2.5-flash',
+      contents: 'Hi',
+      config: { maxOutputTokens: 100 },
+    }))
       text += chunk.text ?? '';
     expect(text).toBe('w0 w1 w2 w3 w4 w5 w6 w7 w8 ');
-    expect((await llm.remaining({ user: 'g' }, 'gemini', 'gemini-2.5-flash'))['gemini:tpm']).toBe(5000 - 26 - 19);
+    expect((await llm.remaining({ user: 'g' }, 'gemini', 'gemini-2.5-flash'))['gemini:tpm']).toBe(
+      5000 - 26 - 19,
+    );
     fake.plan({ inputTokens: 5, outputTokens: 5 });
     const chat = ai.chats.create({ model: 'gemini-2.5-flash', config: { maxOutputTokens: 50 } });
     await chat.sendMessage({ message: 'Hello' });
@@ -95,13 +114,23 @@ describe('gemini, limited through httpOptions.fetch', () => {
 
   it('a 429 with RetryInfo pauses the pool; the next call is refused without being sent', async () => {
     const llm = new LlmLimiter({
-      providers: { gemini: { tiers: { pro: { requestsPerMinute: 60 } }, defaultTier: 'pro', pool: { requestsPerMinute: 1000 } } },
+      providers: {
+        gemini: {
+          tiers: { pro: { requestsPerMinute: 60 } },
+          defaultTier: 'pro',
+          pool: { requestsPerMinute: 1000 },
+        },
+      },
     });
     const ai = gemini(llm, 'p');
     fake.plan({ rateLimited: { retryAfterMs: 2000 } });
-    await expect(ai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hi' })).rejects.toMatchObject({ status: 429 });
+    await expect(
+      ai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hi' }),
+    ).rejects.toMatchObject({ status: 429 });
     const before = fake.requests.length;
-    const error = await ai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hi' }).catch((e: unknown) => e);
+    const error = await ai.models
+      .generateContent({ model: 'gemini-2.5-flash', contents: 'Hi' })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RateLimitExceededError);
     expect((error as RateLimitExceededError).retryAfterMs).toBeGreaterThan(1000);
     expect((error as RateLimitExceededError).retryAfterMs).toBeLessThanOrEqual(2000);
@@ -120,10 +149,18 @@ describe("seed 004's @with_llm_rate_limit as a function wrapper", () => {
         llm,
         provider: 'openai',
         identity: (_prompt: string, userId: string, tier: string) => ({ user: userId, tier }),
-        request: (prompt: string) => ({ model: 'gpt-4', inputTokens: Math.ceil(prompt.length / 4), maxOutputTokens: 50 }),
+        request: (prompt: string) => ({
+          model: 'gpt-4',
+          inputTokens: Math.ceil(prompt.length / 4),
+          maxOutputTokens: 50,
+        }),
       },
       (prompt: string, _userId: string, _tier: string) =>
-        bare.chat.completions.create({ model: 'gpt-4', messages: [{ role: 'user', content: prompt }], max_tokens: 50 }),
+        bare.chat.completions.create({
+          model: 'gpt-4',
+          messages: [{ role: 'user', content: prompt }],
+          max_tokens: 50,
+        }),
     );
     const results: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -136,9 +173,19 @@ describe("seed 004's @with_llm_rate_limit as a function wrapper", () => {
       }
     }
     expect(results).toEqual(['ok', 'ok', 'ok', 'refused']);
-    expect((await llm.remaining({ user: 'user123', tier: 'free' }, 'openai', 'gpt-4'))['openai:tpm']).toBe(1000 - 3 * 14);
+    expect((await llm.remaining({ user: 'user123', tier: 'free' }, 'openai', 'gpt-4'))['openai:tpm']).toBe(
+      1000 - 3 * 14,
+    );
     expect(llm.usage({ user: 'user123' })).toEqual([
-      { provider: 'openai', model: 'gpt-4', calls: 3, inputTokens: 30, outputTokens: 12, cachedInputTokens: 0, costUsd: 0 },
+      {
+        provider: 'openai',
+        model: 'gpt-4',
+        calls: 3,
+        inputTokens: 30,
+        outputTokens: 12,
+        cachedInputTokens: 0,
+        costUsd: 0,
+      },
     ]);
   });
 });
