@@ -19,7 +19,7 @@ export class RateLimitExceededError extends SluiceError {
         : `retry after ${decision.retryAfterMs} ms`;
     super(
       'ERR_SLUICE_LLM_RATE_LIMITED',
-      `LLM call refused by ${decision.reason === 'blocked' ? 'a provider pause' : `limit ${b.name}`} (${b.remaining} of ${b.limit} left; ${wait})`,
+      `LLM call refused by ${refuser(decision)} (${b.remaining} of ${b.limit} left; ${wait})`,
     );
     this.name = 'RateLimitExceededError';
     this.retryAfterMs = decision.retryAfterMs;
@@ -27,6 +27,13 @@ export class RateLimitExceededError extends SluiceError {
     this.remaining = b.remaining;
     this.decision = decision;
   }
+}
+
+function refuser(decision: Decision): string {
+  if (decision.reason === 'blocked') return 'a provider pause (a 429 from the provider)';
+  if (decision.reason === 'store_unavailable')
+    return `the store (unavailable: ${decision.storeError?.code ?? 'unknown'}; failure mode closed)`;
+  return `limit ${decision.binding.name}`;
 }
 
 /** A call the configuration cannot price or limit (an unpriced model under a cost budget...). */

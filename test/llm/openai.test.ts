@@ -172,8 +172,14 @@ describe('openai, wrapped', () => {
         },
       },
     };
-    const a = new LlmLimiter({ ...options, limiter: createLimiter({ store: store(), prefix }) });
-    const b = new LlmLimiter({ ...options, limiter: createLimiter({ store: store(), prefix }) });
+    const a = new LlmLimiter({
+      ...options,
+      limiter: createLimiter({ store: store(), prefix, guard: false }),
+    });
+    const b = new LlmLimiter({
+      ...options,
+      limiter: createLimiter({ store: store(), prefix, guard: false }),
+    });
     const clientA = wrapOpenAI(sdk(), { llm: a, identity: { user: 'x', tenant: 't1' } });
     const clientB = wrapOpenAI(sdk(), { llm: b, identity: { user: 'y', tenant: 't2' } });
     fake.plan({ rateLimited: { retryAfterMs: 3000 } });
