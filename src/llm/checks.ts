@@ -28,6 +28,22 @@ export interface CheckGroup {
   cost?: number;
 }
 
+/**
+ * One object per distinct limit definition, so that the Limiter (which remembers the definitions it
+ * validated, by object) validates each once, not on every call. Bounded: cleared when full.
+ */
+const interned = new Map<string, LlmCheck['limit']>();
+const MAX_INTERNED = 10_000;
+
+export function internLimit(limit: LlmCheck['limit']): LlmCheck['limit'] {
+  const id = `${limit.name}\u0000${limit.algorithm}\u0000${limit.limit}\u0000${limit.window}\u0000${limit.scope ?? 'key'}`;
+  const kept = interned.get(id);
+  if (kept) return kept;
+  if (interned.size >= MAX_INTERNED) interned.clear();
+  interned.set(id, limit);
+  return limit;
+}
+
 const MINUTE = '1m';
 const DAY = '1d';
 /** A "month" budget is a 30-day epoch-aligned window (fixed windows are aligned to the epoch, not the calendar). */

@@ -8,6 +8,7 @@ import {
   type CheckGroup,
   type Dimension,
   groupChecks,
+  internLimit,
   type LlmCheck,
   needsPrice,
   tierChecks,
@@ -246,6 +247,7 @@ export class LlmLimiter {
       if (tokens.length > 0)
         groups.push({ dimension: 'tokens', tenant: pool.tenant, checks: tokens, settles: true });
     }
+    for (const group of groups) for (const check of group.checks) check.limit = internLimit(check.limit);
     return groups;
   }
 

@@ -1,6 +1,6 @@
 import type { Decision, LimitDefinition } from '../core/types.js';
 import type { Limiter } from '../limiter.js';
-import type { CheckGroup, Dimension } from './checks.js';
+import { type CheckGroup, type Dimension, internLimit } from './checks.js';
 import type { LlmUsage, Settlement } from './types.js';
 
 /** One admitted decision of a call: its group and the units it reserved. */
@@ -92,11 +92,11 @@ export class Reservation {
 async function chargeExcess(
   limiter: Limiter,
   tenant: string,
-  check: { limit: LimitDefinition & { limit: number }; key?: string },
+  check: { limit: LimitDefinition & { name: string; limit: number }; key?: string },
   excess: number,
   debt: number,
 ): Promise<number> {
-  const limit = { ...check.limit, limit: check.limit.limit + debt };
+  const limit = internLimit({ ...check.limit, limit: check.limit.limit + debt });
   let want = excess;
   for (let attempt = 0; attempt < 3 && want > 0; attempt++) {
     const decision = await limiter.decide({ tenant, checks: [{ limit, key: check.key }], cost: want });

@@ -86,7 +86,6 @@ describe('tokens admitted in a window <= limit + debt, two processes on one Redi
         reports.every((r) => r.admitted > 0 && r.refused > 0),
         JSON.stringify(reports),
       ).toBe(true); // both contended
-      if (debt === 0) expect(reports.reduce((s, r) => s + r.unbilled, 0)).toBeGreaterThan(0);
     },
     60_000,
   );
