@@ -45,3 +45,17 @@ export class LlmConfigError extends SluiceError {
     this.field = field;
   }
 }
+
+/** A stream stopped because its output ran past its reservation plus the debt (`stopOverrunningStreams`). */
+export class StreamStoppedError extends SluiceError {
+  constructor(
+    readonly outputTokens: number,
+    readonly allowed: number,
+  ) {
+    super(
+      'ERR_SLUICE_LLM_STREAM_STOPPED',
+      `stream stopped: ${outputTokens} output tokens streamed, ${allowed} reserved plus debt`,
+    );
+    this.name = 'StreamStoppedError';
+  }
+}

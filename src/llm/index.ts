@@ -1,5 +1,5 @@
 export type { CheckGroup, Dimension, LlmCheck } from './checks.js';
-export { LlmConfigError, RateLimitExceededError } from './errors.js';
+export { LlmConfigError, RateLimitExceededError, StreamStoppedError } from './errors.js';
 export type { EstimateReport } from './estimator.js';
 export { LlmLimiter, type LlmLimiterOptions } from './llm-limiter.js';
 export type { PoolOptions, Price, ProviderOptions, TierLimits } from './options.js';

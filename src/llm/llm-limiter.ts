@@ -58,6 +58,8 @@ export class LlmLimiter {
   private readonly leaseTtl: string | number;
   private readonly clock: Clock;
   readonly charsPerToken: number;
+  /** Output tokens a stream may run past its reservation before it is stopped (undefined: never stopped). */
+  readonly streamOverrun: number | undefined;
 
   constructor(options: LlmLimiterOptions = {}) {
     rejectUnknownKeys(options, 'options', [...Object.keys(llmOptionsShape), ...OWN_OPTIONS]);
@@ -82,6 +84,7 @@ export class LlmLimiter {
       this.clock,
     );
     this.unitsPerDollar = this.config.costUnitsPerDollar ?? 1_000_000;
+    this.streamOverrun = this.config.stopOverrunningStreams ? (this.config.debt?.tokens ?? 0) : undefined;
     this.leaseTtl = this.config.leaseTtl ?? '10m';
     parseDuration(this.leaseTtl, 'leaseTtl');
     for (const [provider, p] of Object.entries(this.config.providers ?? {})) {

@@ -84,6 +84,11 @@ export const llmOptionsShape = {
       cost: z.number().nonnegative().finite().optional(),
     })
     .optional(),
+  /**
+   * Stop a stream whose output runs past its reserved output plus `debt.tokens` (counted as it passes):
+   * the stream errors with ERR_SLUICE_LLM_STREAM_STOPPED and settles from what was streamed. Default false.
+   */
+  stopOverrunningStreams: z.boolean().optional(),
   /** Cost units per dollar (the budgets' integer unit). Default 10^6 (micro-dollars). */
   costUnitsPerDollar: z.number().int().positive().max(1_000_000_000).optional(),
   /** Lease TTL of a call in flight: a holder that dies frees its slot after this. Default 10m. */

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { RateLimitExceededError } from './errors.js';
+import { RateLimitExceededError, StreamStoppedError } from './errors.js';
 import type { LlmLimiter } from './llm-limiter.js';
 import { anthropicWire } from './providers/anthropic.js';
 import { geminiWire } from './providers/gemini.js';
@@ -151,6 +151,13 @@ function meteredStream(
         return;
       }
       events.push(chunk.value);
+      const overrun = overrunOf(llm, state, reservation);
+      if (overrun) {
+        await finish();
+        await reader.cancel(overrun).catch(() => undefined);
+        controller.error(overrun);
+        return;
+      }
       controller.enqueue(chunk.value);
     },
     async cancel(reason) {
@@ -163,6 +170,18 @@ function meteredStream(
     statusText: response.statusText,
     headers: response.headers,
   });
+}
+
+/** The error that stops a stream past its reserved output plus the debt, when streams are stopped. */
+function overrunOf(
+  llm: LlmLimiter,
+  state: StreamState,
+  reservation: Reservation,
+): StreamStoppedError | undefined {
+  if (llm.streamOverrun === undefined) return undefined;
+  const output = state.outputTokens ?? Math.ceil(state.outputChars / llm.charsPerToken);
+  const allowed = reservation.output.tokens + llm.streamOverrun;
+  return output > allowed ? new StreamStoppedError(output, allowed) : undefined;
 }
 
 /** Splits an SSE byte stream into events (`event:` and `data:` lines), parsing each data as JSON. */

@@ -11,6 +11,7 @@ import {
   LlmLimiter,
   type LlmLimiterOptions,
   RateLimitExceededError,
+  StreamStoppedError,
   withLlmIdentity,
   wrapOpenAI,
 } from '../../src/llm/index.js';
@@ -134,6 +135,26 @@ describe('openai, wrapped', () => {
     );
     const after = (await llm.remaining({ user: 'a' }, 'openai', 'gpt-4o'))['openai:tpm'] as number;
     expect(left - after).toBe(PROMPT + 15); // 20 chunks of 3 characters = 60 characters = 15 tokens
+  });
+
+  it('a stream past its reservation plus the debt is stopped (stopOverrunningStreams) and settled from what it streamed', async () => {
+    const llm = new LlmLimiter({
+      ...pro({ tokensPerMinute: 10_000 }),
+      debt: { tokens: 5 },
+      stopOverrunningStreams: true,
+      estimate: { defaultOutputTokens: 10 },
+    });
+    const client = wrapOpenAI(sdk(), { llm, identity: { user: 'o' } });
+    fake.plan({ outputTokens: 40, inputTokens: 30, chunkDelayMs: 1 });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }); // no bound: 10 reserved
+    let chunks = 0;
+    const error = await (async () => {
+      for await (const chunk of stream) if (chunk.choices[0]?.delta.content) chunks += 1;
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StreamStoppedError);
+    expect(chunks).toBe(20); // the 21st chunk takes it to 63 characters = 16 tokens > 10 + 5: not delivered
+    const left = (await llm.remaining({ user: 'o' }, 'openai', 'gpt-4o'))['openai:tpm'] as number;
+    expect(10_000 - left).toBe(PROMPT + 16); // what the provider streamed (the stopping chunk too), charged
   });
 
   it('SDK retries are counted: each attempt is a request, and a failed attempt gives its tokens back', async () => {
