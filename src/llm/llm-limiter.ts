@@ -24,7 +24,7 @@ import {
   type TierLimits,
 } from './options.js';
 import { costUnits, PriceTable } from './prices.js';
-import { type Held, Reservation } from './reservation.js';
+import { type Held, type Owner, Reservation } from './reservation.js';
 import type { LlmCallRequest, LlmIdentity, LlmProvider, LlmUsage, Settlement } from './types.js';
 import { UsageLedger, type UsageRow } from './usage.js';
 
@@ -36,11 +36,28 @@ export interface LlmLimiterOptions extends LlmConfig {
   store?: Store;
   /** Key prefix of a new limiter. Default `sluice`. */
   prefix?: string;
+  /**
+   * A PolicyLimiter (the policy model: tenants, users, API keys, tiers, overrides, modes): every call is
+   * also checked there, as a request of cost 1 to the endpoint `llm:<provider>` (policies match it by
+   * pattern, e.g. `llm:*`), in the same reservation (given back if another limit refuses the call).
+   */
+  policy?: LlmPolicy;
   /** Clock of the usage ledger, estimator and fair-share refresh (the store keeps its own). */
   clock?: Clock;
 }
 
-const OWN_OPTIONS = ['limiter', 'store', 'prefix', 'clock'];
+const OWN_OPTIONS = ['limiter', 'store', 'prefix', 'clock', 'policy'];
+
+/** What the LLM limiter uses of a PolicyLimiter. */
+export interface LlmPolicy extends Owner {
+  check(ctx: {
+    tenant: string;
+    user?: string;
+    tier?: string;
+    endpoint?: string;
+    cost?: number;
+  }): Promise<Decision>;
+}
 
 /**
  * Limits LLM calls: before a call, one decision per dimension (requests and calls in flight, tokens,
@@ -49,6 +66,7 @@ const OWN_OPTIONS = ['limiter', 'store', 'prefix', 'clock'];
  */
 export class LlmLimiter {
   readonly limiter: Limiter;
+  private readonly policy: LlmPolicy | undefined;
   private readonly config: LlmConfig;
   private readonly prices: PriceTable;
   private readonly estimator: OutputEstimator;
@@ -63,7 +81,11 @@ export class LlmLimiter {
 
   constructor(options: LlmLimiterOptions = {}) {
     rejectUnknownKeys(options, 'options', [...Object.keys(llmOptionsShape), ...OWN_OPTIONS]);
-    const { limiter, store, prefix, clock, ...config } = options;
+    const { limiter, store, prefix, clock, policy, ...config } = options;
+    if (policy !== undefined && typeof policy?.check !== 'function') {
+      throw new LlmConfigError('policy', 'must be a PolicyLimiter (with check, refund and release)');
+    }
+    this.policy = policy;
     this.config = parseLlmConfig(config);
     if (limiter && (store || prefix))
       throw new LlmConfigError('limiter', 'give a limiter or a store/prefix, not both');
@@ -113,15 +135,31 @@ export class LlmLimiter {
     const units = this.unitsFor(call.model, estimate, priced);
     const groups = await this.groupsOf(identity, call, limits);
     const wanted = groups.map((g) => g.cost ?? (g.dimension === 'requests' ? 1 : units[g.dimension]));
-    const settled = await Promise.allSettled(
-      groups.map((g, i) =>
-        this.limiter.decide({
-          tenant: g.tenant,
-          key: identity.user,
-          checks: g.checks,
-          cost: wanted[i] as number,
+    const decisions = groups.map((g, i) =>
+      this.limiter.decide({
+        tenant: g.tenant,
+        key: identity.user,
+        checks: g.checks,
+        cost: wanted[i] as number,
+      }),
+    );
+    const policy = this.policy;
+    if (policy) {
+      groups.push({ dimension: 'requests', tenant, checks: [], settles: false });
+      wanted.push(1);
+      decisions.push(
+        policy.check({
+          tenant,
+          user: identity.user,
+          tier: identity.tier,
+          endpoint: `llm:${call.provider}`,
+          cost: 1,
         }),
-      ),
+      );
+    }
+    const settled = await Promise.allSettled(decisions);
+    const owners: Array<Owner | undefined> = groups.map((_, i) =>
+      policy && i === groups.length - 1 ? policy : undefined,
     );
     const held: Held[] = [];
     let refused: Decision | undefined;
@@ -129,7 +167,12 @@ export class LlmLimiter {
     settled.forEach((s, i) => {
       if (s.status === 'rejected') failure ??= s.reason;
       else if (s.value.allowed)
-        held.push({ group: groups[i] as CheckGroup, decision: s.value, reserved: wanted[i] as number });
+        held.push({
+          group: groups[i] as CheckGroup,
+          decision: s.value,
+          reserved: wanted[i] as number,
+          owner: owners[i],
+        });
       else if (!refused || s.value.retryAfterMs > refused.retryAfterMs) refused = s.value;
     });
     const reservation = new Reservation(
@@ -306,10 +349,10 @@ export class LlmLimiter {
 /** Gives back what the admitted decisions of a refused call took. */
 async function undo(limiter: Limiter, held: readonly Held[]): Promise<void> {
   await Promise.all(
-    held.map(async ({ group, decision }) => {
+    held.map(async ({ group, decision, owner }) => {
       if (group.keep) return;
-      if (decision.lease) await limiter.release(decision.lease);
-      await limiter.refund(decision);
+      if (decision.lease) await (owner ?? limiter).release(decision.lease);
+      await (owner ?? limiter).refund(decision);
     }),
   );
 }

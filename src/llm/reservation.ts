@@ -4,7 +4,16 @@ import { type CheckGroup, type Dimension, internLimit } from './checks.js';
 import type { LlmUsage, Settlement } from './types.js';
 
 /** One admitted decision of a call: its group and the units it reserved. */
+/** Who decided a held decision, to give it back to: the Limiter, or a PolicyLimiter. */
+export interface Owner {
+  refund(decision: Decision, units?: number): Promise<void>;
+  // biome-ignore lint/suspicious/noExplicitAny: a Limiter's Lease or a PolicyLimiter's PolicyLease
+  release(lease: any): Promise<void>;
+}
+
 export interface Held {
+  /** Who decided it (default: the LLM limiter's Limiter). */
+  owner?: Owner;
   group: CheckGroup;
   decision: Decision;
   reserved: number;
@@ -57,8 +66,8 @@ export class Reservation {
     const units = this.context.unitsOf(usage);
     const settlement: Settlement = { refunded: {}, charged: {}, unbilled: {}, costUsd: 0 };
     await Promise.all(
-      this.held.map(async ({ group, decision, reserved }) => {
-        if (decision.lease) await limiter.release(decision.lease);
+      this.held.map(async ({ group, decision, reserved, owner }) => {
+        if (decision.lease) await (owner ?? limiter).release(decision.lease);
         if (!group.settles) return;
         const used = units[group.dimension];
         const dim = group.dimension;
