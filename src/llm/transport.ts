@@ -104,12 +104,28 @@ async function settleResponse(
   const type = response.headers.get('content-type') ?? '';
   if (type.includes('text/event-stream') && response.body)
     return meteredStream(llm, wire, call.model, input, reservation, response);
-  const json = await response
-    .clone()
-    .json()
-    .catch(() => undefined);
-  await reservation.settle(wire.usageOf(json) ?? counted(llm, { outputChars: 0 }, input));
-  return response;
+  // Read once and handed on as a new response (a clone tees the body: slower, and held twice).
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    await reservation.settle(counted(llm, { outputChars: 0 }, input));
+    throw error;
+  }
+  await reservation.settle(wire.usageOf(parseJson(text)) ?? counted(llm, { outputChars: 0 }, input));
+  return new Response(text, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** What a stream without reported usage used: the reported parts, else the prompt estimate and the characters rule. */
