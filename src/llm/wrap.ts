@@ -1,4 +1,4 @@
-import { RateLimitExceededError } from './errors.js';
+import { LlmConfigError, RateLimitExceededError } from './errors.js';
 import type { LlmLimiter } from './llm-limiter.js';
 import { type IdentitySource, limitedFetch, refusals, WIRES } from './transport.js';
 import type { LlmIdentity, LlmProvider, LlmUsage } from './types.js';
@@ -23,29 +23,34 @@ interface StainlessClient {
  * `messages.stream`...) and every SDK retry, is reserved and settled. A refusal surfaces as a
  * RateLimitExceededError thrown by the SDK's own request path (a 429 it is told not to retry).
  */
-function wrapStainless<T extends StainlessClient>(provider: LlmProvider, client: T, options: WrapOptions): T {
+function wrapStainless<T extends object>(provider: LlmProvider, sdkClient: T, options: WrapOptions): T {
+  // `fetch` and `makeStatusError` are not public in the SDKs' types: the client is typed loosely here.
+  const client = sdkClient as unknown as StainlessClient;
+  if (typeof client.withOptions !== 'function' || typeof client.fetch !== 'function') {
+    throw new LlmConfigError('client', `is not a ${provider} SDK client (no withOptions/fetch)`);
+  }
   const fetch = limitedFetch(options.llm, client.fetch, {
     provider,
     identity: options.identity,
     refusal: 'response',
   });
-  const wrapped = client.withOptions({ fetch }) as T & { makeStatusError: (...args: unknown[]) => Error };
+  const wrapped = client.withOptions({ fetch }) as { makeStatusError: (...args: unknown[]) => Error };
   const own = wrapped.makeStatusError;
   wrapped.makeStatusError = function (this: unknown, ...args: unknown[]) {
     const headers = args[3];
     const refusal = headers instanceof Headers ? refusals.get(headers) : undefined;
     return refusal ?? own.apply(this, args);
   };
-  return wrapped;
+  return wrapped as unknown as T;
 }
 
 /** `wrapOpenAI(new OpenAI(...), { llm, identity })`: the same client, limited. */
-export function wrapOpenAI<T extends StainlessClient>(client: T, options: WrapOptions): T {
+export function wrapOpenAI<T extends object>(client: T, options: WrapOptions): T {
   return wrapStainless('openai', client, options);
 }
 
 /** `wrapAnthropic(new Anthropic(...), { llm, identity })`: the same client, limited. */
-export function wrapAnthropic<T extends StainlessClient>(client: T, options: WrapOptions): T {
+export function wrapAnthropic<T extends object>(client: T, options: WrapOptions): T {
   return wrapStainless('anthropic', client, options);
 }
 
