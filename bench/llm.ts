@@ -6,6 +6,7 @@
  * that drift hits all three alike. Writes bench/results/llm.md.
  */
 import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import OpenAI from 'openai';
 import { createLimiter, ManualClock, MemoryStore, RedisStore } from '../dist/index.js';
 import { LlmLimiter, RateLimitExceededError, wrapOpenAI } from '../dist/llm.js';
@@ -142,7 +143,11 @@ async function main(): Promise<void> {
   const lines = [
     '# bench:llm',
     '',
-    `${new Date().toISOString()}, node ${process.version}, ${ROUNDS} rounds of ${CALLS} sequential calls per client (after ${WARMUP} warm-up calls each): \`npm run bench:llm\``,
+    `${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(
+        ' / ',
+      )} at the start, ${ROUNDS} rounds of ${CALLS} sequential calls per client (after ${WARMUP} warm-up calls each): \`npm run bench:llm\``,
     '',
     '## Overhead of a wrapped OpenAI client (chat.completions.create on the fake provider, one call in flight)',
     '',
