@@ -13,6 +13,7 @@ export default defineConfig({
     metrics: 'src/observability/index.ts',
     server: 'src/server/index.ts',
     envoy: 'src/server/envoy/index.ts',
+    llm: 'src/llm/index.ts',
   },
   define: { __SLUICE_VERSION__: JSON.stringify(version) },
   format: ['esm', 'cjs'],

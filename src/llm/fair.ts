@@ -1,0 +1,143 @@
+import { parseDuration } from '../core/duration.js';
+import type { Limiter } from '../limiter.js';
+import type { LlmCheck } from './checks.js';
+import type { PoolOptions } from './options.js';
+
+const ACTIVITY_SIZE = 1_000_000_000;
+/**
+ * Units a call adds to its tenant's activity counter (a sliding window): large, so that a call still
+ * weighs at least one unit through the next window (a count of 1 weighted below 1 would read as idle at
+ * a window's edge). A tenant is active from its call for `activeWindow`, up to twice that.
+ */
+export const ACTIVITY_COST = 1000;
+/** Most tenants whose activity one pool reads (the weighted ones plus those this instance saw). */
+const MAX_TENANTS = 1000;
+
+/**
+ * Weighted fair shares of a provider pool. Each tenant's calls count in its own share counter, whose
+ * size is `pool × weight / (sum of the weights of the active tenants, itself included)`; an idle
+ * tenant (no call asked for in `activeWindow`, up to twice that) has no share, so the others use it. The counter keeps its state
+ * when its size changes (a Sluice counter is named by its limit's name, algorithm and window, not its
+ * size), so a tenant's share shrinks the moment another one wakes up, and the pool limit bounds the
+ * sum. Who is active is read from the store (an activity counter per tenant) every `refresh`, so every
+ * instance sees the tenants of the others.
+ */
+export class FairPool {
+  readonly tenant: string;
+  private readonly weights: Readonly<Record<string, number>>;
+  private readonly defaultWeight: number;
+  private readonly refreshMs: number;
+  private readonly activity: LlmCheck['limit'];
+  private readonly known = new Set<string>();
+  private active = new Set<string>();
+  private readAt = Number.NEGATIVE_INFINITY;
+  private reading: Promise<void> | undefined;
+
+  constructor(
+    readonly provider: string,
+    readonly options: PoolOptions,
+    private readonly limiter: Limiter,
+    private readonly now: () => number,
+  ) {
+    this.tenant = `llm-pool-${provider}`;
+    this.weights = options.weights ?? {};
+    this.defaultWeight = options.defaultWeight ?? 1;
+    this.refreshMs = parseDuration(options.refresh ?? '1s', `providers.${provider}.pool.refresh`);
+    const activeMs = parseDuration(options.activeWindow ?? '10s', `providers.${provider}.pool.activeWindow`);
+    this.activity = {
+      name: `pool:${provider}:active`,
+      algorithm: 'sliding-window',
+      limit: ACTIVITY_SIZE,
+      window: activeMs,
+    };
+    for (const t of Object.keys(this.weights)) this.known.add(t);
+  }
+
+  weightOf(tenant: string): number {
+    return Object.hasOwn(this.weights, tenant) ? (this.weights[tenant] as number) : this.defaultWeight;
+  }
+
+  /**
+   * The checks of a call by `tenant`: its activity (a call asked for, admitted or not: demand is what
+   * makes a tenant active), and the pool-wide counters with its share, for requests and tokens.
+   */
+  async checks(tenant: string): Promise<{ activity: LlmCheck[]; requests: LlmCheck[]; tokens: LlmCheck[] }> {
+    this.see(tenant);
+    await this.refresh();
+    const share = this.shareOf(tenant);
+    const { requestsPerMinute: rpm, tokensPerMinute: tpm } = this.options;
+    const p = this.provider;
+    const activity: LlmCheck[] = [{ limit: this.activity, key: tenant }];
+    const requests: LlmCheck[] = [];
+    const tokens: LlmCheck[] = [];
+    if (rpm !== undefined) {
+      requests.push({
+        limit: { name: `pool:${p}:rpm`, algorithm: 'sliding-log', limit: rpm, window: '1m', scope: 'tenant' },
+      });
+      requests.push({
+        limit: {
+          name: `pool:${p}:share-rpm`,
+          algorithm: 'sliding-log',
+          limit: sized(rpm, share),
+          window: '1m',
+        },
+        key: tenant,
+      });
+    }
+    if (tpm !== undefined) {
+      tokens.push({
+        limit: { name: `pool:${p}:tpm`, algorithm: 'sliding-log', limit: tpm, window: '1m', scope: 'tenant' },
+      });
+      tokens.push({
+        limit: {
+          name: `pool:${p}:share-tpm`,
+          algorithm: 'sliding-log',
+          limit: sized(tpm, share),
+          window: '1m',
+        },
+        key: tenant,
+      });
+    }
+    return { activity, requests, tokens };
+  }
+
+  /** This tenant's fraction of the pool now: its weight over the active tenants' (itself included). */
+  shareOf(tenant: string): number {
+    let total = this.weightOf(tenant);
+    for (const t of this.active) if (t !== tenant) total += this.weightOf(t);
+    return this.weightOf(tenant) / total;
+  }
+
+  private see(tenant: string): void {
+    if (this.known.has(tenant) || this.known.size >= MAX_TENANTS) return;
+    this.known.add(tenant);
+  }
+
+  /** Reads which known tenants called within `activeWindow` (one peek over their activity counters). */
+  private refresh(): Promise<void> {
+    if (this.now() - this.readAt < this.refreshMs) return Promise.resolve();
+    if (!this.reading) {
+      const tenants = [...this.known];
+      this.reading = this.limiter
+        .decide({
+          tenant: this.tenant,
+          cost: 0,
+          checks: tenants.map((key) => ({ limit: this.activity, key })),
+        })
+        .then((peek) => {
+          this.active = new Set(
+            tenants.filter((_, i) => (peek.limits[i]?.remaining ?? ACTIVITY_SIZE) < ACTIVITY_SIZE),
+          );
+          this.readAt = this.now();
+        })
+        .finally(() => {
+          this.reading = undefined;
+        });
+    }
+    return this.reading;
+  }
+}
+
+function sized(pool: number, share: number): number {
+  return Math.max(1, Math.floor(pool * share));
+}

@@ -1,0 +1,360 @@
+import { type Clock, systemClock } from '../core/clock.js';
+import { parseDuration } from '../core/duration.js';
+import { rejectUnknownKeys } from '../core/options.js';
+import type { Decision } from '../core/types.js';
+import { createLimiter, type Limiter } from '../limiter.js';
+import type { Store } from '../stores/store.js';
+import {
+  type CheckGroup,
+  type Dimension,
+  groupChecks,
+  internLimit,
+  type LlmCheck,
+  needsPrice,
+  tierChecks,
+} from './checks.js';
+import { LlmConfigError, RateLimitExceededError } from './errors.js';
+import { OutputEstimator } from './estimator.js';
+import { ACTIVITY_COST, FairPool } from './fair.js';
+import {
+  DEFAULT_LLM_TIERS,
+  type LlmConfig,
+  llmOptionsShape,
+  parseLlmConfig,
+  type TierLimits,
+} from './options.js';
+import { costUnits, PriceTable } from './prices.js';
+import { type Held, type Owner, Reservation } from './reservation.js';
+import type { LlmCallRequest, LlmIdentity, LlmProvider, LlmUsage, Settlement } from './types.js';
+import { UsageLedger, type UsageRow } from './usage.js';
+
+/** Options of {@link LlmLimiter}: the configuration (see options.ts) plus where the counters live. */
+export interface LlmLimiterOptions extends LlmConfig {
+  /** The Sluice limiter that decides (its store, prefix, failure mode). Default: a new in-memory one. */
+  limiter?: Limiter;
+  /** Or a store for a new limiter (RedisStore for several instances). */
+  store?: Store;
+  /** Key prefix of a new limiter. Default `sluice`. */
+  prefix?: string;
+  /**
+   * A PolicyLimiter (the policy model: tenants, users, API keys, tiers, overrides, modes): every call is
+   * also checked there, as a request of cost 1 to the endpoint `llm:<provider>` (policies match it by
+   * pattern, e.g. `llm:*`), in the same reservation (given back if another limit refuses the call).
+   */
+  policy?: LlmPolicy;
+  /** Clock of the usage ledger, estimator and fair-share refresh (the store keeps its own). */
+  clock?: Clock;
+}
+
+const OWN_OPTIONS = ['limiter', 'store', 'prefix', 'clock', 'policy'];
+
+/** What the LLM limiter uses of a PolicyLimiter. */
+export interface LlmPolicy extends Owner {
+  check(ctx: {
+    tenant: string;
+    user?: string;
+    tier?: string;
+    endpoint?: string;
+    cost?: number;
+  }): Promise<Decision>;
+}
+
+/**
+ * Limits LLM calls: before a call, one decision per dimension (requests and calls in flight, tokens,
+ * input and output tokens, money), all sent at once and all undone if one refuses, reserving an
+ * estimate; after it, a settlement with the usage the provider reported.
+ */
+export class LlmLimiter {
+  readonly limiter: Limiter;
+  private readonly policy: LlmPolicy | undefined;
+  private readonly config: LlmConfig;
+  private readonly prices: PriceTable;
+  private readonly estimator: OutputEstimator;
+  private readonly ledger: UsageLedger;
+  private readonly pools = new Map<LlmProvider, FairPool>();
+  private readonly unitsPerDollar: number;
+  private readonly leaseTtl: string | number;
+  private readonly clock: Clock;
+  readonly charsPerToken: number;
+  /** Output tokens a stream may run past its reservation before it is stopped (undefined: never stopped). */
+  readonly streamOverrun: number | undefined;
+
+  constructor(options: LlmLimiterOptions = {}) {
+    rejectUnknownKeys(options, 'options', [...Object.keys(llmOptionsShape), ...OWN_OPTIONS]);
+    const { limiter, store, prefix, clock, policy, ...config } = options;
+    if (policy !== undefined && typeof policy?.check !== 'function') {
+      throw new LlmConfigError('policy', 'must be a PolicyLimiter (with check, refund and release)');
+    }
+    this.policy = policy;
+    this.config = parseLlmConfig(config);
+    if (limiter && (store || prefix))
+      throw new LlmConfigError('limiter', 'give a limiter or a store/prefix, not both');
+    this.limiter = limiter ?? createLimiter({ store, prefix });
+    this.clock = clock ?? systemClock;
+    this.prices = new PriceTable(this.config.prices ?? {}, this.config.unpriced ?? 'error');
+    const e = this.config.estimate ?? {};
+    this.charsPerToken = e.charsPerToken ?? 4;
+    this.estimator = new OutputEstimator(
+      e.defaultOutputTokens ?? 1024,
+      e.maxOutputTokens ?? 16_384,
+      e.history ?? 64,
+      e.maxSubjects ?? 10_000,
+    );
+    this.ledger = new UsageLedger(
+      this.config.usageHours ?? 24,
+      this.config.maxUsageSubjects ?? 10_000,
+      this.clock,
+    );
+    this.unitsPerDollar = this.config.costUnitsPerDollar ?? 1_000_000;
+    this.streamOverrun = this.config.stopOverrunningStreams ? (this.config.debt?.tokens ?? 0) : undefined;
+    this.leaseTtl = this.config.leaseTtl ?? '10m';
+    parseDuration(this.leaseTtl, 'leaseTtl');
+    for (const [provider, p] of Object.entries(this.config.providers ?? {})) {
+      if (p?.defaultTier && !this.tiersOf(provider as LlmProvider)[p.defaultTier]) {
+        throw new LlmConfigError(
+          `providers.${provider}.defaultTier`,
+          `"${p.defaultTier}" is not one of its tiers`,
+        );
+      }
+      if (p?.pool)
+        this.pools.set(provider as LlmProvider, new FairPool(provider, p.pool, this.limiter, this.clock));
+    }
+  }
+
+  /**
+   * Reserves a call: admitted on every limit, or refused on none (a RateLimitExceededError naming the
+   * limit that refused, what it has left and when the call would fit).
+   */
+  async reserve(identity: LlmIdentity, call: LlmCallRequest): Promise<Reservation> {
+    const tenant = identity.tenant ?? 'default';
+    const subject = `${tenant}\u0000${call.provider}:${call.model}`;
+    const output = this.estimator.reserve(subject, call.maxOutputTokens);
+    const limits = this.limitsOf(identity, call);
+    const priced = limits.some(needsPrice);
+    const estimate: LlmUsage = { inputTokens: call.inputTokens, outputTokens: output.tokens };
+    const units = this.unitsFor(call.model, estimate, priced);
+    const groups = await this.groupsOf(identity, call, limits);
+    const wanted = groups.map((g) => g.cost ?? (g.dimension === 'requests' ? 1 : units[g.dimension]));
+    const decisions = groups.map((g, i) =>
+      this.limiter.decide({
+        tenant: g.tenant,
+        key: identity.user,
+        checks: g.checks,
+        cost: wanted[i] as number,
+      }),
+    );
+    const policy = this.policy;
+    if (policy) {
+      groups.push({ dimension: 'requests', tenant, checks: [], settles: false });
+      wanted.push(1);
+      decisions.push(
+        policy.check({
+          tenant,
+          user: identity.user,
+          tier: identity.tier,
+          endpoint: `llm:${call.provider}`,
+          cost: 1,
+        }),
+      );
+    }
+    const settled = await Promise.allSettled(decisions);
+    const owners: Array<Owner | undefined> = groups.map((_, i) =>
+      policy && i === groups.length - 1 ? policy : undefined,
+    );
+    const held: Held[] = [];
+    let refused: Decision | undefined;
+    let failure: unknown;
+    settled.forEach((s, i) => {
+      if (s.status === 'rejected') failure ??= s.reason;
+      else if (s.value.allowed)
+        held.push({
+          group: groups[i] as CheckGroup,
+          decision: s.value,
+          reserved: wanted[i] as number,
+          owner: owners[i],
+        });
+      else if (!refused || s.value.retryAfterMs > refused.retryAfterMs) refused = s.value;
+    });
+    const reservation = new Reservation(
+      this.settleContext(identity, call, priced, output),
+      held,
+      units,
+      output,
+    );
+    if (refused || failure) {
+      await undo(this.limiter, held);
+      if (failure) throw failure;
+      throw new RateLimitExceededError(refused as Decision);
+    }
+    return reservation;
+  }
+
+  /** What every limit of a call to this provider and model has left now (nothing is consumed). */
+  async remaining(
+    identity: LlmIdentity,
+    provider: LlmProvider,
+    model: string,
+  ): Promise<Record<string, number>> {
+    const call = { provider, model, inputTokens: 0 };
+    const groups = await this.groupsOf(identity, call, this.limitsOf(identity, call));
+    const peeks = await Promise.all(
+      groups.map((g) => this.limiter.decide({ tenant: g.tenant, checks: g.checks, cost: 0 })),
+    );
+    const left: Record<string, number> = {};
+    for (const peek of peeks) for (const l of peek.limits) left[l.name] = l.remaining;
+    return left;
+  }
+
+  /** Stops every instance from sending to this provider's pool until `untilMs` (a provider 429). */
+  async pause(provider: LlmProvider, untilMs: number): Promise<void> {
+    const pool = this.pools.get(provider);
+    const ms = Math.ceil(untilMs - this.clock());
+    if (!pool || ms <= 0) return;
+    await this.limiter.block({ tenant: pool.tenant }, ms);
+  }
+
+  /** Whether this provider has a shared pool (so that its 429s pause every instance). */
+  hasPool(provider: LlmProvider): boolean {
+    return this.pools.has(provider);
+  }
+
+  /** Per provider and model: calls, tokens and cost of a user over the last `hours` hours (in this process). */
+  usage(identity: Pick<LlmIdentity, 'user' | 'tenant'>, hours = 24): UsageRow[] {
+    return this.ledger.usage(`${identity.tenant ?? 'default'}\u0000${identity.user}`, hours);
+  }
+
+  /** How often and by how much the output estimates (calls without a bound) were exceeded. */
+  estimates(): ReturnType<OutputEstimator['stats']> {
+    return this.estimator.stats();
+  }
+
+  /** The fraction of a pool a tenant gets now (for reports and tests). */
+  shareOf(provider: LlmProvider, tenant: string): number | undefined {
+    return this.pools.get(provider)?.shareOf(tenant);
+  }
+
+  close(): Promise<void> {
+    return this.limiter.close();
+  }
+
+  private tiersOf(provider: LlmProvider): Record<string, TierLimits> {
+    return this.config.providers?.[provider]?.tiers ?? DEFAULT_LLM_TIERS[provider];
+  }
+
+  /** The tier's limits and the model's (within the tier), as [scope name, limits]. */
+  private limitsOf(identity: LlmIdentity, call: LlmCallRequest): TierLimits[] {
+    const p = this.config.providers?.[call.provider];
+    const tierName = identity.tier ?? p?.defaultTier ?? 'free';
+    const tier = this.tiersOf(call.provider)[tierName];
+    if (!tier) throw new LlmConfigError('identity.tier', `"${tierName}" is not a tier of ${call.provider}`);
+    const model = p?.models?.[call.model]?.[tierName];
+    return model ? [tier, model] : [tier];
+  }
+
+  private async groupsOf(
+    identity: LlmIdentity,
+    call: LlmCallRequest,
+    limits: TierLimits[],
+  ): Promise<CheckGroup[]> {
+    const tenant = identity.tenant ?? 'default';
+    const tierName = identity.tier ?? this.config.providers?.[call.provider]?.defaultTier ?? 'free';
+    const entries = tierChecks(
+      call.provider,
+      limits[0] as TierLimits,
+      identity.user,
+      this.unitsPerDollar,
+      this.leaseTtl,
+    );
+    if (limits[1])
+      entries.push(
+        ...tierChecks(
+          `${call.provider}:${call.model}`,
+          limits[1],
+          identity.user,
+          this.unitsPerDollar,
+          this.leaseTtl,
+        ),
+      );
+    void tierName;
+    const groups = groupChecks(tenant, entries);
+    const pool = this.pools.get(call.provider);
+    if (pool) {
+      const { activity, requests, tokens } = await pool.checks(tenant);
+      groups.push({
+        dimension: 'requests',
+        tenant: pool.tenant,
+        checks: activity,
+        settles: false,
+        keep: true,
+        cost: ACTIVITY_COST,
+      });
+      if (requests.length > 0)
+        groups.push({ dimension: 'requests', tenant: pool.tenant, checks: requests, settles: false });
+      if (tokens.length > 0)
+        groups.push({ dimension: 'tokens', tenant: pool.tenant, checks: tokens, settles: true });
+    }
+    for (const group of groups) for (const check of group.checks) check.limit = internLimit(check.limit);
+    return groups;
+  }
+
+  private unitsFor(model: string, usage: LlmUsage, priced: boolean): Record<Dimension, number> {
+    const cost = priced ? costUnits(this.prices.costUsd(model, usage), this.unitsPerDollar) : 0;
+    return {
+      requests: 1,
+      tokens: usage.inputTokens + usage.outputTokens,
+      input: usage.inputTokens,
+      output: usage.outputTokens,
+      cost,
+    };
+  }
+
+  private settleContext(
+    identity: LlmIdentity,
+    call: LlmCallRequest,
+    priced: boolean,
+    output: { tokens: number; estimated: boolean },
+  ) {
+    const debt = this.config.debt ?? {};
+    const tenant = identity.tenant ?? 'default';
+    return {
+      limiter: this.limiter,
+      debtOf: (d: Dimension) =>
+        d === 'cost' ? Math.round((debt.cost ?? 0) * this.unitsPerDollar) : (debt.tokens ?? 0),
+      unitsOf: (usage: LlmUsage) => this.unitsFor(call.model, usage, priced),
+      settled: (usage: LlmUsage, settlement: Settlement) => {
+        settlement.costUsd = this.safeCost(call.model, usage);
+        const subject = `${tenant}\u0000${call.provider}:${call.model}`;
+        this.estimator.record(subject, usage.outputTokens, output.estimated ? output.tokens : undefined);
+        this.ledger.record(
+          `${tenant}\u0000${identity.user}`,
+          call.provider,
+          call.model,
+          usage,
+          settlement.costUsd,
+        );
+      },
+    };
+  }
+
+  /** The cost of a settled call for the usage report (0 when unpriced and no budget asked for a price). */
+  private safeCost(model: string, usage: LlmUsage): number {
+    try {
+      return this.prices.costUsd(model, usage);
+    } catch {
+      return 0;
+    }
+  }
+}
+
+/** Gives back what the admitted decisions of a refused call took. */
+async function undo(limiter: Limiter, held: readonly Held[]): Promise<void> {
+  await Promise.all(
+    held.map(async ({ group, decision, owner }) => {
+      if (group.keep) return;
+      if (decision.lease) await (owner ?? limiter).release(decision.lease);
+      await (owner ?? limiter).refund(decision);
+    }),
+  );
+}
+
+export type { LlmCheck };
