@@ -10,7 +10,13 @@ type Json = any;
 export function shadowView(): View {
   const body = h('div', {}, 'loading…');
   const element = h('div', { class: 'view shadow' }, h('h2', {}, 'Shadow rollout'), body);
-  const refresh = () => void render(body, refresh);
+  // A slower refresh that started before a change must not overwrite a newer one.
+  let generation = 0;
+  const refresh = () => {
+    generation += 1;
+    const mine = generation;
+    void render(body, refresh, () => mine === generation);
+  };
   refresh();
   const timer = setInterval(() => {
     if (!element.contains(document.activeElement)) refresh();
@@ -18,15 +24,17 @@ export function shadowView(): View {
   return { element, stop: () => clearInterval(timer) };
 }
 
-async function render(box: HTMLElement, refresh: () => void): Promise<void> {
+async function render(box: HTMLElement, refresh: () => void, current: () => boolean): Promise<void> {
   let s: Json;
   let quotas: Json;
   try {
     [s, quotas] = await Promise.all([api('GET', '/shadow?seconds=60'), api('GET', '/quotas')]);
   } catch (error) {
+    if (!current()) return;
     replace(box, h('p', { class: 'banner down' }, `Unavailable: ${(error as Error).message}`));
     return;
   }
+  if (!current()) return;
   const rows = (s.policies as Json[]).map((p) => {
     const mode = choice(`mode-${p.name}`, ['enforce', 'shadow', 'disabled', 'config default'], p.mode);
     const next = () => (mode.value === 'config default' ? null : mode.value);

@@ -15,7 +15,13 @@ export function tenantView(tenant: string): View {
     h('h2', {}, 'Tenant ', h('span', { 'data-test': 'tenant-name' }, tenant)),
     body,
   );
-  const refresh = () => void render(tenant, body, refresh);
+  // A slower refresh that started before a change must not overwrite a newer one.
+  let generation = 0;
+  const refresh = () => {
+    generation += 1;
+    const mine = generation;
+    void render(tenant, body, refresh, () => mine === generation);
+  };
   refresh();
   const timer = setInterval(() => {
     // Do not redraw under a half-filled form.
@@ -24,7 +30,12 @@ export function tenantView(tenant: string): View {
   return { element, stop: () => clearInterval(timer) };
 }
 
-async function render(tenant: string, box: HTMLElement, refresh: () => void): Promise<void> {
+async function render(
+  tenant: string,
+  box: HTMLElement,
+  refresh: () => void,
+  current: () => boolean,
+): Promise<void> {
   const t = enc(tenant);
   let info: Json;
   let standing: Json;
@@ -36,6 +47,7 @@ async function render(tenant: string, box: HTMLElement, refresh: () => void): Pr
       api('GET', '/quotas'),
     ]);
   } catch (error) {
+    if (!current()) return;
     replace(
       box,
       h(
@@ -46,6 +58,7 @@ async function render(tenant: string, box: HTMLElement, refresh: () => void): Pr
     );
     return;
   }
+  if (!current()) return;
   const limits = info.limits as Json[];
   replace(
     box,
