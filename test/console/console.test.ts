@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../../src/server/index.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { freshPrefix, useRedis } from '../regressions/support.js';
-import { ADMIN, call, READER, TOKENS } from '../server/support.js';
+import { ADMIN, call, READER, startServerProcess, TOKENS } from '../server/support.js';
 import { type Browser, confirmControl, hasChromium, launchBrowser, signIn } from './browser.js';
 
 const SHOTS = 'docs/screenshots';
@@ -260,5 +260,32 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
       await redis.server.restart();
     }
     await page.close();
+  });
+});
+
+describe.skipIf(!hasChromium)('sluice serve --console-token (npm start)', () => {
+  it('prints the console URL and a one-off token that signs in', async () => {
+    const server = await startServerProcess(['--config', 'examples/service.yaml', '--console-token']);
+    const browser = await launchBrowser();
+    try {
+      const text = server.output.join('\n');
+      await expect
+        .poll(() =>
+          /console token \(one-off, this process only\): ([0-9a-f]{32})/.test(server.output.join('\n')),
+        )
+        .toBe(true);
+      const token = /console token \(one-off, this process only\): ([0-9a-f]{32})/.exec(
+        server.output.join('\n'),
+      )?.[1] as string;
+      expect(text).toContain(`console: ${server.url}/console/`);
+      const page = await browser.newPage();
+      await signIn(page, server.url, token);
+      expect(await page.innerText('[data-test=who]')).toBe('console (read-write)');
+      await page.waitForSelector('[data-test=live-status].on');
+    } finally {
+      await browser.close();
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    }
   });
 });

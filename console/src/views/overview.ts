@@ -140,7 +140,7 @@ async function renderTop(box: HTMLElement): Promise<void> {
         'p',
         { class: 'empty' },
         `Active tenants: ${tenants.length}. `,
-        tenants.slice(0, 25).map((t: { tenant: string }) => [link(t.tenant), ' ']),
+        tenants.slice(0, 25).flatMap((t: { tenant: string }) => [link(t.tenant), ' ']),
       ),
     );
   } catch (error) {
