@@ -201,6 +201,42 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     await page.close();
   });
 
+  it('the emergency switch admits what was refused; a forced open circuit fails decisions closed; both undone', async () => {
+    const ctx = { tenant: 'panic', endpoint: '/campaigns' };
+    for (let i = 0; i < 2; i++) await check(ctx);
+    expect((await check(ctx)).allowed).toBe(false);
+    const page = await browser.newPage();
+    await signIn(page, server.url, ADMIN);
+    await page.waitForSelector('[data-test=emergency]');
+    await confirmControl(page, '[data-test=emergency]', 'every request admitted');
+    await expect.poll(async () => (await check(ctx)).allowed).toBe(true);
+    await page.waitForSelector('[data-fact=mode]:text("disabled")');
+    await page.selectOption('[data-field=global-mode]', 'config default');
+    await confirmControl(page, '[data-test=set-global-mode]', 'global mode');
+    await expect.poll(async () => (await check(ctx)).allowed).toBe(false);
+
+    await page.waitForSelector('[data-fact=mode]:text("enforce")');
+    await page.selectOption('[data-field=circuit]', 'open');
+    await confirmControl(page, '[data-test=force-circuit]', 'circuit');
+    await expect
+      .poll(async () => (await check({ tenant: 'panic', user: 'z' })).decision.path)
+      .toBe('fail-closed');
+    await page.waitForSelector('[data-fact=circuit]:text("forced open")');
+    await page.selectOption('[data-field=circuit]', 'not forced');
+    await confirmControl(page, '[data-test=force-circuit]', 'circuit');
+    await expect.poll(async () => (await check({ tenant: 'panic', user: 'z' })).allowed).toBe(true);
+    const actions = (await call(server.url, 'GET', `${A}/audit?count=4`, undefined, READER)).body.entries.map(
+      (e: { action: string; detail: unknown }) => [e.action, e.detail],
+    );
+    expect(actions).toEqual([
+      ['circuit.force', { state: null }],
+      ['circuit.force', { state: 'open' }],
+      ['mode.set', { mode: null }],
+      ['mode.set', { mode: 'disabled' }],
+    ]);
+    await page.close();
+  });
+
   it('a read-only token sees every view with every control disabled, and the service refuses its changes', async () => {
     const before = (await call(server.url, 'GET', `${A}/audit`, undefined, READER)).body.entries.length;
     const page = await browser.newPage();
