@@ -52,6 +52,13 @@ export async function launchBrowser(): Promise<Browser> {
   };
 }
 
+/** Runs in the page: moves to another view of the console (tests are compiled without the DOM's types). */
+export async function go(page: Page, hash: string): Promise<void> {
+  await page.evaluate((h) => {
+    (globalThis as unknown as { location: { hash: string } }).location.hash = h;
+  }, hash);
+}
+
 /** Opens the console and signs in with a token; resolves once the shell is shown. */
 export async function signIn(page: Page, base: string, token: string, hash = '#/'): Promise<void> {
   await page.goto(`${base}/console/${hash}`);
@@ -62,12 +69,9 @@ export async function signIn(page: Page, base: string, token: string, hash = '#/
 
 /** Clicks a control, checks its confirmation dialog names the change, and applies it. */
 export async function confirmControl(page: Page, selector: string, mentions: string): Promise<string> {
-  await page.evaluate(() => {
-    const notice = document.getElementById('notice');
-    if (notice) {
-      notice.hidden = true;
-      notice.textContent = '';
-    }
+  await page.locator('#notice').evaluate((notice: { hidden: boolean; textContent: string | null }) => {
+    notice.hidden = true;
+    notice.textContent = '';
   });
   await page.click(selector);
   const dialog = page.locator('[data-test=confirm-dialog]');

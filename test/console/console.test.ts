@@ -7,7 +7,7 @@ import { type RunningServer, startServer } from '../../src/server/index.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { freshPrefix, useRedis } from '../regressions/support.js';
 import { ADMIN, call, READER, startServerProcess, TOKENS } from '../server/support.js';
-import { type Browser, confirmControl, hasChromium, launchBrowser, signIn } from './browser.js';
+import { type Browser, confirmControl, go, hasChromium, launchBrowser, signIn } from './browser.js';
 
 const SHOTS = 'docs/screenshots';
 const A = '/admin/ratelimit';
@@ -244,9 +244,7 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     expect(await page.innerText('[data-test=who]')).toBe('viewer (read-only)');
     await page.waitForSelector('[data-test=read-only]');
     for (const hash of ['#/', '#/tenant/blockme', '#/shadow']) {
-      await page.evaluate((h) => {
-        location.hash = h;
-      }, hash);
+      await go(page, hash);
       await page.waitForSelector('button.control');
       expect(await page.locator('button.control').count()).toBeGreaterThan(0);
       expect([hash, await page.locator('button.control:not([disabled])').count()]).toEqual([hash, 0]);
@@ -272,11 +270,9 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     await signIn(page, server.url, ADMIN, '#/audit');
     await page.waitForSelector('[data-action=block]');
     await page.screenshot({ path: `${SHOTS}/audit-narrow.png`, fullPage: true });
-    await page.evaluate(() => {
-      location.hash = '#/';
-    });
+    await go(page, '#/');
     await page.waitForSelector('[data-test=live-status].on');
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    const width = await page.locator('html').evaluate((html: { scrollWidth: number }) => html.scrollWidth);
     expect(width).toBeLessThanOrEqual(390);
     await page.screenshot({ path: `${SHOTS}/overview-narrow.png`, fullPage: true });
     await page.close();
@@ -291,6 +287,12 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
       await page.waitForSelector('[data-test=store-banner]', { timeout: 10_000 });
       expect(await page.innerText('[data-test=store-banner]')).toContain('Store unreachable');
       expect(await page.innerText('[data-fact=status]')).toBe('unhealthy');
+      // Decisions go on, by their failure mode (closed: 503), and the live chart counts them.
+      const failed = await check({ tenant: 'down', user: 'x' });
+      expect([failed.status, failed.decision.path]).toEqual([503, 'fail-closed']);
+      await expect
+        .poll(() => page.innerText('[data-test=chart-overall] [data-outcome=fail_closed]'), { timeout: 5000 })
+        .toBe('1');
       await page.screenshot({ path: `${SHOTS}/store-down.png`, fullPage: true });
     } finally {
       await redis.server.restart();
