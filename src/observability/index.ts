@@ -39,3 +39,10 @@ export function observers(...list: DecisionObserver[]): DecisionObserver {
 }
 export { type ActiveTenant, Activity, type ActivityOptions, type LimitedIdentity } from './activity.js';
 export { type AuditEntry, AuditTrail } from './audit-trail.js';
+export {
+  LiveCounts,
+  type LiveCountsOptions,
+  type OutcomeCounts,
+  type RecentRejection,
+  type SecondCounts,
+} from './live-counts.js';

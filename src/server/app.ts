@@ -6,8 +6,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { adminGuard } from './admin-guard.js';
 import { adminReads } from './admin-reads.js';
 import { adminWrites } from './admin-writes.js';
+import { consoleAdminRoutes, consoleRoutes } from './console-routes.js';
 import { decisionRoutes } from './decision-routes.js';
 import { healthOf, healthRoutes } from './health-routes.js';
+import { LiveStreams } from './live-stream.js';
 import type { ServiceParts } from './parts.js';
 import { errorHandler, problem, sendProblem } from './problems.js';
 
@@ -35,10 +37,15 @@ export function buildApp(parts: ServiceParts, options: { logger?: boolean } = {}
   decisionRoutes(app, parts);
   const admins = parts.admins;
   if (admins) {
+    // The console exists only with the admin API: its files are public, its data needs an admin token.
+    const streams = new LiveStreams(parts.live);
+    app.addHook('preClose', async () => streams.closeAll());
+    consoleRoutes(app);
     app.register(async (admin) => {
       admin.addHook('onRequest', adminGuard(admins));
       adminReads(admin, parts, health);
       adminWrites(admin, parts);
+      consoleAdminRoutes(admin, parts, streams);
     });
   }
   return app;

@@ -1,6 +1,7 @@
 /** What the routes of the service share: the limiters, the boards, the tokens and the lifecycle. */
 import type { Limiter } from '../limiter.js';
 import type { Activity, AuditTrail, SluiceMetrics } from '../observability/index.js';
+import type { LiveCounts } from '../observability/live-counts.js';
 import type { PolicyLimiter } from '../policy/policy-limiter.js';
 import type { TokenSet } from './auth.js';
 
@@ -22,6 +23,8 @@ export interface ServiceParts {
   /** Decides ad-hoc limits (`/v1/limits/check`) on the same store and prefix as the policies. */
   readonly limiter: Limiter;
   readonly activity: Activity;
+  /** Per-second decision counts by outcome (the console's live charts). */
+  readonly live: LiveCounts;
   readonly audit: AuditTrail;
   readonly metrics: SluiceMetrics | undefined;
   /** Caller tokens of the decision API; undefined: open (a private network). */

@@ -3,6 +3,7 @@
  * `--redis`, REDIS_URL or the configuration say otherwise. Runs until SIGTERM or SIGINT, then shuts
  * down gracefully and resolves with the exit code.
  */
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { SluiceError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
@@ -24,6 +25,7 @@ export const SERVE_USAGE = `usage: sluice serve [--config FILE] [--host HOST] [-
   --envoy-config FILE  envoyproxy/ratelimit YAML (env SLUICE_ENVOY_CONFIG, comma-separated)
   --watch              reload --config when the file changes (the environment is not applied again)
   --log                request logs (pino JSON) on stdout (env SLUICE_LOG=true)
+  --console-token      without admin tokens, make a one-off read-write one (printed) for the console
 Tokens (environment only): SLUICE_ADMIN_TOKENS="name:token[:ro|rw],..." or SLUICE_ADMIN_TOKEN=token
 (one read-write token "admin") turn the admin API on; SLUICE_API_TOKENS="name:token,..." makes callers
 of the decision API authenticate. SLUICE_DRAIN_MS (10000): shutdown bound for in-flight requests.`;
@@ -37,6 +39,7 @@ const FLAGS = {
   'envoy-config': { type: 'string', multiple: true },
   watch: { type: 'boolean' },
   log: { type: 'boolean' },
+  'console-token': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -51,6 +54,7 @@ export async function serveCommand(
   env = process.env,
 ): Promise<number> {
   let options: ServerOptions;
+  let oneOff: string | undefined;
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -64,6 +68,11 @@ export async function serveCommand(
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     options = serverOptionsOf(values, env);
+    if (values['console-token'] && !options.adminTokens) {
+      // For trying the console locally (npm start): a secret that lives as long as the process.
+      oneOff = randomBytes(16).toString('hex');
+      options.adminTokens = [{ name: 'console', token: oneOff, access: 'write' }];
+    }
   } catch (error) {
     return reportStartError(error, err);
   }
@@ -73,7 +82,7 @@ export async function serveCommand(
   } catch (error) {
     return reportStartError(error, err);
   }
-  out.write(banner(server, options));
+  out.write(banner(server, options, oneOff));
   await untilSignalled();
   out.write('sluice: shutting down (draining in-flight requests)\n');
   await server.close();
@@ -139,7 +148,7 @@ function portOf(text: string, flag: string): number {
   return port;
 }
 
-function banner(server: RunningServer, options: ServerOptions): string {
+function banner(server: RunningServer, options: ServerOptions, oneOff?: string): string {
   const { policy, admins } = server.parts;
   const url = server.url;
   const lines = [
@@ -150,7 +159,9 @@ function banner(server: RunningServer, options: ServerOptions): string {
     admins
       ? `  admin:   curl -s ${url}/admin/ratelimit/tenants -H "authorization: Bearer $SLUICE_ADMIN_TOKEN"`
       : '  admin:   off (set SLUICE_ADMIN_TOKEN to a secret of 16+ characters to turn it on)',
+    admins ? `  console: ${url}/console/` : '  console: off (it needs the admin API)',
   ];
+  if (oneOff) lines.push(`  console token (one-off, this process only): ${oneOff}`);
   return `${lines.join('\n')}\n`;
 }
 

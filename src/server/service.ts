@@ -9,6 +9,7 @@ import { VERSION } from '../core/version.js';
 import { Limiter } from '../limiter.js';
 import { Activity } from '../observability/activity.js';
 import { AuditTrail } from '../observability/audit-trail.js';
+import { LiveCounts } from '../observability/live-counts.js';
 import type { SluiceMetrics } from '../observability/metrics.js';
 import { parseConfig } from '../policy/config.js';
 import { loadConfigFile } from '../policy/load.js';
@@ -36,7 +37,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   validateServerOptions(options);
   const lifecycle: Lifecycle = { startedAt: Date.now(), version: VERSION, ready: false, draining: false };
   const metrics = options.metrics === false ? undefined : await loadMetrics();
-  const fanOut = new ObserverFanOut(metrics);
+  const live = new LiveCounts();
+  const fanOut = new ObserverFanOut(metrics, live);
   const config = parseConfig(
     options.config ?? (options.configFile ? loadConfigFile(options.configFile) : {}),
     options.configFile,
@@ -55,6 +57,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     policy,
     limiter: new Limiter({ store: policy.store, prefix: config.prefix }),
     activity,
+    live,
     audit: new AuditTrail(policy.store, { prefix: config.prefix }),
     metrics,
     callers: tokenSet(
@@ -142,16 +145,23 @@ async function loadMetrics(): Promise<SluiceMetrics | undefined> {
   }
 }
 
-/** The policy limiter's one observer: metrics (which watch the limiter) and the activity boards. */
+/** The policy limiter's one observer: metrics (which watch the limiter), the console's live counts and the activity boards. */
 class ObserverFanOut implements DecisionObserver {
   activity: Activity | undefined;
-  constructor(private readonly metrics: SluiceMetrics | undefined) {}
+  constructor(
+    private readonly metrics: SluiceMetrics | undefined,
+    private readonly live: LiveCounts,
+  ) {}
 
   decided(event: DecisionEvent): void {
     try {
       this.metrics?.decided(event);
     } finally {
-      this.activity?.decided(event);
+      try {
+        this.live.decided(event);
+      } finally {
+        this.activity?.decided(event);
+      }
     }
   }
 
