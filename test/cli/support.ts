@@ -61,10 +61,15 @@ export function useTempDir(): { write(name: string, text: string): string } {
   };
 }
 
-/** The policies the CLI tests decide against: 10 per minute per user, 100 per minute per tenant. */
+/**
+ * The policies the CLI tests decide against: 10 per minute per user, 100 per minute per tenant. The
+ * store's time budget is generous (5 s, not 50 ms): the tests count exact admissions, and a loaded
+ * machine must not turn a slow answer into a failure-mode decision.
+ */
 export function policyDocument(prefix: string): string {
   return `prefix: ${prefix}
 tierPolicy: { enabled: false }
+failure: { budget: 5s }
 policies:
   - name: per-user
     scope: user
