@@ -11,7 +11,6 @@ import {
 import type { NormalizedLimit } from '../core/types.js';
 import type { PlannedLimit } from '../stores/store.js';
 import { resolveSubject, type Subject } from './plan.js';
-import { RecentSubjects } from './recent-subjects.js';
 
 /** Tenants whose part of the keys is kept (see ConfiguredLayout): cleared, not scanned, when full. */
 const MAX_TENANTS = 16_384;
@@ -35,17 +34,14 @@ interface TenantPart {
 }
 
 /**
- * The configured limits of a limiter, laid out for any tenant and key: a tenant's part of the keys is
- * encoded once, and a key's subject costs its encoding, one state key per per-key limit and its block
- * key, unless its key was laid out lately (RecentSubjects: a bounded cache that turns itself off when
- * keys spread wider than it holds, as real traffic often does).
+ * The configured limits of a limiter, laid out for any tenant and key without a cache of subjects
+ * (real traffic spreads over more keys than any cache holds): a tenant's part of the keys is encoded
+ * once, and a key's subject costs its encoding, one state key per per-key limit and its block key.
  * The same layout as resolveSubject's for these limits (configured names are distinct, so their
  * state keys are too). Pure, apart from its bounded memo of tenants.
  */
 export class ConfiguredLayout {
   private readonly tenants = new Map<string, TenantPart>();
-  /** Subjects of keys laid out lately (see RecentSubjects). */
-  readonly recent = new RecentSubjects();
   private readonly perKey: boolean;
   private readonly leases: boolean;
   private readonly algorithms: ReadonlyArray<PlannedLimit['algorithm']>;
@@ -73,11 +69,7 @@ export class ConfiguredLayout {
     if (length === part.lastLength && end === part.lastEnd && key === part.lastKey) {
       return part.last as Subject;
     }
-    let subject = this.recent.get(part.tenant, key);
-    if (subject === undefined) {
-      subject = this.keyed(part, key);
-      this.recent.keep(key, subject);
-    }
+    const subject = this.keyed(part, key);
     part.last = subject;
     part.lastKey = key;
     part.lastLength = length;
