@@ -22,6 +22,8 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: true,
+  // import.meta.url in the CommonJS build (the Envoy protos are found relative to the built file).
+  shims: true,
   // The Envoy service's gRPC libraries are the user's to install (like the adapters' frameworks), never bundled.
   external: ['@grpc/grpc-js', '@grpc/proto-loader'],
   // src/server/envoy/protos.ts reads import.meta.url only in ESM (CommonJS has __dirname): not a problem.

@@ -464,6 +464,10 @@ describe('README snippets, against the packed tarball', () => {
       '@opentelemetry',
       'pino',
       '@grpc',
+      'openai',
+      '@anthropic-ai',
+      '@google',
+      'gpt-tokenizer',
     ]) {
       const target = join(dir, 'node_modules', name);
       if (!existsSync(target)) symlinkSync(join(ROOT, 'node_modules', name), target, 'dir');
