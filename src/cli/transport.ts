@@ -3,7 +3,9 @@
  * with the policies of a configuration file (`--redis` / `--config`, store-admin.ts). Both implement
  * `Admin`, so a verb is written once.
  */
+
 import type { Mode, PolicyDecision, RequestContext, TenantOverride } from '../index.js';
+import type { AuditEntry } from '../observability/audit-trail.js';
 import type { BlockTarget, HealthReport, LimitUsage } from '../policy/policy-limiter.js';
 import { type FlagValues, stringOf } from './args.js';
 import { invalid, UsageError } from './failures.js';
@@ -46,17 +48,8 @@ export interface TenantEntry {
   tier?: string;
 }
 
-export interface AuditEntry {
-  /** Epoch ms. */
-  at: number;
-  /** The admin token's name, or the CLI's actor (SLUICE_ACTOR, `cli:<login>`). */
-  actor: string;
-  /** "tenant.reset", "limits.reset", "mode.set", "block", ... */
-  action: string;
-  /** "acme", "acme/user:alice", a policy, "global". */
-  target: string;
-  detail?: unknown;
-}
+/** An entry of the audit trail (the service's and the store's are the same). */
+export type { AuditEntry } from '../observability/audit-trail.js';
 
 /** The global mode in force and each policy's. */
 export interface ModeReport {

@@ -5,6 +5,7 @@
  * once connected and fires when it reads a line on stdin.
  * Usage: node --import tsx test/llm/bound-worker.ts '<config JSON>'
  */
+import { mulberry32 } from '../../bench/lib/spread-keys.js';
 import { createLimiter, RedisStore } from '../../src/index.js';
 import { LlmLimiter, RateLimitExceededError } from '../../src/llm/index.js';
 
@@ -23,17 +24,6 @@ export interface BoundReport {
   /** Tokens the admitted calls left counted: settled usage minus what was unbilled, plus unsettled reservations. */
   counted: number;
   unbilled: number;
-}
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function main(): Promise<void> {
@@ -56,7 +46,7 @@ async function main(): Promise<void> {
   process.stdout.write('ready\n');
   await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
   process.stdin.pause();
-  const rand = random(config.seed);
+  const rand = mulberry32(config.seed);
   const report: BoundReport = { admitted: 0, refused: 0, counted: 0, unbilled: 0 };
   const one = async () => {
     const input = 10 + Math.floor(rand() * 190);
