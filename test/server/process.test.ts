@@ -18,8 +18,14 @@ describe('sluice serve, as a process', () => {
   beforeAll(() => {
     writeFileSync(file, JSON.stringify(seed004Config({ prefix: freshPrefix(), refreshInterval: 200 })));
     const budget = { failure: { budget: '5s' } };
-    writeFileSync(seed001File, JSON.stringify({ prefix: freshPrefix(), tierPolicy: { enabled: false }, ...budget }));
-    const tiers = { tierRules: [{ pattern: '/^prem-/', tier: 'premium' }], tenants: { acme: { tier: 'basic' } } };
+    writeFileSync(
+      seed001File,
+      JSON.stringify({ prefix: freshPrefix(), tierPolicy: { enabled: false }, ...budget }),
+    );
+    const tiers = {
+      tierRules: [{ pattern: '/^prem-/', tier: 'premium' }],
+      tenants: { acme: { tier: 'basic' } },
+    };
     writeFileSync(seed003File, JSON.stringify({ prefix: freshPrefix(), ...tiers, ...budget }));
   });
   afterAll(async () => {
@@ -56,15 +62,27 @@ describe('sluice serve, as a process', () => {
   });
 
   it("seed 001's four windows from the environment, the binding window in each answer", async () => {
-    const env = { RATE_LIMIT_PER_SECOND: '10', RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_PER_HOUR: '1000', RATE_LIMIT_BURST: '20' };
+    const env = {
+      RATE_LIMIT_PER_SECOND: '10',
+      RATE_LIMIT_PER_MINUTE: '60',
+      RATE_LIMIT_PER_HOUR: '1000',
+      RATE_LIMIT_BURST: '20',
+    };
     const p = await start(['--redis', redis.server.url], { ...env, SLUICE_CONFIG: seed001File });
     const burst = async () => {
       const body = { requests: Array(11).fill({ tenant: 'org-1', user: 'u1' }) };
-      return (await call(p.url, 'POST', '/v1/check/batch', body)).body.results as Array<{ allowed: boolean; decision: { binding: { name: string } }; headers: Record<string, string> }>;
+      return (await call(p.url, 'POST', '/v1/check/batch', body)).body.results as Array<{
+        allowed: boolean;
+        decision: { binding: { name: string } };
+        headers: Record<string, string>;
+      }>;
     };
     const first = await burst(); // one batch: decided within one second
     expect(first.filter((r) => r.allowed)).toHaveLength(10);
-    expect([first[10]?.decision.binding.name, first[10]?.headers['x-ratelimit-type']]).toEqual(['env-defaults.second', 'env-defaults.second']);
+    expect([first[10]?.decision.binding.name, first[10]?.headers['x-ratelimit-type']]).toEqual([
+      'env-defaults.second',
+      'env-defaults.second',
+    ]);
     await new Promise((r) => setTimeout(r, 1100));
     const second = await burst(); // 20 within 10 s: the burst window binds now
     expect(second.filter((r) => r.allowed)).toHaveLength(10);
@@ -75,14 +93,23 @@ describe('sluice serve, as a process', () => {
     const p = await start(['--redis', redis.server.url], { SLUICE_CONFIG: seed003File });
     const burst = async (tenant: string, n: number) => {
       const body = { requests: Array(n).fill({ tenant }) };
-      const results = (await call(p.url, 'POST', '/v1/check/batch', body)).body.results as Array<{ allowed: boolean; decision: { tier: string } }>;
+      const results = (await call(p.url, 'POST', '/v1/check/batch', body)).body.results as Array<{
+        allowed: boolean;
+        decision: { tier: string };
+      }>;
       return { admitted: results.filter((r) => r.allowed).length, tier: results[0]?.decision.tier };
     };
     // Seed 003's tiers are Sluice's defaults: bursts of 10 (free), 40 (basic), 200 (premium).
     expect(await burst('some-startup', 11)).toEqual({ admitted: 10, tier: 'free' });
     expect(await burst('acme', 41)).toEqual({ admitted: 40, tier: 'basic' });
     expect(await burst('prem-co', 100)).toEqual({ admitted: 100, tier: 'premium' });
-    const reset = await call(p.url, 'DELETE', '/admin/ratelimit/tenants/some-startup/reset', undefined, ADMIN);
+    const reset = await call(
+      p.url,
+      'DELETE',
+      '/admin/ratelimit/tenants/some-startup/reset',
+      undefined,
+      ADMIN,
+    );
     expect(reset.body).toEqual({ reset: true });
     expect(await burst('some-startup', 11)).toEqual({ admitted: 10, tier: 'free' });
   });
