@@ -1,18 +1,12 @@
 /** The live decisions-per-second chart (uPlot): one series per outcome, the last 60 seconds. */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+
+// The outcomes as the service counts them: one list, shared with the server's observability layer.
+import { OUTCOMES, type Outcome } from '../../src/observability/outcome.js';
 import { h } from './dom';
 
-export const OUTCOMES = [
-  'allowed',
-  'rejected',
-  'shed',
-  'blocked',
-  'fail_open',
-  'fail_closed',
-  'shadow_rejected',
-] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export { OUTCOMES, type Outcome };
 export type Counts = Record<Outcome, number>;
 export interface Point {
   second: number;
