@@ -20,6 +20,8 @@ import { localShareLimit, normalizeLimit, normalizeLimits, validateCost } from '
 import {
   type Check,
   emptyPlan,
+  largestCost,
+  perLimitCosts,
   planDecision,
   refillPlan,
   resolveSubject,
@@ -64,7 +66,12 @@ export interface LimitRequest {
 export interface DecideRequest {
   tenant: string;
   cost?: number;
-  checks: Array<{ limit: LimitDefinition | NormalizedLimit; key?: string }>;
+  /**
+   * The limits, each counted for its own key. A check's `cost` asks that limit for that many units
+   * instead of the decision's `cost` (one atomic decision over limits that count different things:
+   * requests, tokens, money); a check asked 0 is checked like a peek and not charged.
+   */
+  checks: Array<{ limit: LimitDefinition | NormalizedLimit; key?: string; cost?: number }>;
   /** The key reported in the decision (for example the user). */
   key?: string;
   /** This decision's failure mode, instead of the limiter's. */
@@ -83,6 +90,8 @@ export interface PreparedDecision {
   /** The key reported in the decisions. */
   readonly key: string | undefined;
   readonly checks: readonly Check[];
+  /** The checks' own costs, parallel to `checks` (undefined: the decision's); absent when none has one. */
+  readonly costs?: ReadonlyArray<number | undefined>;
   readonly subject: Subject;
   readonly failureMode: FailureMode | undefined;
 }
@@ -300,7 +309,7 @@ export class Limiter {
       limit: this.normalizeOnce(c?.limit, `checks[${i}].limit`),
       key: c.key,
     }));
-    return {
+    const prepared: PreparedDecision = {
       prefix: this.prefix,
       tenant: request.tenant,
       key: request.key,
@@ -308,6 +317,8 @@ export class Limiter {
       subject: resolveSubject(this.prefix, request.tenant, checks, request.blockedBy),
       failureMode: request.failureMode,
     };
+    const costs = checkCosts(request.checks);
+    return costs === undefined ? prepared : { ...prepared, costs };
   }
 
   /** Decides a request prepared by `prepare` (of a limiter with the same prefix). */
@@ -324,7 +335,10 @@ export class Limiter {
     }
     try {
       const units = validateCost(cost);
-      return this.decideSubject(prepared, prepared.subject, units, prepared.failureMode ?? this.failureMode);
+      const mode = prepared.failureMode ?? this.failureMode;
+      const costs = perLimitCosts(prepared.costs, units);
+      if (costs === undefined) return this.decideSubject(prepared, prepared.subject, units, mode);
+      return this.decideSubject(prepared, prepared.subject, largestCost(costs), mode, false, costs);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -333,7 +347,8 @@ export class Limiter {
   /**
    * Gives back units of an admitted decision (for example when the work was not done, or cost less
    * than reserved): `units` (default: all of its cost) of what that decision took, on each of its
-   * limits, where it took them, never more. A sliding log loses that decision's own entry (or part of
+   * limits, where it took them, never more; or an array, one count per limit of `decision.limits`
+   * (a decision whose limits were asked costs of their own: `checks[].cost`). A sliding log loses that decision's own entry (or part of
    * it); a fixed or sliding window gets the units back only while the window that admitted them still
    * counts; a token bucket gets back at most the part of that decision's debt not yet refilled.
    * Refunds of one decision add up to its cost at most, across calls and processes (a ledger per
@@ -341,12 +356,12 @@ export class Limiter {
    * was not admitted, was decided by a failure mode without counting, or came before a `resetTenant`
    * gives nothing back. Pass the Decision as returned (or a JSON copy of it).
    */
-  async refund(decision: Decision, units?: number): Promise<void> {
+  async refund(decision: Decision, units?: number | readonly number[]): Promise<void> {
     this.assertOpen();
     const ticket = refundTicket(decision, units);
     if (!ticket) return;
     if (decision.path === 'local') {
-      await this.local?.refund(decision, ticket.units);
+      await this.local?.refund(decision, units);
       return;
     }
     const checks = ticket.limits.map((result) => checkOf(result));
@@ -361,6 +376,7 @@ export class Limiter {
       at: decision.at,
       cost: decision.cost,
       units: ticket.units,
+      ...(ticket.perLimit ? { perLimit: ticket.perLimit } : {}),
     });
     // After the store has it: a denial remembered before would now be stale.
     this.denials?.forgetTenant(subject.encodedTenant);
@@ -473,11 +489,12 @@ export class Limiter {
     cost: number,
     mode: FailureMode,
     configured = false,
+    costs?: readonly number[],
   ): Promise<Decision> {
     const observer = this.observer;
-    if (observer === undefined) return this.decideNow(request, subject, cost, mode, configured);
+    if (observer === undefined) return this.decideNow(request, subject, cost, mode, configured, costs);
     const started = performance.now();
-    return this.decideNow(request, subject, cost, mode, configured).then((decision) => {
+    return this.decideNow(request, subject, cost, mode, configured, costs).then((decision) => {
       notify(observer, { decision, durationMs: performance.now() - started });
       return decision;
     });
@@ -501,12 +518,14 @@ export class Limiter {
     cost: number,
     mode: FailureMode,
     configured: boolean,
+    costs: readonly number[] | undefined,
   ): Promise<Decision> {
     if (this.closed) return Promise.reject(closedError());
     if (this.escalation !== undefined) mode = this.modeFor(mode);
     if (mode === 'local' && this.guard?.breaker.refusing())
-      return this.decideLocally(request, subject, cost, undefined, configured);
-    const denials = cost > 0 && !this.penalty ? this.denials : undefined;
+      return this.decideLocally(request, subject, cost, undefined, configured, costs);
+    // A denial stands for any larger cost of its shape: not so with limits asked different costs.
+    const denials = cost > 0 && !this.penalty && costs === undefined ? this.denials : undefined;
     const askedAt = denials ? this.clock() : 0;
     if (denials) {
       const remembered = denials.lookup(subject, cost, askedAt);
@@ -516,20 +535,20 @@ export class Limiter {
     if (store.decide === memoryDecide) {
       // In process and synchronous inside: decided now, without the promise hops of `decide`, in a
       // plan and an answer reused by the next decision (the store keeps nothing of either).
-      const plan = refillPlan(this.syncPlan, subject, cost, this.penalty);
+      const plan = refillPlan(this.syncPlan, subject, cost, this.penalty, costs);
       let raw: RawDecision;
       try {
         raw = (store as MemoryStore).decideReusing(plan);
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
-        return this.failOver(error, request, subject, cost, mode, configured);
+        return this.failOver(error, request, subject, cost, mode, configured, costs);
       }
-      const decision = buildDecision(raw, subject, request.key, cost, plan.id, store.backend);
+      const decision = buildDecision(raw, subject, request.key, cost, plan.id, store.backend, costs);
       if (denials && !raw.admitted) denials.remember(subject, decision, askedAt);
       return Promise.resolve(decision);
     }
-    const plan = planDecision(subject, cost, this.penalty);
-    return this.decideOnStore(plan, request, subject, cost, mode, configured, askedAt);
+    const plan = planDecision(subject, cost, this.penalty, costs);
+    return this.decideOnStore(plan, request, subject, mode, configured, askedAt);
   }
 
   /** `askedAt`: the clock when the decision was asked for, kept with a denial the cache remembers. */
@@ -537,21 +556,22 @@ export class Limiter {
     plan: DecisionPlan,
     request: Requester,
     subject: Subject,
-    cost: number,
     mode: FailureMode,
     configured: boolean,
     askedAt: number,
   ): Promise<Decision> {
+    const { cost, costs } = plan;
     let raw: RawDecision;
     try {
       raw = await this.store.decide(plan);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      return this.failOver(error, request, subject, cost, mode, configured);
+      return this.failOver(error, request, subject, cost, mode, configured, costs);
     }
-    const decision = buildDecision(raw, subject, request.key, cost, plan.id, this.store.backend);
+    const decision = buildDecision(raw, subject, request.key, cost, plan.id, this.store.backend, costs);
     const denials = this.denials;
-    if (denials && cost > 0 && !this.penalty && !raw.admitted) denials.remember(subject, decision, askedAt);
+    const remembers = cost > 0 && !this.penalty && costs === undefined;
+    if (denials && remembers && !raw.admitted) denials.remember(subject, decision, askedAt);
     return decision;
   }
 
@@ -563,11 +583,12 @@ export class Limiter {
     cost: number,
     mode: FailureMode,
     configured: boolean,
+    costs: readonly number[] | undefined,
   ): Promise<Decision> {
     const cause = { code: error.code, message: error.message };
     // The outage may have started with this very call (or outlasted `escalate.after` during it).
     if (this.escalation !== undefined) mode = this.modeFor(mode);
-    if (mode === 'local') return this.decideLocally(request, subject, cost, cause, configured);
+    if (mode === 'local') return this.decideLocally(request, subject, cost, cause, configured, costs);
     const breaker = this.guard?.breaker;
     const retryAfterMs =
       breaker && breaker.state === 'open'
@@ -591,6 +612,7 @@ export class Limiter {
     cost: number,
     cause: Decision['storeError'],
     configured: boolean,
+    costs?: readonly number[],
   ): Promise<Decision> {
     if (!this.local) {
       this.local = new Limiter({
@@ -624,7 +646,7 @@ export class Limiter {
         retryAfterMs,
       );
     } else {
-      decision = await this.local.decideSubject(request, local.subject, cost, 'closed');
+      decision = await this.local.decideSubject(request, local.subject, cost, 'closed', false, costs);
     }
     const shared = cause ?? CIRCUIT_OPEN;
     if (decision.path !== 'store') {
@@ -717,6 +739,14 @@ export class Limiter {
         : blockKey(this.prefix, subject.encodedTenant, encodeIdentifier(target.key, 'key'));
     return { encodedTenant: subject.encodedTenant, metaKey: subject.metaKey, marker };
   }
+}
+
+/** The validated `cost` of each check (undefined where it has none); undefined when none has one. */
+function checkCosts(checks: DecideRequest['checks']): Array<number | undefined> | undefined {
+  if (!checks.some((c) => c?.cost !== undefined)) return undefined;
+  return checks.map((c, i) =>
+    c.cost === undefined ? undefined : validateCost(c.cost, `checks[${i}].cost`),
+  );
 }
 
 function noConfiguredLimits(): ValidationError {

@@ -90,6 +90,11 @@ export interface LimitResult {
   refill?: number;
   /** Window (or lease TTL, or token-bucket refill period) in ms. */
   windowMs: number;
+  /**
+   * Units asked of this limit, present only when the decision gave its limits costs of their own
+   * (`checks[].cost` of `decide`); otherwise every limit was asked the decision's `cost`.
+   */
+  cost?: number;
   /** Whether this limit had room for the cost. */
   allowed: boolean;
   /** Cost units still available after this decision. */

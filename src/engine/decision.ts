@@ -18,6 +18,7 @@ export function buildDecision(
   cost: number,
   id: string,
   backend: string,
+  costs?: readonly number[],
 ): Decision {
   const count = subject.limits.length;
   const limits: LimitResult[] = new Array(count);
@@ -26,6 +27,7 @@ export function buildDecision(
     const wait = r.retryAfterMs === -1 ? Number.POSITIVE_INFINITY : r.retryAfterMs;
     const result = limitResult(subject, i, r.fits, r.remaining, r.resetAt, wait);
     if (result.algorithm === 'token-bucket') result.resetTicks = r.mark;
+    if (costs !== undefined) result.cost = costs[i] as number;
     limits[i] = result;
   }
 
@@ -53,7 +55,7 @@ export function buildDecision(
       : keyedDecision(id, raw, reason, subject.tenant, key, cost, binding, limits, retryAfterMs, backend);
   if (blocked) decision.blockedUntil = raw.blockedUntil;
   if (raw.admitted && cost > 0 && subject.leases) {
-    const lease = leaseOf(subject, cost, id, raw.now);
+    const lease = leaseOf(subject, cost, id, raw.now, costs);
     if (lease) decision.lease = lease;
   }
   return decision;
@@ -159,11 +161,23 @@ function longestWait(limits: LimitResult[]): LimitResult {
   );
 }
 
-function leaseOf(subject: Subject, cost: number, id: string, now: number): Lease | undefined {
+/** The slots an admitted decision holds: its concurrency limits that were asked for more than 0. */
+function leaseOf(
+  subject: Subject,
+  cost: number,
+  id: string,
+  now: number,
+  costs?: readonly number[],
+): Lease | undefined {
   const slots: Lease['slots'] = [];
   let ttl = Number.POSITIVE_INFINITY;
+  let held = costs === undefined ? cost : 0;
   subject.limits.forEach((planned, i) => {
     if (!planned.algorithm.leases) return;
+    if (costs !== undefined) {
+      if (costs[i] === 0) return;
+      held = Math.max(held, costs[i] as number);
+    }
     const slot: Lease['slots'][number] = { limit: planned.limit.id };
     const key = subject.keys[i];
     if (key !== undefined) slot.key = key;
@@ -171,7 +185,7 @@ function leaseOf(subject: Subject, cost: number, id: string, now: number): Lease
     ttl = Math.min(ttl, planned.limit.windowMs);
   });
   if (slots.length === 0) return undefined;
-  return { id, tenant: subject.tenant, cost, acquiredAt: now, expiresAt: now + ttl, slots };
+  return { id, tenant: subject.tenant, cost: held, acquiredAt: now, expiresAt: now + ttl, slots };
 }
 
 /**

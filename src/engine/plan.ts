@@ -95,7 +95,16 @@ export function resolveSubject(
 export type ReusablePlan = { -readonly [K in keyof DecisionPlan]: DecisionPlan[K] };
 
 export function emptyPlan(): ReusablePlan {
-  return { tenant: '', metaKey: '', blockKeys: [], limits: [], cost: 0, penalty: false, id: '' };
+  return {
+    tenant: '',
+    metaKey: '',
+    blockKeys: [],
+    limits: [],
+    cost: 0,
+    costs: undefined,
+    penalty: false,
+    id: '',
+  };
 }
 
 /**
@@ -107,19 +116,26 @@ export function refillPlan(
   subject: Subject,
   cost: number,
   penalty: boolean,
+  costs?: readonly number[],
 ): DecisionPlan {
   plan.tenant = subject.encodedTenant;
   plan.metaKey = subject.metaKey;
   plan.blockKeys = subject.blockKeys;
   plan.limits = subject.limits;
   plan.cost = cost;
+  plan.costs = costs;
   plan.penalty = penalty;
   plan.id = nextDecisionId();
   return plan;
 }
 
-export function planDecision(subject: Subject, cost: number, penalty: boolean): DecisionPlan {
-  return {
+export function planDecision(
+  subject: Subject,
+  cost: number,
+  penalty: boolean,
+  costs?: readonly number[],
+): DecisionPlan {
+  const plan = {
     tenant: subject.encodedTenant,
     metaKey: subject.metaKey,
     blockKeys: subject.blockKeys,
@@ -128,6 +144,27 @@ export function planDecision(subject: Subject, cost: number, penalty: boolean): 
     penalty,
     id: nextDecisionId(),
   };
+  return costs === undefined ? plan : { ...plan, costs };
+}
+
+/**
+ * The per-limit costs of a decision whose checks state their own (`checks[i].cost`), the others
+ * asked `cost`; undefined when no check states one. `given` holds the validated costs, parallel to
+ * the checks (undefined: the decision's).
+ */
+export function perLimitCosts(
+  given: ReadonlyArray<number | undefined> | undefined,
+  cost: number,
+): number[] | undefined {
+  if (given === undefined) return undefined;
+  return given.map((c) => (c === undefined ? cost : c));
+}
+
+/** The cost a plan with per-limit costs is decided at: the largest (0: a peek, nothing charged). */
+export function largestCost(costs: readonly number[]): number {
+  let largest = 0;
+  for (const c of costs) if (c > largest) largest = c;
+  return largest;
 }
 
 // Decision ids name log entries, leases and refund ledgers. They are unguessable (96 random bits), so

@@ -12,11 +12,24 @@ import { type Check, LEASE_ID } from './plan.js';
 
 const invalid = (field: string, why: string) => new ValidationError('ERR_SLUICE_INVALID_OPTION', field, why);
 
-/** What a refund gives back: the decision's refundable limits, and how many units (null: nothing to do). */
+/** What a refund gives back, per refundable limit: the decision's cost there and the units to give back. */
+export interface RefundTicket {
+  limits: LimitResult[];
+  /** The units asked (per limit: at most that limit's cost). */
+  units: number;
+  /** Parallel to `limits`, when the decision's limits had costs of their own or `units` was per limit. */
+  perLimit?: Array<{ cost: number; units: number }>;
+}
+
+/**
+ * What a refund gives back: the decision's refundable limits, and how many units (null: nothing to
+ * do). `units`: one number for every limit (at most each limit's cost), or one per limit of
+ * `decision.limits` (a decision whose limits were asked different costs).
+ */
 export function refundTicket(
   decision: Decision,
-  units: number | undefined,
-): { limits: LimitResult[]; units: number } | null {
+  units: number | readonly number[] | undefined,
+): RefundTicket | null {
   if (typeof decision !== 'object' || decision === null || !Array.isArray(decision.limits)) {
     throw invalid('decision', 'is not a decision returned by limit(), decide() or check()');
   }
@@ -24,16 +37,42 @@ export function refundTicket(
     throw invalid('decision', 'has no id and instant: pass the decision as returned');
   }
   const cost = validateCost(decision.cost, 'decision.cost');
-  const amount = units === undefined ? cost : validateCost(units, 'units');
-  if (amount > cost) throw invalid('units', `${amount} is more than the decision's cost (${cost})`);
+  const asked = askedUnits(decision, cost, units);
   // Nothing was counted: a rejection (penalty charges are not refundable), a peek, a failure mode's answer.
-  if (!decision.allowed || amount === 0 || (decision.path !== 'store' && decision.path !== 'local')) {
-    return null;
-  }
-  const limits = decision.limits.filter((l) => l?.algorithm !== 'concurrency');
-  if (limits.length === 0) return null;
+  if (!decision.allowed || (decision.path !== 'store' && decision.path !== 'local')) return null;
+  const refundable: LimitResult[] = [];
+  const perLimit: Array<{ cost: number; units: number }> = [];
+  decision.limits.forEach((l, i) => {
+    if (l?.algorithm === 'concurrency') return;
+    const own = l?.cost === undefined ? cost : validateCost(l.cost, `decision.limits[${i}].cost`);
+    refundable.push(l);
+    perLimit.push({ cost: own, units: Math.min(own, asked[i] as number) });
+  });
+  if (refundable.length === 0 || perLimit.every((p) => p.units === 0)) return null;
   if (!LEASE_ID.test(decision.id)) throw invalid('decision.id', 'is not a decision id');
-  return { limits, units: amount };
+  const uniform = typeof units !== 'object' && decision.limits.every((l) => l?.cost === undefined);
+  const amount = Math.max(...perLimit.map((p) => p.units));
+  return uniform ? { limits: refundable, units: amount } : { limits: refundable, units: amount, perLimit };
+}
+
+/** The units a refund asks of each limit of the decision (validated; a number applies to all). */
+function askedUnits(decision: Decision, cost: number, units: number | readonly number[] | undefined): number[] {
+  const count = decision.limits.length;
+  if (units === undefined) return new Array(count).fill(cost);
+  if (typeof units === 'number') {
+    const amount = validateCost(units, 'units');
+    if (amount > cost) throw invalid('units', `${amount} is more than the decision's cost (${cost})`);
+    return new Array(count).fill(amount);
+  }
+  if (!Array.isArray(units) || units.length !== count) {
+    throw invalid('units', `must be a number or an array of ${count} numbers (one per limit of the decision)`);
+  }
+  return units.map((u, i) => {
+    const amount = validateCost(u, `units[${i}]`);
+    const own = decision.limits[i]?.cost ?? cost;
+    if (amount > own) throw invalid(`units[${i}]`, `${amount} is more than that limit's cost (${own})`);
+    return amount;
+  });
 }
 
 /** The check a decision's limit result was decided with (same name, parameters and key: same state). */

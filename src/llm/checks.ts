@@ -2,9 +2,9 @@ import type { LimitDefinition } from '../core/types.js';
 import type { TierLimits } from './options.js';
 
 /**
- * The dimensions of a call. A Sluice decision charges one cost to all its limits, so a call is decided
- * as one decision per dimension (requests cost 1, tokens the reservation, cost the priced estimate...),
- * all sent at once (on Redis, coalesced into one round trip), and undone together when one refuses.
+ * The dimensions of a call: what each of its limits counts. One Sluice decision asks each limit its own
+ * cost (`checks[].cost`): requests 1, tokens the reservation, input and output their parts, money the
+ * priced estimate, all at once and atomically, per Sluice tenant (a Cluster slot).
  */
 export const DIMENSIONS = ['requests', 'tokens', 'input', 'output', 'cost'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
@@ -13,18 +13,19 @@ export type Dimension = (typeof DIMENSIONS)[number];
 export interface LlmCheck {
   limit: LimitDefinition & { name: string; limit: number };
   key?: string;
+  /** What it counts: it is asked the call's units of this dimension. */
+  dimension: Dimension;
 }
 
-/** The checks of one decision: one dimension, one Sluice tenant. */
+/** The checks of one atomic decision: one Sluice tenant (one Cluster slot). */
 export interface CheckGroup {
-  dimension: Dimension;
   tenant: string;
   checks: LlmCheck[];
-  /** Whether what the call used beyond its reservation is charged here at settlement (all but requests). */
+  /** Whether settlement gives back or charges the difference here (not a pool's activity, nor a policy). */
   settles: boolean;
-  /** Kept even when another dimension refuses the call (a pool's activity: demand counts, not admission). */
+  /** Kept even when another group refuses the call (a pool's activity: demand counts, not admission). */
   keep?: boolean;
-  /** A fixed cost instead of the dimension's units. */
+  /** A fixed cost for every check instead of its dimension's units. */
   cost?: number;
 }
 
@@ -111,57 +112,36 @@ export function tierChecks(
   key: string,
   unitsPerDollar: number,
   leaseTtl: string | number,
-): Array<{ dimension: Dimension; check: LlmCheck }> {
-  const out: Array<{ dimension: Dimension; check: LlmCheck }> = [];
+): LlmCheck[] {
+  const out: LlmCheck[] = [];
   for (const row of ROWS) {
     const value = limits[row.field];
     if (value === undefined) continue;
     const size = row.dimension === 'cost' ? Math.round(value * unitsPerDollar) : value;
     out.push({
       dimension: row.dimension,
-      check: {
-        limit: {
-          name: `${scope}:${row.suffix}`,
-          algorithm: row.algorithm,
-          limit: Math.max(1, size),
-          window: row.window,
-        },
-        key,
+      limit: {
+        name: `${scope}:${row.suffix}`,
+        algorithm: row.algorithm,
+        limit: Math.max(1, size),
+        window: row.window,
       },
+      key,
     });
   }
   if (limits.concurrent !== undefined) {
     out.push({
       dimension: 'requests',
-      check: {
-        limit: {
-          name: `${scope}:concurrent`,
-          algorithm: 'concurrency',
-          limit: limits.concurrent,
-          window: leaseTtl,
-        },
-        key,
+      limit: {
+        name: `${scope}:concurrent`,
+        algorithm: 'concurrency',
+        limit: limits.concurrent,
+        window: leaseTtl,
       },
+      key,
     });
   }
   return out;
-}
-
-/** Groups checks by dimension for one Sluice tenant (empty dimensions left out). */
-export function groupChecks(
-  tenant: string,
-  entries: ReadonlyArray<{ dimension: Dimension; check: LlmCheck }>,
-): CheckGroup[] {
-  const groups = new Map<Dimension, CheckGroup>();
-  for (const { dimension, check } of entries) {
-    let group = groups.get(dimension);
-    if (!group) {
-      group = { dimension, tenant, checks: [], settles: dimension !== 'requests' };
-      groups.set(dimension, group);
-    }
-    group.checks.push(check);
-  }
-  return [...groups.values()];
 }
 
 /** Whether a tier's limits need a price (they hold a money budget). */

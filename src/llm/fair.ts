@@ -61,20 +61,21 @@ export class FairPool {
    * The checks of a call by `tenant`: its activity (a call asked for, admitted or not: demand is what
    * makes a tenant active), and the pool-wide counters with its share, for requests and tokens.
    */
-  async checks(tenant: string): Promise<{ activity: LlmCheck[]; requests: LlmCheck[]; tokens: LlmCheck[] }> {
+  async checks(tenant: string): Promise<{ activity: LlmCheck[]; limits: LlmCheck[] }> {
     this.see(tenant);
     await this.refresh();
     const share = this.shareOf(tenant);
     const { requestsPerMinute: rpm, tokensPerMinute: tpm } = this.options;
     const p = this.provider;
-    const activity: LlmCheck[] = [{ limit: this.activity, key: tenant }];
-    const requests: LlmCheck[] = [];
-    const tokens: LlmCheck[] = [];
+    const activity: LlmCheck[] = [{ limit: this.activity, key: tenant, dimension: 'requests' }];
+    const limits: LlmCheck[] = [];
     if (rpm !== undefined) {
-      requests.push({
+      limits.push({
+        dimension: 'requests',
         limit: { name: `pool:${p}:rpm`, algorithm: 'sliding-log', limit: rpm, window: '1m', scope: 'tenant' },
       });
-      requests.push({
+      limits.push({
+        dimension: 'requests',
         limit: {
           name: `pool:${p}:share-rpm`,
           algorithm: 'sliding-log',
@@ -85,10 +86,12 @@ export class FairPool {
       });
     }
     if (tpm !== undefined) {
-      tokens.push({
+      limits.push({
+        dimension: 'tokens',
         limit: { name: `pool:${p}:tpm`, algorithm: 'sliding-log', limit: tpm, window: '1m', scope: 'tenant' },
       });
-      tokens.push({
+      limits.push({
+        dimension: 'tokens',
         limit: {
           name: `pool:${p}:share-tpm`,
           algorithm: 'sliding-log',
@@ -98,7 +101,7 @@ export class FairPool {
         key: tenant,
       });
     }
-    return { activity, requests, tokens };
+    return { activity, limits };
   }
 
   /** This tenant's fraction of the pool now: its weight over the active tenants' (itself included). */

@@ -7,7 +7,6 @@ import type { Store } from '../stores/store.js';
 import {
   type CheckGroup,
   type Dimension,
-  groupChecks,
   internLimit,
   type LlmCheck,
   needsPrice,
@@ -60,9 +59,9 @@ export interface LlmPolicy extends Owner {
 }
 
 /**
- * Limits LLM calls: before a call, one decision per dimension (requests and calls in flight, tokens,
- * input and output tokens, money), all sent at once and all undone if one refuses, reserving an
- * estimate; after it, a settlement with the usage the provider reported.
+ * Limits LLM calls: before a call, one atomic decision over all its limits (requests and calls in
+ * flight, tokens, input and output tokens, money: each asked its own units), reserving an estimate;
+ * after it, a settlement with the usage the provider reported.
  */
 export class LlmLimiter {
   readonly limiter: Limiter;
@@ -123,7 +122,9 @@ export class LlmLimiter {
 
   /**
    * Reserves a call: admitted on every limit, or refused on none (a RateLimitExceededError naming the
-   * limit that refused, what it has left and when the call would fit).
+   * limit that refused, what it has left and when the call would fit). The call's own limits are one
+   * atomic decision in its tenant (each limit asked its dimension's units); a provider pool, shared by
+   * every tenant and so in a slot of its own, is a second one, given back if the first refuses.
    */
   async reserve(identity: LlmIdentity, call: LlmCallRequest): Promise<Reservation> {
     const tenant = identity.tenant ?? 'default';
@@ -134,59 +135,54 @@ export class LlmLimiter {
     const estimate: LlmUsage = { inputTokens: call.inputTokens, outputTokens: output.tokens };
     const units = this.unitsFor(call.model, estimate, priced);
     const groups = await this.groupsOf(identity, call, limits);
-    const wanted = groups.map((g) => g.cost ?? (g.dimension === 'requests' ? 1 : units[g.dimension]));
-    const decisions = groups.map((g, i) =>
+    const decisions = groups.map((g) =>
       this.limiter.decide({
         tenant: g.tenant,
         key: identity.user,
-        checks: g.checks,
-        cost: wanted[i] as number,
+        checks: g.checks.map((c) => ({ limit: c.limit, key: c.key, cost: g.cost ?? units[c.dimension] })),
       }),
     );
-    const policy = this.policy;
-    if (policy) {
-      groups.push({ dimension: 'requests', tenant, checks: [], settles: false });
-      wanted.push(1);
-      decisions.push(
-        policy.check({
-          tenant,
-          user: identity.user,
-          tier: identity.tier,
-          endpoint: `llm:${call.provider}`,
-          cost: 1,
-        }),
-      );
+    const owners: Array<Owner | undefined> = groups.map(() => undefined);
+    if (this.policy) {
+      groups.push({ tenant, checks: [], settles: false });
+      owners.push(this.policy);
+      decisions.push(this.policyCheck(identity, call));
     }
+    const held = await this.hold(groups, owners, decisions);
+    return new Reservation(this.settleContext(identity, call, priced, output), held, units, output);
+  }
+
+  /** The policy model's decision for a call: a request of cost 1 to the endpoint `llm:<provider>`. */
+  private policyCheck(identity: LlmIdentity, call: LlmCallRequest): Promise<Decision> {
+    return (this.policy as LlmPolicy).check({
+      tenant: identity.tenant ?? 'default',
+      user: identity.user,
+      tier: identity.tier,
+      endpoint: `llm:${call.provider}`,
+      cost: 1,
+    });
+  }
+
+  /** The admitted decisions of a call, or (one refused or failed) none: the others given back, then thrown. */
+  private async hold(
+    groups: readonly CheckGroup[],
+    owners: ReadonlyArray<Owner | undefined>,
+    decisions: ReadonlyArray<Promise<Decision>>,
+  ): Promise<Held[]> {
     const settled = await Promise.allSettled(decisions);
-    const owners: Array<Owner | undefined> = groups.map((_, i) =>
-      policy && i === groups.length - 1 ? policy : undefined,
-    );
     const held: Held[] = [];
     let refused: Decision | undefined;
     let failure: unknown;
     settled.forEach((s, i) => {
       if (s.status === 'rejected') failure ??= s.reason;
       else if (s.value.allowed)
-        held.push({
-          group: groups[i] as CheckGroup,
-          decision: s.value,
-          reserved: wanted[i] as number,
-          owner: owners[i],
-        });
+        held.push({ group: groups[i] as CheckGroup, decision: s.value, owner: owners[i] });
       else if (!refused || s.value.retryAfterMs > refused.retryAfterMs) refused = s.value;
     });
-    const reservation = new Reservation(
-      this.settleContext(identity, call, priced, output),
-      held,
-      units,
-      output,
-    );
-    if (refused || failure) {
-      await undo(this.limiter, held);
-      if (failure) throw failure;
-      throw new RateLimitExceededError(refused as Decision);
-    }
-    return reservation;
+    if (!refused && !failure) return held;
+    await undo(this.limiter, held);
+    if (failure) throw failure;
+    throw new RateLimitExceededError(refused as Decision);
   }
 
   /** What every limit of a call to this provider and model has left now (nothing is consumed). */
@@ -198,7 +194,13 @@ export class LlmLimiter {
     const call = { provider, model, inputTokens: 0 };
     const groups = await this.groupsOf(identity, call, this.limitsOf(identity, call));
     const peeks = await Promise.all(
-      groups.map((g) => this.limiter.decide({ tenant: g.tenant, checks: g.checks, cost: 0 })),
+      groups.map((g) =>
+        this.limiter.decide({
+          tenant: g.tenant,
+          checks: g.checks.map((c) => ({ limit: c.limit, key: c.key })),
+          cost: 0,
+        }),
+      ),
     );
     const left: Record<string, number> = {};
     for (const peek of peeks) for (const l of peek.limits) left[l.name] = l.remaining;
@@ -251,47 +253,41 @@ export class LlmLimiter {
     return model ? [tier, model] : [tier];
   }
 
+  /**
+   * The decisions of a call: its tenant's limits (the tier's, then the model's within the tier), and a
+   * pool's activity and limits when the provider has one.
+   */
   private async groupsOf(
     identity: LlmIdentity,
     call: LlmCallRequest,
     limits: TierLimits[],
   ): Promise<CheckGroup[]> {
     const tenant = identity.tenant ?? 'default';
-    const tierName = identity.tier ?? this.config.providers?.[call.provider]?.defaultTier ?? 'free';
-    const entries = tierChecks(
+    const { user } = identity;
+    const checks = tierChecks(
       call.provider,
       limits[0] as TierLimits,
-      identity.user,
+      user,
       this.unitsPerDollar,
       this.leaseTtl,
     );
-    if (limits[1])
-      entries.push(
-        ...tierChecks(
-          `${call.provider}:${call.model}`,
-          limits[1],
-          identity.user,
-          this.unitsPerDollar,
-          this.leaseTtl,
-        ),
-      );
-    void tierName;
-    const groups = groupChecks(tenant, entries);
+    if (limits[1]) {
+      const scope = `${call.provider}:${call.model}`;
+      checks.push(...tierChecks(scope, limits[1], user, this.unitsPerDollar, this.leaseTtl));
+    }
+    const groups: CheckGroup[] = checks.length > 0 ? [{ tenant, checks, settles: true }] : [];
     const pool = this.pools.get(call.provider);
     if (pool) {
-      const { activity, requests, tokens } = await pool.checks(tenant);
+      const shared = await pool.checks(tenant);
       groups.push({
-        dimension: 'requests',
         tenant: pool.tenant,
-        checks: activity,
+        checks: shared.activity,
         settles: false,
         keep: true,
         cost: ACTIVITY_COST,
       });
-      if (requests.length > 0)
-        groups.push({ dimension: 'requests', tenant: pool.tenant, checks: requests, settles: false });
-      if (tokens.length > 0)
-        groups.push({ dimension: 'tokens', tenant: pool.tenant, checks: tokens, settles: true });
+      if (shared.limits.length > 0)
+        groups.push({ tenant: pool.tenant, checks: shared.limits, settles: true });
     }
     for (const group of groups) for (const check of group.checks) check.limit = internLimit(check.limit);
     return groups;

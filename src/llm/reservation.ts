@@ -3,7 +3,6 @@ import type { Limiter } from '../limiter.js';
 import { type CheckGroup, type Dimension, internLimit } from './checks.js';
 import type { LlmUsage, Settlement } from './types.js';
 
-/** One admitted decision of a call: its group and the units it reserved. */
 /** Who decided a held decision, to give it back to: the Limiter, or a PolicyLimiter. */
 export interface Owner {
   refund(decision: Decision, units?: number): Promise<void>;
@@ -11,12 +10,12 @@ export interface Owner {
   release(lease: any): Promise<void>;
 }
 
+/** One admitted decision of a call: its group (each check's reservation is its limit's `cost`). */
 export interface Held {
   /** Who decided it (default: the LLM limiter's Limiter). */
   owner?: Owner;
   group: CheckGroup;
   decision: Decision;
-  reserved: number;
 }
 
 /** What settlement needs from the limiter that made the reservation. */
@@ -62,33 +61,59 @@ export class Reservation {
   }
 
   private async run(usage: LlmUsage): Promise<Settlement> {
-    const { limiter } = this.context;
     const units = this.context.unitsOf(usage);
     const settlement: Settlement = { refunded: {}, charged: {}, unbilled: {}, costUsd: 0 };
-    await Promise.all(
-      this.held.map(async ({ group, decision, reserved, owner }) => {
-        if (decision.lease) await (owner ?? limiter).release(decision.lease);
-        if (!group.settles) return;
-        const used = units[group.dimension];
-        const dim = group.dimension;
-        if (used < reserved) {
-          await limiter.refund(decision, reserved - used);
-          settlement.refunded[dim] = (settlement.refunded[dim] ?? 0) + reserved - used;
-        } else if (used > reserved) {
-          const debt = this.context.debtOf(dim);
-          const outcomes = await Promise.all(
-            group.checks.map((c) => chargeExcess(limiter, group.tenant, c, used - reserved, debt)),
-          );
-          const charged = Math.min(...outcomes);
-          settlement.charged[dim] = (settlement.charged[dim] ?? 0) + charged;
-          if (charged < used - reserved)
-            settlement.unbilled[dim] = (settlement.unbilled[dim] ?? 0) + used - reserved - charged;
-        }
-      }),
-    );
+    await Promise.all(this.held.map((held) => this.settleHeld(held, units, settlement)));
     this.context.settled(usage, settlement);
     return settlement;
   }
+
+  /**
+   * One held decision: its slot freed, then per limit what was reserved and not used given back (one
+   * refund for all its limits), what was used beyond charged up to the debt.
+   */
+  private async settleHeld(
+    { group, decision, owner }: Held,
+    units: Record<Dimension, number>,
+    settlement: Settlement,
+  ): Promise<void> {
+    const { limiter } = this.context;
+    if (decision.lease) await (owner ?? limiter).release(decision.lease);
+    if (!group.settles) return;
+    const reservedAt = (i: number) => decision.limits[i]?.cost ?? decision.cost;
+    const back = group.checks.map((c, i) =>
+      c.dimension === 'requests' ? 0 : Math.max(0, reservedAt(i) - units[c.dimension]),
+    );
+    const work: Array<Promise<unknown>> = [];
+    if (back.some((u) => u > 0)) work.push(limiter.refund(decision, back));
+    const excess = new Map<Dimension, Array<Promise<number>>>();
+    group.checks.forEach((c, i) => {
+      const over = c.dimension === 'requests' ? 0 : units[c.dimension] - reservedAt(i);
+      if (over <= 0) return;
+      const charge = chargeExcess(limiter, group.tenant, c, over, this.context.debtOf(c.dimension));
+      excess.set(c.dimension, [...(excess.get(c.dimension) ?? []), charge]);
+    });
+    for (const dim of new Set(group.checks.map((c) => c.dimension))) {
+      const first = group.checks.findIndex((c) => c.dimension === dim);
+      const diff = reservedAt(first) - units[dim];
+      if (dim !== 'requests' && diff > 0) add(settlement.refunded, dim, diff);
+    }
+    for (const [dim, charges] of excess) {
+      work.push(
+        Promise.all(charges).then((outcomes) => {
+          const charged = Math.min(...outcomes);
+          const over = units[dim] - reservedAt(group.checks.findIndex((c) => c.dimension === dim));
+          add(settlement.charged, dim, charged);
+          if (charged < over) add(settlement.unbilled, dim, over - charged);
+        }),
+      );
+    }
+    await Promise.all(work);
+  }
+}
+
+function add(totals: Record<string, number>, dimension: Dimension, units: number): void {
+  totals[dimension] = (totals[dimension] ?? 0) + units;
 }
 
 /**

@@ -50,7 +50,14 @@ export interface DecisionPlan {
   /** Block markers to honour (one per distinct key of the decision). */
   readonly blockKeys: readonly string[];
   readonly limits: readonly PlannedLimit[];
+  /** Units asked of every limit; with `costs`, the largest of them (0: nothing is charged, a peek). */
   readonly cost: number;
+  /**
+   * Per limit (parallel to `limits`), units asked of that limit instead of `cost`: a decision whose
+   * limits count different things (an LLM call's requests, tokens and money). A limit asked 0 is
+   * checked as a peek would check it, and not charged.
+   */
+  readonly costs?: readonly number[];
   /** Charge the limits that had room even when the decision is rejected. */
   readonly penalty: boolean;
   /** Unique per decision: members of log entries and the lease id. */
@@ -122,6 +129,8 @@ export interface RefundPlan {
   readonly cost: number;
   /** Units to give back (1 to cost). */
   readonly units: number;
+  /** Per limit (parallel to `limits`): the decision's cost there and the units to give back there. */
+  readonly perLimit?: ReadonlyArray<{ readonly cost: number; readonly units: number }>;
 }
 
 /** Plan of a lease release: the lease-based limits of the decision that acquired it. */

@@ -250,6 +250,80 @@ return out`;
       }
     });
   }
+
+  // A decision whose limits are asked costs of their own (checks[].cost): the weighted scripts, single
+  // and batched, and per-limit refunds, against the memory store.
+  for (const seed of [21, 22, 23, 24]) {
+    it(`agrees on decisions with a cost per limit, and their per-limit refunds (seed ${seed})`, async () => {
+      const rand = mulberry32(seed);
+      const clock = new ManualClock(1_800_000_000_000 + rand() * 1000);
+      const memory = new MemoryStore({ clock: clock.now });
+      const redis = new PinnedClockRedisStore({ url: server.url });
+      await redis.ready();
+      const pair: [Limiter, Limiter] = [
+        createLimiter({ store: memory, prefix: `weighted${seed}` }),
+        createLimiter({ store: redis, prefix: `weighted${seed}`, guard: { budgetMs: 5000 } }),
+      ];
+      const layouts = [0, 1, 2].map((i) => randomLimits(rand, i));
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+      const request = () => {
+        const limits = pick(layouts);
+        const key = pick(['a', 'b']);
+        return {
+          tenant: pick(['t1', 't2']),
+          key,
+          cost: pick([0, 1, 2]),
+          // Some checks state no cost: they are asked the decision's.
+          checks: limits.map((limit) =>
+            rand() < 0.2 ? { limit, key } : { limit, key, cost: pick([0, 1, 2, 3, 7, 1000, 500_000]) },
+          ),
+        };
+      };
+      const admitted: Array<[Decision, Decision]> = [];
+      const leases: Array<[Lease, Lease]> = [];
+      const keep = (m: Decision, r: Decision) => {
+        if (m.allowed) admitted.push([m, r]);
+        if (m.lease && r.lease) leases.push([m.lease, r.lease]);
+      };
+      try {
+        for (let step = 0; step < 300; step++) {
+          const where = `seed ${seed} step ${step}`;
+          const roll = rand();
+          await admin.set(NOW_KEY, String(clock.now()));
+          if (roll < 0.45) {
+            const r0 = request();
+            const m = await pair[0].decide(r0);
+            const r = await pair[1].decide(r0);
+            expect(comparable(r), where).toEqual(comparable(m));
+            keep(m, r);
+          } else if (roll < 0.6) {
+            const burst = Array.from({ length: 2 + Math.floor(rand() * 6) }, request);
+            const fromMemory: Decision[] = [];
+            for (const r0 of burst) fromMemory.push(await pair[0].decide(r0));
+            const fromRedis = await Promise.all(burst.map((r0) => pair[1].decide(r0)));
+            expect(fromRedis.map(comparable), where).toEqual(fromMemory.map(comparable));
+            fromMemory.forEach((m, i) => keep(m, fromRedis[i] as Decision));
+          } else if (roll < 0.72 && admitted.length > 0) {
+            const [m, r] = pick(admitted);
+            const units =
+              rand() < 0.5
+                ? m.limits.map((l) => Math.floor(rand() * ((l.cost ?? m.cost) + 1)))
+                : Math.floor(rand() * (m.cost + 1));
+            await pair[0].refund(m, units);
+            await pair[1].refund(r, units);
+          } else if (roll < 0.78 && leases.length > 0) {
+            const [m, r] = leases.splice(Math.floor(rand() * leases.length), 1)[0] as [Lease, Lease];
+            await pair[0].release(m);
+            await pair[1].release(r);
+          } else {
+            clock.advance(rand() < 0.8 ? Math.round(rand() * 60_000) / 1000 : rand() * 4000);
+          }
+        }
+      } finally {
+        await redis.close();
+      }
+    });
+  }
 });
 
 async function commandCalls(admin: Redis): Promise<number> {

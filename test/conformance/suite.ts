@@ -230,6 +230,99 @@ export function conformanceSuite(getHarness: () => Harness): void {
     });
   });
 
+  describe('limits asked costs of their own (checks[].cost): one atomic decision', () => {
+    const requests: LimitDefinition = { name: 'rpm', algorithm: 'sliding-log', limit: 3, window: '1m' };
+    const tokens: LimitDefinition = { name: 'tpd', algorithm: 'fixed-window', limit: 100, window: '1h' };
+    const slots: LimitDefinition = { name: 'inflight', algorithm: 'concurrency', limit: 2, window: '1m' };
+    const call = (tenant: string, tokenCost: number) =>
+      createLimiter({ store: h.store, prefix: 'conf' }).decide({
+        tenant,
+        key: 'u',
+        checks: [
+          { limit: requests, key: 'u', cost: 1 },
+          { limit: tokens, key: 'u', cost: tokenCost },
+        ],
+      });
+
+    it('charges each limit its own cost, and a refusal by one charges none', async () => {
+      const tenant = freshTenant();
+      await h.alignTo(3_600_000);
+      const a = await call(tenant, 40);
+      expect(a.allowed).toBe(true);
+      expect(a.limits.map((l) => [l.name, l.cost, l.remaining])).toEqual([
+        ['rpm', 1, 2],
+        ['tpd', 40, 60],
+      ]);
+      expect(a.cost).toBe(40); // the largest
+      expect((await call(tenant, 40)).limits.map((l) => l.remaining)).toEqual([1, 20]);
+      const refused = await call(tenant, 40);
+      expect([refused.allowed, refused.reason, refused.binding.name]).toEqual([false, 'rate_limited', 'tpd']);
+      expect(refused.limits.map((l) => [l.allowed, l.remaining])).toEqual([
+        [true, 1],
+        [false, 20],
+      ]);
+      // Nothing was charged: the request still fits with a cost that fits the tokens left.
+      expect((await call(tenant, 20)).limits.map((l) => l.remaining)).toEqual([0, 0]);
+    });
+
+    it('refunds per limit: the tokens a call did not use, its request stays counted', async () => {
+      const tenant = freshTenant();
+      await h.alignTo(3_600_000);
+      const l = createLimiter({ store: h.store, prefix: 'conf' });
+      const d = await call(tenant, 70);
+      await l.refund(d, [0, 50]);
+      const after = await l.decide({
+        tenant,
+        checks: [
+          { limit: requests, key: 'u', cost: 0 },
+          { limit: tokens, key: 'u', cost: 0 },
+        ],
+      });
+      expect(after.limits.map((x) => x.remaining)).toEqual([2, 80]);
+      // Never more than each limit's own cost, across refunds: 20 tokens left to give back.
+      await l.refund(d, [0, 20]);
+      await l.refund(d, 1); // 1 unit on every limit: the request's, no token is left to refund
+      const last = await l.decide({
+        tenant,
+        checks: [
+          { limit: requests, key: 'u', cost: 0 },
+          { limit: tokens, key: 'u', cost: 0 },
+        ],
+      });
+      expect(last.limits.map((x) => x.remaining)).toEqual([3, 100]);
+      await expect(l.refund(d, [0, 71])).rejects.toMatchObject({ field: 'units[1]' });
+      await expect(l.refund(d, [1])).rejects.toMatchObject({ field: 'units' });
+    });
+
+    it('takes a concurrency slot only where asked, and the lease frees it', async () => {
+      const tenant = freshTenant();
+      const l = createLimiter({ store: h.store, prefix: 'conf' });
+      const decide = (slot: number) =>
+        l.decide({
+          tenant,
+          checks: [
+            { limit: slots, key: 'u', cost: slot },
+            { limit: requests, key: 'u', cost: 1 },
+          ],
+        });
+      const a = await decide(1);
+      expect(a.lease?.cost).toBe(1);
+      expect(a.limits[0]?.remaining).toBe(1);
+      const b = await decide(0); // no slot asked: no lease, the slot count unchanged
+      expect(b.lease).toBeUndefined();
+      expect(b.limits[0]?.remaining).toBe(1);
+      await l.release(a.lease as NonNullable<Decision['lease']>);
+      expect((await decide(0)).limits[0]?.remaining).toBe(2);
+    });
+
+    it('rejects a bad cost naming the check', async () => {
+      const l = createLimiter({ store: h.store, prefix: 'conf' });
+      await expect(
+        l.decide({ tenant: freshTenant(), checks: [{ limit: requests, key: 'u', cost: -1 }] }),
+      ).rejects.toMatchObject({ code: 'ERR_SLUICE_INVALID_COST', field: 'checks[0].cost' });
+    });
+  });
+
   describe('decisions started together (one event-loop turn: the Redis store coalesces them)', () => {
     it('decides each in order, exactly as one by one: per tenant, key and layout', async () => {
       const twoLimits = limiter([

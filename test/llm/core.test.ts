@@ -10,6 +10,7 @@ import {
   LlmLimiter,
   type LlmLimiterOptions,
   RateLimitExceededError,
+  type Reservation,
 } from '../../src/llm/index.js';
 import { EPOCH, freshPrefix, useBackends } from '../regressions/support.js';
 
@@ -21,6 +22,10 @@ function limiterOn(name: 'memory' | 'redis', options: Omit<LlmLimiterOptions, 'l
   const limiter = createLimiter({ store: b.store, prefix: freshPrefix(), guard: false });
   return { llm: new LlmLimiter({ ...options, limiter }), clock: b.clock };
 }
+
+/** What the named limit of a reservation had left right after it was admitted. */
+const left = (reservation: Reservation, name: string) =>
+  reservation.held.flatMap((h) => h.decision.limits).find((l) => l.name === name)?.remaining;
 
 const openai = (inputTokens: number, maxOutputTokens?: number) => ({
   provider: 'openai' as const,
@@ -70,12 +75,63 @@ describe.each(['memory', 'redis'] as const)('LLM reserve and settle on %s', (nam
     const s = await first.settle({ inputTokens: 100, outputTokens: 50 }); // 150 used: 450 back
     expect(s.refunded.tokens).toBe(450);
     const second = await llm.reserve(who, openai(100, 400));
-    expect(second.held.find((h) => h.group.dimension === 'tokens')?.decision.remaining).toBe(
-      1000 - 150 - 500,
-    );
-    // The refused call's request was given back too: 2 requests counted.
-    const rpm = second.held.find((h) => h.group.dimension === 'requests')?.decision;
-    expect(rpm?.remaining).toBe(98);
+    expect(left(second, 'openai:tpm')).toBe(1000 - 150 - 500);
+    // The refused call's request was never counted (one atomic decision): 2 requests counted.
+    expect(left(second, 'openai:rpm')).toBe(98);
+  });
+
+  it('a call is one atomic decision over all its limits: a refusal charges none, with nothing to undo', async () => {
+    const b = name === 'memory' ? backends.memory() : backends.redis();
+    const decided: string[] = [];
+    const limiter = createLimiter({
+      store: b.store,
+      prefix: freshPrefix(),
+      guard: false,
+      observer: { decided: ({ decision }) => decided.push(decision.limits.map((l) => l.name).join(',')) },
+    });
+    const refunds: unknown[] = [];
+    const refund = limiter.refund.bind(limiter);
+    limiter.refund = (...args) => {
+      refunds.push(args[1]);
+      return refund(...args);
+    };
+    const llm = new LlmLimiter({
+      limiter,
+      providers: {
+        anthropic: {
+          tiers: {
+            pro: {
+              requestsPerMinute: 5,
+              inputTokensPerMinute: 1000,
+              outputTokensPerMinute: 300,
+              concurrent: 2,
+            },
+          },
+          defaultTier: 'pro',
+        },
+      },
+    });
+    const call = (input: number, output: number) =>
+      llm.reserve(
+        { user: 'a' },
+        { provider: 'anthropic', model: 'claude-x', inputTokens: input, maxOutputTokens: output },
+      );
+    const first = await call(400, 200);
+    expect(decided).toEqual(['anthropic:rpm,anthropic:itpm,anthropic:otpm,anthropic:concurrent']);
+    expect(first.held[0]?.decision.limits.map((l) => [l.cost, l.remaining])).toEqual([
+      [1, 4],
+      [400, 600],
+      [200, 100],
+      [1, 1],
+    ]);
+    await expect(call(400, 200)).rejects.toThrow(/anthropic:otpm/); // 200 output > 100 left
+    expect(decided).toHaveLength(2);
+    expect(refunds).toEqual([]); // nothing to give back: the refusal charged nothing
+    const next = await call(600, 100); // exactly what is left of each
+    expect(next.held[0]?.decision.limits.map((l) => l.remaining)).toEqual([3, 0, 0, 0]);
+    // Settled: each limit gets back its own difference in one refund.
+    await first.settle({ inputTokens: 400, outputTokens: 50 });
+    expect(refunds).toEqual([[0, 0, 150, 0]]);
   });
 
   it('excess usage is charged up to the debt, never past limit + debt', async () => {
@@ -111,12 +167,8 @@ describe.each(['memory', 'redis'] as const)('LLM reserve and settle on %s', (nam
     const s = await a.release();
     expect(s.refunded.tokens).toBe(200);
     const b = await llm.reserve(who, openai(100, 100));
-    expect(b.held.find((h) => h.group.dimension === 'tokens')?.decision.remaining).toBe(800);
-    expect(
-      b.held
-        .find((h) => h.group.dimension === 'requests')
-        ?.decision.limits.find((l) => l.name === 'openai:rpm')?.remaining,
-    ).toBe(8);
+    expect(left(b, 'openai:tpm')).toBe(800);
+    expect(left(b, 'openai:rpm')).toBe(8);
   });
 
   it('a model missing from the price table under a budget is an error, never free; an explicit rule prices it', async () => {
@@ -168,11 +220,11 @@ describe('dead holders and estimates (memory, ManualClock)', () => {
     await expect(llm.reserve({ user: 'd' }, openai(1, 1))).rejects.toThrow(/openai:concurrent/);
     clock.advance(1);
     const next = await llm.reserve({ user: 'd' }, openai(100, 100));
-    expect(next.held.find((h) => h.group.dimension === 'tokens')?.decision.remaining).toBe(100);
+    expect(left(next, 'openai:tpm')).toBe(100);
     clock.advance(30_000); // the dead call's 200 tokens left the 1-minute window
     await next.release();
     const later = await llm.reserve({ user: 'd' }, openai(100, 100));
-    expect(later.held.find((h) => h.group.dimension === 'tokens')?.decision.remaining).toBe(300);
+    expect(left(later, 'openai:tpm')).toBe(300);
   });
 
   it('without max_tokens the output is estimated from settled calls (p95 of the last ones) and excesses are reported', async () => {

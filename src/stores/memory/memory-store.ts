@@ -217,7 +217,7 @@ export class MemoryStore implements Store {
       placeStep(step, plan.metaKey, p);
       const entry = this.keys.find(bucket, step.home, step.kind, step.space, step.limitId);
       const state = p.algorithm.load(live(entry, now), now, p.limit);
-      const check = p.algorithm.fits(state, now, p.limit, plan.cost);
+      const check = p.algorithm.fits(state, now, p.limit, costAt(plan, i));
       if (!check.fits) fit = false;
       step.entry = entry;
       step.state = state;
@@ -280,7 +280,7 @@ export class MemoryStore implements Store {
     let any = false;
     for (let i = 0; i < count; i++) {
       const step = steps[i] as Step;
-      if (!charged(step, admitted)) continue;
+      if (!charged(step, admitted) || costAt(plan, i) === 0) continue;
       any = true;
       // Keys not live now need room (an expired one may be reclaimed while room is made).
       if (step.entry === undefined || step.entry.expiresAt <= now) newKeys++;
@@ -291,9 +291,10 @@ export class MemoryStore implements Store {
     const bucket = found !== undefined && found.size > 0 ? found : this.keys.bucketFor(plan.tenant);
     for (let i = 0; i < count; i++) {
       const step = steps[i] as Step;
-      if (!charged(step, admitted)) continue;
+      const cost = costAt(plan, i);
+      if (!charged(step, admitted) || cost === 0) continue;
       const p = step.planned as PlannedLimit;
-      p.algorithm.commit(step.state, now, p.limit, plan.cost, plan.id);
+      p.algorithm.commit(step.state, now, p.limit, cost, plan.id);
       this.write(bucket, step.entry, step, p, step.state, now);
     }
   }
@@ -314,8 +315,10 @@ export class MemoryStore implements Store {
       const ledger = wholePlace(plan.ledgerKeys[i] as string);
       const ledgerEntry = p.algorithm.ledger ? this.keys.findAt(bucket, ledger) : undefined;
       const refunded = (live(ledgerEntry, now) as number | undefined) ?? 0;
-      const receipt = { id: plan.id, at: plan.at, cost: plan.cost, refunded, resetAt, mark };
-      const units = Math.min(plan.units, plan.cost - refunded);
+      const own = plan.perLimit?.[i];
+      const cost = own === undefined ? plan.cost : own.cost;
+      const receipt = { id: plan.id, at: plan.at, cost, refunded, resetAt, mark };
+      const units = Math.min(own === undefined ? plan.units : own.units, cost - refunded);
       const until = p.algorithm.refundableUntil(receipt, p.limit);
       if (units <= 0 || until <= now) return;
       const state = p.algorithm.load(stored, now, p.limit);
@@ -591,6 +594,11 @@ function clearStep(step: Step): void {
 }
 
 /** Whether a step is charged: it fits, and the decision is admitted or (a penalty) it holds no leases. */
+/** Units the plan asks of its limit `i`. */
+function costAt(plan: DecisionPlan, i: number): number {
+  return plan.costs === undefined ? plan.cost : (plan.costs[i] as number);
+}
+
 function charged(step: Step, admitted: boolean): boolean {
   return step.fits && (admitted || !(step.planned as PlannedLimit).algorithm.leases);
 }

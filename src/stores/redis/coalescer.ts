@@ -235,6 +235,7 @@ export function singleArgs(script: DecideScript, limitArgs: readonly string[], p
   let at = writeKeys(out, plan, 0);
   out[at++] = String(plan.cost);
   if (script.takesId) out[at++] = plan.id;
+  at = writeCosts(out, plan, at);
   for (let i = 0; i < limitArgs.length; i++) out[at++] = limitArgs[i] as string;
   return out;
 }
@@ -328,8 +329,16 @@ export function batchArgs(script: DecideScript, entries: readonly BatchEntry[]):
     if (grouped) out[at++] = intString(groupOf[d] as number);
     out[at++] = plan.cost === 1 ? '1' : String(plan.cost);
     if (own === 2) out[at++] = plan.id;
+    at = writeCosts(out, plan, at);
   }
   return [keyCount, out];
+}
+
+/** A weighted plan's own cost per limit (see DecideLayout.weighted); nothing for the others. */
+function writeCosts(out: string[], plan: DecisionPlan, at: number): number {
+  const costs = plan.costs;
+  if (costs !== undefined) for (let i = 0; i < costs.length; i++) out[at++] = intString(costs[i] as number);
+  return at;
 }
 
 /**

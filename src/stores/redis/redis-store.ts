@@ -323,7 +323,10 @@ export class RedisStore implements Store {
   async refund(plan: RefundPlan): Promise<void> {
     if (plan.limits.length === 0) return;
     const codes = plan.limits.map((p) => p.algorithm.code);
-    const script = this.cached(`refund:${codes.join(',')}`, () => refundSource(codes));
+    const { perLimit } = plan;
+    const weighted = perLimit !== undefined;
+    const name = `refund:${codes.join(',')}${weighted ? ' weighted' : ''}`;
+    const script = this.cached(name, () => refundSource(codes, weighted));
     const keys = [plan.metaKey];
     plan.limits.forEach((p, i) => {
       keys.push(p.key, plan.ledgerKeys[i] as string);
@@ -332,6 +335,8 @@ export class RedisStore implements Store {
     plan.limits.forEach((p, i) => {
       const { resetAt, mark } = plan.marks[i] as RefundPlan['marks'][number];
       args.push(...this.argsOf(p), String(resetAt), String(mark));
+      const own = perLimit?.[i];
+      if (own) args.push(String(own.cost), String(own.units));
     });
     this.coalescer?.sendQueued(); // after the decisions issued before it
     await this.run(script, keys.length, [...keys, ...args]);
@@ -500,7 +505,7 @@ export class RedisStore implements Store {
 
   /** The decide script of the plan's layout (its limits', its block markers' count, its penalty mode). */
   private decideScriptOf(target: LimitsNode, plan: DecisionPlan): DecideScript {
-    const variant = plan.blockKeys.length * 2 + (plan.penalty ? 1 : 0);
+    const variant = layoutVariant(plan);
     let found = target.scripts[variant];
     if (found === undefined) {
       found = this.decideScript(plan);
@@ -519,12 +524,13 @@ export class RedisStore implements Store {
       }
       node = next;
     }
-    const variant = plan.blockKeys.length * 2 + (plan.penalty ? 1 : 0);
+    const variant = layoutVariant(plan);
     let found = node.scripts.get(variant);
     if (!found) {
       const codes = plan.limits.map((p) => p.algorithm.code);
-      const layout = { codes, blockKeys: plan.blockKeys.length, penalty: plan.penalty };
-      const name = `decide ${codes.join(',')} blocks=${layout.blockKeys}${plan.penalty ? ' penalty' : ''}`;
+      const weighted = plan.costs !== undefined;
+      const layout = { codes, blockKeys: plan.blockKeys.length, penalty: plan.penalty, weighted };
+      const name = `decide ${codes.join(',')} blocks=${layout.blockKeys}${plan.penalty ? ' penalty' : ''}${weighted ? ' weighted' : ''}`;
       found = {
         script: this.compile(name, decideSource(layout)),
         numKeys: String(1 + layout.blockKeys + codes.length),
@@ -705,4 +711,9 @@ function documentVersion(value: string): { version: number; at: number } {
   return match
     ? { version: Number(match[1]), at: (match[1] as string).length + 1 }
     : { version: Number.NaN, at: 0 };
+}
+
+/** Which of a layout's decide scripts a plan needs: by its block markers, penalty mode and costs. */
+function layoutVariant(plan: DecisionPlan): number {
+  return (plan.blockKeys.length * 2 + (plan.penalty ? 1 : 0)) * 2 + (plan.costs === undefined ? 0 : 1);
 }

@@ -192,6 +192,11 @@ class Generator {
    */
   /** Parameters each limit reads from ARGV after its own (refund scripts: the receipt's RA, MK). */
   private readonly extraParams: readonly string[];
+  /**
+   * Weighted decide scripts: the ARGV index of the first limit's own cost (limit i's is i - 1 later),
+   * read into its variable C, which its sections use in place of the decision's `cost`.
+   */
+  private readonly costArg: number | undefined;
 
   /**
    * @param deferred string states are read and written through the batch script's write-behind
@@ -205,8 +210,10 @@ class Generator {
     readonly deferred = false,
     keyStride = 1,
     extraParams: readonly string[] = [],
+    costArg?: number,
   ) {
     this.extraParams = extraParams;
+    this.costArg = costArg;
     let arg = firstArg;
     this.slots = codes.map((code, index) => {
       const f = fragment(code);
@@ -214,7 +221,8 @@ class Generator {
       arg += (f.usesCapacity ? 3 : 2) + extraParams.length;
       return slot;
     });
-    const locals = this.slots.reduce((n, s) => n + s.fragment.state.length + 4 + extraParams.length + 2, 0);
+    const own = extraParams.length + (costArg === undefined ? 0 : 1);
+    const locals = this.slots.reduce((n, s) => n + s.fragment.state.length + 4 + own + 2, 0);
     this.inTable = locals > MAX_LIMIT_LOCALS;
   }
 
@@ -227,18 +235,24 @@ class Generator {
     return this.inTable ? `lim[${slot.i}].${name}` : `${name}_${slot.i}`;
   }
 
-  /** A section of the limit's fragment with its placeholders filled in. */
+  /** Whether each limit is asked its own cost (see costArg). */
+  get weighted(): boolean {
+    return this.costArg !== undefined;
+  }
+
+  /** A section of the limit's fragment with its placeholders filled in (and its own cost, if weighted). */
   section(slot: Slot, name: string): string {
     const text = slot.fragment.sections.get(name);
     if (text === undefined)
       throw new Error(`Lua fragment ${slot.fragment.code} has no "--- ${name}" section`);
-    return text.replace(PLACEHOLDER, (_, variable: string) =>
+    const filled = text.replace(PLACEHOLDER, (_, variable: string) =>
       variable === 'KEY'
         ? `KEYS[${slot.key}]`
         : variable === 'V'
           ? slot.value
           : this.variable(slot, variable),
     );
+    return this.costArg === undefined ? filled : filled.replace(/\bcost\b/g, this.variable(slot, 'C'));
   }
 
   /**
@@ -254,6 +268,10 @@ class Generator {
   declare(slot: Slot, variables: readonly string[] = []): string {
     const params = [...(slot.fragment.usesCapacity ? ['L', 'W', 'X'] : ['L', 'W']), ...this.extraParams];
     const values = params.map((_, k) => `tonumber(ARGV[${slot.arg + k}])`);
+    if (this.costArg !== undefined) {
+      params.push('C');
+      values.push(`tonumber(ARGV[${this.costArg + slot.i - 1}])`);
+    }
     const names = [...params, 'w', ...variables, ...slot.fragment.state];
     if (this.inTable) {
       const fields = params.map((p, k) => `${p} = ${values[k]}`).join(', ');
@@ -446,13 +464,18 @@ export interface DecideLayout {
   readonly blockKeys: number;
   /** Penalty mode: limits with room are charged even when the decision is rejected. */
   readonly penalty: boolean;
+  /**
+   * Each limit is asked its own cost (DecisionPlan.costs): ARGV holds them after the decision's cost
+   * and id, one per limit, and a limit asked 0 is not charged.
+   */
+  readonly weighted?: boolean;
 }
 
 /**
  * The decide script of a layout.
  * KEYS: meta, the block markers, then one state key per limit.
- * ARGV: cost, the decision id (only if a limit has a sorted-set state), then per limit: limit, window
- * ms, and capacity for the algorithms that use it.
+ * ARGV: cost, the decision id (only if a limit has a sorted-set state), weighted layouts each limit's
+ * own cost, then per limit: limit, window ms, and capacity for the algorithms that use it.
  * Returns: blocked-until (0: not blocked), now, then per limit: retry-after (0: fits, -1: never),
  * remaining, reset-at, mark (see the fragment sections). The decision is admitted when it is not blocked and every limit fits.
  */
@@ -466,16 +489,21 @@ export function decideSource(layout: DecideLayout): string {
 export const REPLY_PER_LIMIT = 4;
 
 /** How many KEYS, ARGV and reply items one decision of a layout has. */
-export function decideShape({ codes, blockKeys }: DecideLayout): {
+export function decideShape({ codes, blockKeys, weighted }: DecideLayout): {
   keys: number;
   args: number;
   reply: number;
 } {
   const args = codes.reduce(
     (n, code) => n + (fragment(code).usesCapacity ? 3 : 2),
-    decideTakesId(codes) ? 2 : 1,
+    ownArgs({ codes, weighted }),
   );
   return { keys: 1 + blockKeys + codes.length, args, reply: 2 + REPLY_PER_LIMIT * codes.length };
+}
+
+/** A decision's own ARGV (not its limits'): its cost, its id if the layout takes one, its limits' costs. */
+export function ownArgs({ codes, weighted }: Pick<DecideLayout, 'codes' | 'weighted'>): number {
+  return (decideTakesId(codes) ? 2 : 1) + (weighted ? codes.length : 0);
 }
 
 /**
@@ -518,7 +546,7 @@ export function decideBatchSource(layout: DecideLayout): string {
   const { g, body, reply } = decideParts(layout, true);
   const shape = decideShape(layout);
   const size = batchReplySize(layout.codes);
-  const own = decideTakesId(layout.codes) ? 2 : 1; // cost, then the id: the decision's own ARGV
+  const own = ownArgs(layout); // cost, then the id, then (weighted) the limits' costs
   const shared = shape.args - own; // the limits' arguments: the set's
   // The single-decision body reading its KEYS at its own offset, its cost and id at p_, its limits'
   // arguments (as numbers, converted once per batch) from its set's, at s_ in PN_ (offsets named with a
@@ -602,8 +630,9 @@ export function decideBatchSource(layout: DecideLayout): string {
   return assemble(`${decideTitle(layout)}, batch`, g, loop);
 }
 
-function decideTitle({ codes, blockKeys, penalty }: DecideLayout): string {
-  return `decide ${describe(codes)}, ${blockKeys} block key(s), penalty ${penalty ? 'on' : 'off'}`;
+function decideTitle({ codes, blockKeys, penalty, weighted }: DecideLayout): string {
+  const costs = weighted ? ', a cost per limit' : '';
+  return `decide ${describe(codes)}, ${blockKeys} block key(s), penalty ${penalty ? 'on' : 'off'}${costs}`;
 }
 
 /**
@@ -611,7 +640,7 @@ function decideTitle({ codes, blockKeys, penalty }: DecideLayout): string {
  * one decision of the batch script, reading its string states as the batch left them (see WRITE_BEHIND).
  */
 function decideParts(
-  { codes, blockKeys, penalty }: DecideLayout,
+  { codes, blockKeys, penalty, weighted }: DecideLayout,
   batch = false,
 ): {
   g: Generator;
@@ -619,7 +648,9 @@ function decideParts(
   reply: ReplyItem[];
 } {
   const withId = decideTakesId(codes);
-  const g = new Generator(codes, 2 + blockKeys, withId ? 3 : 2, batch);
+  const costArg = weighted ? (withId ? 3 : 2) : undefined;
+  const firstArg = ownArgs({ codes, weighted }) + 1;
+  const g = new Generator(codes, 2 + blockKeys, firstArg, batch, 1, [], costArg);
   const body: string[] = batch ? batchReads(g, blockKeys, withId) : singleReads(g, blockKeys, withId);
   body.push('local admitted = blocked == 0');
   for (const slot of g.limits) {
@@ -653,7 +684,8 @@ function decideParts(
     body.push(
       `-- ${slot.i}: ${slot.fragment.code}`,
       // Penalties never charge lease-based limits: nobody could release a rejected decision's slots.
-      `if charge and not ${w}${slot.fragment.leases ? ' and admitted' : ''} then`,
+      // Weighted, a limit asked 0 is not charged.
+      `if charge and not ${w}${slot.fragment.leases ? ' and admitted' : ''}${g.weighted ? ` and ${g.variable(slot, 'C')} > 0` : ''} then`,
       indent(block(g.section(slot, 'commit'))),
       indent(g.save(slot, true)),
       heal,
@@ -776,11 +808,13 @@ end`);
  * KEYS: meta, then per limit its state key and its ledger key (units of this decision refunded so
  * far: string states only; a log finds its decision's own entry).
  * ARGV: units, decision id, decision instant, decision cost, then per limit: limit, window ms,
- * capacity for the algorithms that use it, the limit's reset instant and mark right after the decision.
+ * capacity for the algorithms that use it, the limit's reset instant and mark right after the decision,
+ * and (`weighted`: a decision whose limits were asked their own costs) the decision's cost there and
+ * the units to give back there, which replace `cost` and `units` for that limit.
  * A decision made at or before the tenant's last reset gives nothing back: its units were voided.
  */
-export function refundSource(codes: readonly string[]): string {
-  const g = new Generator(codes, 2, 5, false, 2, ['RA', 'MK']);
+export function refundSource(codes: readonly string[], weighted = false): string {
+  const g = new Generator(codes, 2, 5, false, 2, weighted ? ['RA', 'MK', 'C', 'UN'] : ['RA', 'MK']);
   const body: string[] = [
     'local units, id, at, cost = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])',
     "local meta = redis.call('GET', KEYS[1])",
@@ -790,6 +824,8 @@ export function refundSource(codes: readonly string[]): string {
   for (const slot of g.limits) {
     const U = g.variable(slot, 'U');
     const RF = g.variable(slot, 'RF');
+    const cost = weighted ? g.variable(slot, 'C') : 'cost';
+    const units = weighted ? g.variable(slot, 'UN') : 'units';
     const ledger = `KEYS[${slot.key + 1}]`;
     body.push(`-- ${slot.i}: ${slot.fragment.code}`, g.declare(slot, ['RF', 'U']));
     if (slot.fragment.kind === 'string') {
@@ -797,7 +833,7 @@ export function refundSource(codes: readonly string[]): string {
       body.push(
         block(`local value = redis.call('GET', KEYS[${slot.key}])\n${g.section(slot, 'parse')}`),
         `${RF} = tonumber(redis.call('GET', ${ledger})) or 0`,
-        `${U} = min(units, cost - ${RF})`,
+        `${U} = min(${units}, ${cost} - ${RF})`,
         `local until_${slot.i} = ${g.section(slot, 'until')}`,
         `if ${U} > 0 and until_${slot.i} > now then`,
         indent(block(g.section(slot, 'refund'))),
@@ -808,7 +844,7 @@ export function refundSource(codes: readonly string[]): string {
     } else {
       body.push(
         g.read(slot),
-        `${RF}, ${U} = 0, min(units, cost)`,
+        `${RF}, ${U} = 0, min(${units}, ${cost})`,
         block(g.section(slot, 'refund')),
         g.save(slot, false),
       );
