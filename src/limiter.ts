@@ -744,9 +744,7 @@ export class Limiter {
 /** The validated `cost` of each check (undefined where it has none); undefined when none has one. */
 function checkCosts(checks: DecideRequest['checks']): Array<number | undefined> | undefined {
   if (!checks.some((c) => c?.cost !== undefined)) return undefined;
-  return checks.map((c, i) =>
-    c.cost === undefined ? undefined : validateCost(c.cost, `checks[${i}].cost`),
-  );
+  return checks.map((c, i) => (c.cost === undefined ? undefined : validateCost(c.cost, `checks[${i}].cost`)));
 }
 
 function noConfiguredLimits(): ValidationError {

@@ -56,7 +56,11 @@ export function refundTicket(
 }
 
 /** The units a refund asks of each limit of the decision (validated; a number applies to all). */
-function askedUnits(decision: Decision, cost: number, units: number | readonly number[] | undefined): number[] {
+function askedUnits(
+  decision: Decision,
+  cost: number,
+  units: number | readonly number[] | undefined,
+): number[] {
   const count = decision.limits.length;
   if (units === undefined) return new Array(count).fill(cost);
   if (typeof units === 'number') {
@@ -65,7 +69,10 @@ function askedUnits(decision: Decision, cost: number, units: number | readonly n
     return new Array(count).fill(amount);
   }
   if (!Array.isArray(units) || units.length !== count) {
-    throw invalid('units', `must be a number or an array of ${count} numbers (one per limit of the decision)`);
+    throw invalid(
+      'units',
+      `must be a number or an array of ${count} numbers (one per limit of the decision)`,
+    );
   }
   return units.map((u, i) => {
     const amount = validateCost(u, `units[${i}]`);

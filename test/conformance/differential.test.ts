@@ -302,7 +302,9 @@ return out`;
             for (const r0 of burst) fromMemory.push(await pair[0].decide(r0));
             const fromRedis = await Promise.all(burst.map((r0) => pair[1].decide(r0)));
             expect(fromRedis.map(comparable), where).toEqual(fromMemory.map(comparable));
-            fromMemory.forEach((m, i) => keep(m, fromRedis[i] as Decision));
+            fromMemory.forEach((m, i) => {
+              keep(m, fromRedis[i] as Decision);
+            });
           } else if (roll < 0.72 && admitted.length > 0) {
             const [m, r] = pick(admitted);
             const units =
