@@ -117,7 +117,7 @@ export class OperatorCalls {
   }
 
   /** See PolicyLimiter.refund. */
-  async refund(decision: PolicyDecision, units?: number): Promise<void> {
+  async refund(decision: PolicyDecision, units?: number | readonly number[]): Promise<void> {
     await this.parts.engine.refund(decision, units);
   }
 

@@ -257,7 +257,7 @@ export class PolicyLimiter {
    * Gives back units of an admitted decision (Limiter.refund: `units`, default its whole cost, where
    * that decision took them, never more). Concurrency slots are freed by `release`.
    */
-  refund(decision: PolicyDecision, units?: number): Promise<void> {
+  refund(decision: PolicyDecision, units?: number | readonly number[]): Promise<void> {
     return this.operator.refund(decision, units);
   }
 

@@ -24,13 +24,19 @@ export const contextSchema = z.strictObject({
 export const MAX_BATCH = 100;
 
 export const batchSchema = z.strictObject({ requests: z.array(contextSchema).min(1).max(MAX_BATCH) });
-export const refundSchema = z.strictObject({ decision: record, units: z.number().optional() });
+export const refundSchema = z.strictObject({
+  decision: record,
+  /** One count for every limit, or one per limit of the decision (limits asked their own costs). */
+  units: z.union([z.number(), z.array(z.number()).max(16)]).optional(),
+});
 export const releaseSchema = z.strictObject({ lease: record });
 export const adHocSchema = z.strictObject({
   tenant: text,
   key: text.optional(),
   cost: z.number().optional(),
   limits: z.array(record).min(1).max(16),
+  /** Per limit, the units asked of it instead of `cost` (requests and tokens in one decision). */
+  costs: z.array(z.number()).max(16).optional(),
 });
 
 /** Parses a body against a schema; the first issue becomes a ValidationError naming its path. */

@@ -4,6 +4,7 @@
  * error): the caller reads `allowed` and copies `status` and `headers` to its own client.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ValidationError } from '../core/errors.js';
 import type { Decision, Lease, LimitDefinition } from '../core/types.js';
 import type { PolicyDecision, RequestContext } from '../policy/types.js';
 import { adHocSchema, batchSchema, contextSchema, parseBody, refundSchema, releaseSchema } from './bodies.js';
@@ -39,9 +40,13 @@ export function decisionRoutes(app: FastifyInstance, parts: ServiceParts): void 
   });
   app.post('/v1/limits/check', route, async (request) => {
     const body = parseBody(adHocSchema, request.body);
-    const checks = body.limits.map((limit) => ({
+    if (body.costs !== undefined && body.costs.length !== body.limits.length) {
+      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'body.costs', 'must have one cost per limit');
+    }
+    const checks = body.limits.map((limit, i) => ({
       limit: limit as unknown as LimitDefinition,
       key: body.key,
+      cost: body.costs?.[i],
     }));
     const decision: Decision = await limiter.decide({
       tenant: body.tenant,

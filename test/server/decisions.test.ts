@@ -66,6 +66,32 @@ describe('decision API on Redis', () => {
     expect(answers[2].decision.limits.map((l: { remaining: number }) => l.remaining)).toEqual([0, 98]);
   });
 
+  it('decides ad-hoc limits asked costs of their own (requests and tokens at once), refunded per limit', async () => {
+    const limits = [
+      { name: 'rpm', algorithm: 'sliding-log', limit: 10, window: '1m' },
+      { name: 'tpm', algorithm: 'sliding-log', limit: 1000, window: '1m' },
+    ];
+    const body = { tenant: 'adhoc-costs', key: 'k', limits, costs: [1, 600] };
+    const first = await call(server.url, 'POST', '/v1/limits/check', body);
+    expect(first.body.decision.limits.map((l: { remaining: number }) => l.remaining)).toEqual([9, 400]);
+    const refused = await call(server.url, 'POST', '/v1/limits/check', body);
+    expect([refused.body.allowed, refused.body.decision.binding.name]).toEqual([false, 'tpm']);
+    const refund = await call(server.url, 'POST', '/v1/refund', {
+      decision: first.body.decision,
+      units: [0, 500],
+    });
+    expect(refund.body).toEqual({ refunded: true });
+    const after = await call(server.url, 'POST', '/v1/limits/check', { ...body, costs: [0, 0] });
+    expect(after.body.decision.limits.map((l: { remaining: number }) => l.remaining)).toEqual([9, 900]);
+    const mismatch = await call(server.url, 'POST', '/v1/limits/check', { ...body, costs: [1] });
+    expect([mismatch.status, mismatch.body.field]).toEqual([400, 'body.costs']);
+    const tooMuch = await call(server.url, 'POST', '/v1/refund', {
+      decision: first.body.decision,
+      units: [0, 601],
+    });
+    expect([tooMuch.status, tooMuch.body.field]).toEqual([400, 'units[1]']);
+  });
+
   it('refuses bad bodies with 400 naming the field, and oversized ones', async () => {
     const unknown = await call(server.url, 'POST', '/v1/check', { tenant: 'a', usr: 'x' });
     expect([unknown.status, unknown.body.field]).toEqual([400, 'body.usr']);
