@@ -27,6 +27,8 @@ export interface FakePlan {
   noUsage?: boolean;
   /** Answer with this status and a provider error body. */
   status?: number;
+  /** Success answers carry the provider's "remaining" rate-limit headers with these values. */
+  remaining?: { requests?: number; tokens?: number };
 }
 
 export interface FakeRequest {
@@ -121,14 +123,15 @@ function answer(
   const usage = { input, output, cached: plan.cachedInputTokens ?? 0 };
   const stream = format === 'gemini' ? path.includes(':streamGenerateContent') : body.stream === true;
   const model = format === 'gemini' ? (/models\/([^/:]+):/.exec(path)?.[1] ?? 'm') : String(body.model);
+  const limits = remainingHeaders(format, plan.remaining);
   if (!stream) {
-    res.writeHead(200, { 'content-type': 'application/json' });
+    res.writeHead(200, { 'content-type': 'application/json', ...limits });
     res.end(
       JSON.stringify(JSON_BODIES[format](model, words(output).join(''), plan.noUsage ? undefined : usage)),
     );
     return;
   }
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...limits });
   const includeUsage =
     format !== 'openai' ||
     (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
@@ -314,6 +317,19 @@ const STREAMS: Record<Format, (model: string, parts: string[], usage: Usage) => 
       }),
     })),
 };
+
+/** The provider's own names for what its quota has left (Gemini sends none). */
+function remainingHeaders(format: Format, remaining: FakePlan['remaining']): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!remaining) return out;
+  for (const kind of ['requests', 'tokens'] as const) {
+    const value = remaining[kind];
+    if (value === undefined) continue;
+    if (format === 'openai') out[`x-ratelimit-remaining-${kind}`] = String(value);
+    if (format === 'anthropic') out[`anthropic-ratelimit-${kind}-remaining`] = String(value);
+  }
+  return out;
+}
 
 function rateLimited(format: Format, retryAfterMs: number, res: ServerResponse): void {
   const seconds = Math.ceil(retryAfterMs / 1000);

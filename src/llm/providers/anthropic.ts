@@ -1,5 +1,12 @@
 import { stringsOf } from '../tokens.js';
-import { type Json, positiveInt, type StreamState, standardRetryAt, type WireFormat } from './wire.js';
+import {
+  type Json,
+  positiveInt,
+  remainingFrom,
+  type StreamState,
+  standardRetryAt,
+  type WireFormat,
+} from './wire.js';
 
 /** Anthropic messages (JSON and SSE). Input counts cache writes and reads; reads are also `cachedInputTokens`. */
 export const anthropicWire: WireFormat = {
@@ -38,6 +45,11 @@ export const anthropicWire: WireFormat = {
       if (typeof out === 'number') state.outputTokens = out;
     }
   },
+  remainingOf: (headers) =>
+    remainingFrom(
+      headers.get('anthropic-ratelimit-requests-remaining'),
+      headers.get('anthropic-ratelimit-tokens-remaining'),
+    ),
   retryAt(headers, _body, now) {
     const standard = standardRetryAt(headers, now);
     if (standard !== undefined) return standard;

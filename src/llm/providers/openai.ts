@@ -3,6 +3,7 @@ import {
   type Json,
   parseResetDuration,
   positiveInt,
+  remainingFrom,
   type StreamState,
   standardRetryAt,
   type WireFormat,
@@ -78,6 +79,8 @@ export const openAiWire: WireFormat = {
       }
     }
   },
+  remainingOf: (headers) =>
+    remainingFrom(headers.get('x-ratelimit-remaining-requests'), headers.get('x-ratelimit-remaining-tokens')),
   retryAt(headers, _body, now) {
     const standard = standardRetryAt(headers, now);
     if (standard !== undefined) return standard;

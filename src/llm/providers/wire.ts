@@ -31,6 +31,25 @@ export interface WireFormat {
   onEvent(state: StreamState, event: string | undefined, data: unknown): void;
   /** The instant (epoch ms) a 429 says to come back at, from its headers or body. */
   retryAt(headers: Headers, body: string, now: number): number | undefined;
+  /** What the provider's own quota has left, from a response's headers (providers that send them). */
+  remainingOf?(headers: Headers): ProviderRemaining | undefined;
+}
+
+/** Requests and tokens a provider says its quota (the organisation's key) has left. */
+export interface ProviderRemaining {
+  requests?: number;
+  tokens?: number;
+}
+
+/** ProviderRemaining from two headers (absent or not a whole number: left out; neither: undefined). */
+export function remainingFrom(requests: string | null, tokens: string | null): ProviderRemaining | undefined {
+  const out: ProviderRemaining = {};
+  const whole = (text: string | null) => (text !== null && /^\d{1,12}$/.test(text) ? Number(text) : undefined);
+  const r = whole(requests);
+  const t = whole(tokens);
+  if (r !== undefined) out.requests = r;
+  if (t !== undefined) out.tokens = t;
+  return r === undefined && t === undefined ? undefined : out;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the wire
