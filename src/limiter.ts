@@ -321,6 +321,24 @@ export class Limiter {
     return costs === undefined ? prepared : { ...prepared, costs };
   }
 
+  /**
+   * `prepare` for a decision over no limits: only blocks decide it (the tenant's, and those of the
+   * keys in `blockedBy`), counting nothing; when the store cannot read them, the failure mode does.
+   * What the policy layer decides for a request no enforced policy applies to: a block refuses every
+   * request of its target, whatever limits apply. Decide it with `decidePrepared`.
+   */
+  prepareBlocks(request: Omit<DecideRequest, 'cost' | 'checks'>): PreparedDecision {
+    validateBlocksRequest(request);
+    return {
+      prefix: this.prefix,
+      tenant: request.tenant,
+      key: request.key,
+      checks: [],
+      subject: resolveSubject(this.prefix, request.tenant, [], request.blockedBy),
+      failureMode: request.failureMode,
+    };
+  }
+
   /** Decides a request prepared by `prepare` (of a limiter with the same prefix). */
   decidePrepared(prepared: PreparedDecision, cost: number = 1): Promise<Decision> {
     // Not an async function (this is every policy decision's path): errors become rejections here.
@@ -745,6 +763,26 @@ export class Limiter {
 function checkCosts(checks: DecideRequest['checks']): Array<number | undefined> | undefined {
   if (!checks.some((c) => c?.cost !== undefined)) return undefined;
   return checks.map((c, i) => (c.cost === undefined ? undefined : validateCost(c.cost, `checks[${i}].cost`)));
+}
+
+const BLOCKS_REQUEST_KEYS = ['tenant', 'key', 'blockedBy', 'failureMode'];
+
+/** A prepareBlocks request: known keys, a failure mode Sluice has, blockedBy an array (its keys encoded after). */
+function validateBlocksRequest(request: Omit<DecideRequest, 'cost' | 'checks'>): void {
+  rejectUnknownKeys(request, 'request', BLOCKS_REQUEST_KEYS);
+  if (request.key !== undefined && typeof request.key !== 'string') {
+    throw new ValidationError('ERR_SLUICE_INVALID_IDENTIFIER', 'key', 'must be a string when given');
+  }
+  if (request.blockedBy !== undefined && !Array.isArray(request.blockedBy)) {
+    throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'blockedBy', 'must be an array of keys');
+  }
+  if (request.failureMode !== undefined && !FAILURE_MODES.includes(request.failureMode)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'failureMode',
+      `must be one of ${FAILURE_MODES.join(', ')}`,
+    );
+  }
 }
 
 function noConfiguredLimits(): ValidationError {

@@ -121,6 +121,28 @@ function keyedDecision(
   };
 }
 
+/** The `name` (and `id`) of the binding of a decision no limit bounds. */
+export const UNLIMITED_BINDING = 'none';
+
+/**
+ * The binding of an admitted decision over no limits (one only blocks could refuse; see
+ * Limiter.prepareBlocks): nothing bounds it. name `none`, id `none:fw0`, limit and remaining
+ * Infinity, windowMs, resetAt and retryAfterMs 0.
+ */
+export function unlimitedBinding(): LimitResult {
+  return {
+    name: UNLIMITED_BINDING,
+    id: 'none:fw0',
+    algorithm: 'fixed-window',
+    limit: Number.POSITIVE_INFINITY,
+    windowMs: 0,
+    allowed: true,
+    remaining: Number.POSITIVE_INFINITY,
+    resetAt: 0,
+    retryAfterMs: 0,
+  };
+}
+
 /** The `name` (and `id`) of the binding of a decision a block decided. */
 export const BLOCKED_BINDING = 'blocked';
 
@@ -147,6 +169,7 @@ export function blockedBinding(blockedUntil: number, retryAfterMs: number, key?:
 }
 
 function leastRoom(limits: LimitResult[]): LimitResult {
+  if (limits.length === 0) return unlimitedBinding();
   let best = limits[0] as LimitResult;
   for (let i = 1; i < limits.length; i++) {
     const l = limits[i] as LimitResult;
@@ -207,7 +230,10 @@ export function failureDecision(
       ? limitResult(subject, i, true, planned.limit.capacity, now, 0)
       : limitResult(subject, i, false, 0, now + retryAfterMs, retryAfterMs),
   );
-  const binding = limits.reduce((best, l) => (l.remaining < best.remaining ? l : best));
+  const binding =
+    limits.length === 0
+      ? failureBinding(open, now, retryAfterMs)
+      : limits.reduce((best, l) => (l.remaining < best.remaining ? l : best));
   const decision: Decision = {
     id: '',
     at: now,
@@ -226,6 +252,20 @@ export function failureDecision(
   };
   if (request.key !== undefined) decision.key = request.key;
   return decision;
+}
+
+/**
+ * The binding of a failure mode's decision over no limits: unbounded when open; when closed, nothing
+ * admitted until `retryAfterMs` (the block that could not be read may be there).
+ */
+function failureBinding(open: boolean, now: number, retryAfterMs: number): LimitResult {
+  const binding = unlimitedBinding();
+  if (open) return binding;
+  binding.allowed = false;
+  binding.remaining = 0;
+  binding.resetAt = now + retryAfterMs;
+  binding.retryAfterMs = retryAfterMs;
+  return binding;
 }
 
 /** The result of limit `i` of a decision: its definition, the key it counted, and its state. */

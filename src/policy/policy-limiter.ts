@@ -242,7 +242,9 @@ export class PolicyLimiter {
   /**
    * Rejects every request of a tenant, or of one user or IP of it, for `duration` (ms or "10m"):
    * decisions say reason `blocked`, with a `blocked` binding (see README, Decisions). An IP block also
-   * stops that IP's requests that name a user. Give at most one of `user` and `ip`.
+   * stops that IP's requests that name a user. Give at most one of `user` and `ip`. Enforced whatever
+   * the policies: a request no enforced policy applies to is decided against its blocks alone (unless
+   * the global mode is `shadow` or `disabled`, which enforce nothing).
    */
   block(target: BlockTarget, duration: number | string): Promise<void> {
     return this.operator.block(target, duration);

@@ -153,6 +153,14 @@ export class PolicySet {
     this.readsEndpoint = this.policies.some((p) => p.scope === 'endpoint');
   }
 
+  /**
+   * Whether anything is enforced: the global mode (runtime, else the file's) is `enforce`. The
+   * emergency switches (`shadow`, `disabled`) refuse nothing, not even a blocked request.
+   */
+  get enforcing(): boolean {
+    return (this.runtime.mode ?? this.config.mode) === 'enforce';
+  }
+
   /** The tier with the highest priority never gets shed by platform protection. */
   get tiers(): SluiceConfig['tiers'] {
     return this.config.tiers;

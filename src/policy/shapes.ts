@@ -20,7 +20,10 @@ export interface RequestShape {
   applied: AppliedPolicy[];
   enforced: AppliedPolicy[];
   shadow: AppliedPolicy[];
-  /** The decision over the enforced policies' limits; undefined when none is enforced. */
+  /**
+   * The decision over the enforced policies' limits. When none is enforced, the decision over the
+   * request's blocks alone (see ShapeTemplate.blocksOnly), or undefined when nothing is enforced.
+   */
   enforcedPrepared: PreparedDecision | undefined;
   /** The decision over the shadow policies' limits (failure mode `open`: they never block). */
   shadowPrepared: PreparedDecision | undefined;
@@ -44,6 +47,12 @@ export interface ShapeTemplate {
   readonly chosen: readonly ChosenPolicy[];
   /** The failure mode of the enforced decision: the strictest of its policies'. */
   readonly failureMode: FailureMode;
+  /**
+   * No enforced policy applies, yet the global mode enforces: the request is decided against its
+   * blocks alone (the tenant's, its user's and IP's: a block refuses whatever the policies), with this
+   * failure mode (the configuration's). Undefined otherwise.
+   */
+  readonly blocksOnly: FailureMode | undefined;
   readonly policyOfLimit: ReadonlyMap<string, string>;
   readonly countsIdentity: readonly boolean[];
 }

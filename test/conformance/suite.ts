@@ -477,6 +477,48 @@ export function conformanceSuite(getHarness: () => Harness): void {
     });
   });
 
+  describe('decisions over blocks alone (prepareBlocks)', () => {
+    const limits: LimitDefinition[] = [{ name: 'user', algorithm: 'sliding-log', limit: 2, window: '1h' }];
+
+    it("refuse exactly while the tenant's or a key's block lasts, count nothing, alone or batched", async () => {
+      const l = limiter(limits);
+      const [tenant, other] = [freshTenant(), freshTenant()];
+      const a = l.prepareBlocks({ tenant, key: 'a', blockedBy: ['a'] });
+      const b = l.prepareBlocks({ tenant, blockedBy: ['b', 'c'] });
+      const elsewhere = l.prepareBlocks({ tenant: other });
+      const free = await l.decidePrepared(a);
+      expect([free.allowed, free.reason, free.limits, free.binding.name, free.remaining, free.key]).toEqual([
+        true,
+        'allowed',
+        [],
+        'none',
+        Number.POSITIVE_INFINITY,
+        'a',
+      ]);
+      await l.block({ tenant, key: 'a' }, '1h');
+      const blocked = await l.decidePrepared(a);
+      expect([blocked.allowed, blocked.reason, blocked.binding.name]).toEqual([false, 'blocked', 'blocked']);
+      expectTime(blocked.retryAfterMs, 3_600_000);
+      expect(blocked.blockedUntil).toBe(blocked.at + blocked.retryAfterMs);
+      // In one turn (one batch script call per layout on Redis; per tenant on a Cluster).
+      const reasons = async () =>
+        (
+          await Promise.all(
+            [a, b, elsewhere, a, b, elsewhere, a].map((p, i) => l.decidePrepared(p, i % 2 === 0 ? 1 : 3)),
+          )
+        ).map((d) => d.reason);
+      const one = ['blocked', 'allowed', 'allowed', 'blocked', 'allowed', 'allowed', 'blocked'];
+      expect(await reasons()).toEqual(one);
+      await l.block({ tenant }, '1h');
+      expect(await reasons()).toEqual(one.map((r, i) => (i % 3 === 2 ? r : 'blocked')));
+      await l.unblock({ tenant });
+      await l.unblock({ tenant, key: 'a' });
+      expect(await reasons()).toEqual(one.map(() => 'allowed'));
+      // Nothing was counted: the key's limit is untouched.
+      expect((await l.peek({ tenant, key: 'a' })).remaining).toBe(2);
+    });
+  });
+
   describe('penalty mode', () => {
     const limits: LimitDefinition[] = [
       { name: 'short', algorithm: 'sliding-log', limit: 2, window: '1h' },

@@ -69,19 +69,20 @@ describe('Redis store', () => {
     const long = Array.from({ length: 60 }, (_, i) => codes[i % codes.length] as string);
     const sources = [
       ADMIN_SOURCE,
-      ...[...layouts.slice(1), long].flatMap((layout) =>
+      // The empty layout too: a decision over blocks alone (Limiter.prepareBlocks).
+      ...[...layouts, long].flatMap((layout) =>
         [0, 1, 2].flatMap((blockKeys) =>
           [false, true].map((penalty) => decideSource({ codes: layout, blockKeys, penalty })),
         ),
       ),
       decideSource({ codes: ['fw'], blockKeys: 80, penalty: false }),
-      ...[...layouts.slice(1), long].flatMap((layout) =>
+      ...[...layouts, long].flatMap((layout) =>
         [0, 2].map((blockKeys) => decideBatchSource({ codes: layout, blockKeys, penalty: blockKeys > 0 })),
       ),
       ...[...layouts, long].map((layout) => refundSource(layout)),
       ...[[], ['cc'], ['cc', 'cc'], ['sl', 'cc']].map((layout) => releaseSource(layout)),
     ];
-    expect(sources.length).toBe(1 + 31 * 6 + 1 + 31 * 2 + 32 + 4);
+    expect(sources.length).toBe(1 + 32 * 6 + 1 + 32 * 2 + 32 + 4);
     for (const source of sources) {
       // Every script declares its flags (a Redis 7 shebang on its first line), hashed and sent as is.
       const sent = script('x', source);

@@ -44,7 +44,8 @@ export interface ProviderRemaining {
 /** ProviderRemaining from two headers (absent or not a whole number: left out; neither: undefined). */
 export function remainingFrom(requests: string | null, tokens: string | null): ProviderRemaining | undefined {
   const out: ProviderRemaining = {};
-  const whole = (text: string | null) => (text !== null && /^\d{1,12}$/.test(text) ? Number(text) : undefined);
+  const whole = (text: string | null) =>
+    text !== null && /^\d{1,12}$/.test(text) ? Number(text) : undefined;
   const r = whole(requests);
   const t = whole(tokens);
   if (r !== undefined) out.requests = r;

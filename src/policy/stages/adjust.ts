@@ -41,6 +41,7 @@ export class Adjuster {
     if (this.loadSignal) check.byLoad = loadFactor(this.loadSignal(), check.set.config.loadAdaptive);
     if (check.byLoad === 1 && check.byReputation === 1) return;
     check.shape = this.resolver.shapeOf(
+      check.set,
       adapt(check.shape.applied, check.byLoad, check.byReputation),
       check.ctx,
     );

@@ -35,7 +35,9 @@ export class Decider {
   private enforced(check: PolicyCheck, prepared: PreparedDecision): Promise<Decision> {
     const good =
       check.identity === undefined ? undefined : this.reputation.goodCheck(check.identity, check.epoch);
-    if (good === undefined) return this.engine.decidePrepared(prepared, check.cost);
+    // A decision over blocks alone (no enforced policy) counts nothing: not a good request either.
+    if (good === undefined || prepared.checks.length === 0)
+      return this.engine.decidePrepared(prepared, check.cost);
     // Good requests (for the reputation boost) are counted inside the same decision: no extra trip.
     check.countsGood = true;
     return this.engine.decide({

@@ -1,5 +1,5 @@
 import type { Decision, LimitResult } from '../../core/types.js';
-import { decidedByStore } from '../../engine/decision.js';
+import { decidedByStore, unlimitedBinding } from '../../engine/decision.js';
 import type { Limiter } from '../../limiter.js';
 import type { Reputation } from '../adaptive.js';
 import type { AppliedPolicy } from '../resolve.js';
@@ -116,19 +116,12 @@ export class Recorder {
   }
 }
 
-/** The decision when no enforced policy applies: allowed, no limits. */
+/**
+ * The decision when nothing is enforced (global mode shadow or disabled; otherwise a request no
+ * enforced policy applies to is decided against its blocks): allowed, no limits.
+ */
 export function unlimited(ctx: RequestContext): Decision {
-  const none: LimitResult = {
-    name: 'none',
-    id: 'none:fw0',
-    algorithm: 'fixed-window',
-    limit: Number.POSITIVE_INFINITY,
-    windowMs: 0,
-    allowed: true,
-    remaining: Number.POSITIVE_INFINITY,
-    resetAt: 0,
-    retryAfterMs: 0,
-  };
+  const none = unlimitedBinding();
   return {
     id: '',
     at: Date.now(),

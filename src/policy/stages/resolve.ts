@@ -47,13 +47,13 @@ export class Resolver {
   }
 
   /** Lays out the decisions of a set of applied policies (see RequestShape): adapted ones. */
-  shapeOf(applied: AppliedPolicy[], ctx: RequestContext): RequestShape {
-    return this.layout(templateOf(applied, ctx), applied, ctx);
+  shapeOf(set: PolicySet, applied: AppliedPolicy[], ctx: RequestContext): RequestShape {
+    return this.layout(templateOf(set, applied, ctx), applied, ctx);
   }
 
   /** The shape of a request not seen lately: its class's template and its own keys. */
   private fresh(set: PolicySet, ctx: RequestContext, tier: string): RequestShape {
-    const template = this.shapes.template(ctx, tier, () => templateOf(set.choose(ctx, tier), ctx));
+    const template = this.shapes.template(ctx, tier, () => templateOf(set, set.choose(ctx, tier), ctx));
     return this.layout(template, appliedOf(template, ctx), ctx);
   }
 
@@ -73,12 +73,34 @@ export class Resolver {
       applied,
       enforced,
       shadow,
-      enforcedPrepared: this.prepare(enforced, ctx, blockedBy, template.failureMode),
+      enforcedPrepared:
+        this.prepare(enforced, ctx, blockedBy, template.failureMode) ??
+        this.prepareBlocks(template, ctx, blockedBy),
       shadowPrepared: this.prepare(shadow, ctx, blockedBy, 'open'),
       allAllowed: Object.freeze(outcomes),
       policyOfLimit: template.policyOfLimit,
       countsIdentity: template.countsIdentity,
     };
+  }
+
+  /**
+   * The decision over a request's blocks alone, when no enforced policy applies (see
+   * ShapeTemplate.blocksOnly): one read of the store, counting nothing. A block can only be known by
+   * asking the store, so even a request no policy limits costs that read (none in the emergency modes).
+   */
+  private prepareBlocks(
+    template: ShapeTemplate,
+    ctx: RequestContext,
+    blockedBy: string[],
+  ): PreparedDecision | undefined {
+    const failureMode = template.blocksOnly;
+    if (failureMode === undefined) return undefined;
+    const key = ctx.user ?? ctx.ip;
+    return this.engine.prepareBlocks(
+      key === undefined
+        ? { tenant: ctx.tenant, blockedBy, failureMode }
+        : { tenant: ctx.tenant, blockedBy, key, failureMode },
+    );
   }
 
   private prepare(
@@ -103,7 +125,7 @@ export class Resolver {
 }
 
 /** What follows from a class's policies alone (a request's context gives only which fields it has). */
-function templateOf(chosen: readonly ChosenPolicy[], ctx: RequestContext): ShapeTemplate {
+function templateOf(set: PolicySet, chosen: readonly ChosenPolicy[], ctx: RequestContext): ShapeTemplate {
   const policyOfLimit = new Map<string, string>();
   for (const a of chosen)
     for (const l of a.limits) if (!policyOfLimit.has(l.name)) policyOfLimit.set(l.name, a.policy.name);
@@ -111,6 +133,7 @@ function templateOf(chosen: readonly ChosenPolicy[], ctx: RequestContext): Shape
   return {
     chosen,
     failureMode: strictestFailureMode(enforced),
+    blocksOnly: enforced.length === 0 && set.enforcing ? set.config.failureMode : undefined,
     policyOfLimit,
     countsIdentity: Object.freeze(
       enforced.flatMap((a) => a.limits.map(() => countsIdentity(a.policy.countBy, ctx))),

@@ -38,7 +38,20 @@ describe('stage decide: the enforced decision, and the shadow and comparison one
     expect(results.every((r) => r[4] === undefined)).toBe(true);
   });
 
-  it('decides the enforced limits on the comparison store too; no enforced policy, no decision', async () => {
+  it('counts no good request in a decision over blocks alone (no enforced policy applies)', async () => {
+    const { set, resolver, engine, reputation } = parts(doc);
+    const decider = new Decider(engine, reputation, undefined);
+    const check = resolver.resolve(set, 0, { tenant: 't', ip: '203.0.113.7' }); // no user: no per-user policy
+    await decider.decide(check);
+    expect([check.identity, check.decision?.allowed, check.decision?.limits, check.countsGood]).toEqual([
+      'ip=203.0.113.7',
+      true,
+      [],
+      false,
+    ]);
+  });
+
+  it('decides the enforced limits on the comparison store too; no enforced policy, the blocks alone', async () => {
     const { set, resolver, engine, reputation } = parts({ ...doc, reputation: { enabled: false } });
     const comparison = new Limiter({ store: new MemoryStore(), prefix: 'stages' });
     const decider = new Decider(engine, reputation, comparison);
@@ -48,10 +61,16 @@ describe('stage decide: the enforced decision, and the shadow and comparison one
     expect(check.compared?.limits.map((l) => l.name)).toEqual(['per-user.sliding-log-1m']);
     const shadowOnly = resolver.resolve(set, 0, { tenant: 't' }); // no user: only the tenant's shadow policy
     await decider.decide(shadowOnly);
-    expect([shadowOnly.decision, shadowOnly.compared, shadowOnly.shadow?.allowed]).toEqual([
-      undefined,
-      undefined,
-      false,
-    ]);
+    // A block refuses whatever the policies: the enforced decision is over the tenant's blocks alone.
+    expect([
+      shadowOnly.decision?.allowed,
+      shadowOnly.decision?.limits,
+      shadowOnly.compared?.limits,
+      shadowOnly.shadow?.allowed,
+    ]).toEqual([true, [], [], false]);
+    await engine.block({ tenant: 't' }, '1m');
+    const blocked = resolver.resolve(set, 0, { tenant: 't' });
+    await decider.decide(blocked);
+    expect([blocked.decision?.reason, blocked.compared?.reason]).toEqual(['blocked', 'allowed']);
   });
 });
