@@ -2,6 +2,7 @@ import { parseDuration } from '../core/duration.js';
 import type { Limiter } from '../limiter.js';
 import type { LlmCheck } from './checks.js';
 import type { PoolOptions } from './options.js';
+import type { ProviderRemaining } from './providers/wire.js';
 
 const ACTIVITY_SIZE = 1_000_000_000;
 /**
@@ -28,6 +29,10 @@ export class FairPool {
   private readonly defaultWeight: number;
   private readonly refreshMs: number;
   private readonly activity: LlmCheck['limit'];
+  /** The pool-wide counters (absent: no such pool limit). */
+  private readonly rpm: LlmCheck['limit'] | undefined;
+  private readonly tpm: LlmCheck['limit'] | undefined;
+  private followedAt = Number.NEGATIVE_INFINITY;
   private readonly known = new Set<string>();
   private active = new Set<string>();
   private readAt = Number.NEGATIVE_INFINITY;
@@ -51,6 +56,18 @@ export class FairPool {
       window: activeMs,
     };
     for (const t of Object.keys(this.weights)) this.known.add(t);
+    const pooled = (suffix: string, limit: number | undefined): LlmCheck['limit'] | undefined =>
+      limit === undefined
+        ? undefined
+        : {
+            name: `pool:${provider}:${suffix}`,
+            algorithm: 'sliding-log',
+            limit,
+            window: '1m',
+            scope: 'tenant',
+          };
+    this.rpm = pooled('rpm', options.requestsPerMinute);
+    this.tpm = pooled('tpm', options.tokensPerMinute);
   }
 
   weightOf(tenant: string): number {
@@ -69,11 +86,8 @@ export class FairPool {
     const p = this.provider;
     const activity: LlmCheck[] = [{ limit: this.activity, key: tenant, dimension: 'requests' }];
     const limits: LlmCheck[] = [];
-    if (rpm !== undefined) {
-      limits.push({
-        dimension: 'requests',
-        limit: { name: `pool:${p}:rpm`, algorithm: 'sliding-log', limit: rpm, window: '1m', scope: 'tenant' },
-      });
+    if (rpm !== undefined && this.rpm) {
+      limits.push({ dimension: 'requests', limit: this.rpm });
       limits.push({
         dimension: 'requests',
         limit: {
@@ -85,11 +99,8 @@ export class FairPool {
         key: tenant,
       });
     }
-    if (tpm !== undefined) {
-      limits.push({
-        dimension: 'tokens',
-        limit: { name: `pool:${p}:tpm`, algorithm: 'sliding-log', limit: tpm, window: '1m', scope: 'tenant' },
-      });
+    if (tpm !== undefined && this.tpm) {
+      limits.push({ dimension: 'tokens', limit: this.tpm });
       limits.push({
         dimension: 'tokens',
         limit: {
@@ -102,6 +113,30 @@ export class FairPool {
       });
     }
     return { activity, limits };
+  }
+
+  /**
+   * Charges the pool what the provider says is used and the pool does not know of (see
+   * `followRemaining`): one peek, then one decision asking each pool limit its gap. A race with calls
+   * admitted in between can only over-charge (the pool stays on the safe side); a refusal is ignored.
+   */
+  async follow(remaining: ProviderRemaining | undefined): Promise<void> {
+    if (!this.options.followRemaining || !remaining) return;
+    const now = this.now();
+    if (now - this.followedAt < this.refreshMs) return;
+    this.followedAt = now;
+    const pairs: Array<[LlmCheck['limit'], number]> = [];
+    if (this.rpm && remaining.requests !== undefined) pairs.push([this.rpm, remaining.requests]);
+    if (this.tpm && remaining.tokens !== undefined) pairs.push([this.tpm, remaining.tokens]);
+    if (pairs.length === 0) return;
+    const checks = pairs.map(([limit]) => ({ limit }));
+    const peek = await this.limiter.decide({ tenant: this.tenant, cost: 0, checks });
+    const gaps = pairs.map(([, theirs], i) => Math.max(0, (peek.limits[i]?.remaining ?? 0) - theirs));
+    if (gaps.every((g) => g === 0)) return;
+    await this.limiter.decide({
+      tenant: this.tenant,
+      checks: pairs.map(([limit], i) => ({ limit, cost: gaps[i] as number })),
+    });
   }
 
   /** This tenant's fraction of the pool now: its weight over the active tenants' (itself included). */

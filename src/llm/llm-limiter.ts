@@ -23,6 +23,7 @@ import {
   type TierLimits,
 } from './options.js';
 import { costUnits, PriceTable } from './prices.js';
+import type { ProviderRemaining } from './providers/wire.js';
 import { type Held, type Owner, Reservation } from './reservation.js';
 import type { LlmCallRequest, LlmIdentity, LlmProvider, LlmUsage, Settlement } from './types.js';
 import { UsageLedger, type UsageRow } from './usage.js';
@@ -213,6 +214,17 @@ export class LlmLimiter {
     const ms = Math.ceil(untilMs - this.clock());
     if (!pool || ms <= 0) return;
     await this.limiter.block({ tenant: pool.tenant }, ms);
+  }
+
+  /**
+   * Tells the provider's pool what the provider says its quota has left (a response's headers): with
+   * `followRemaining`, the pool is charged what it did not know was used. Never throws.
+   */
+  async followProvider(provider: LlmProvider, remaining: ProviderRemaining | undefined): Promise<void> {
+    await this.pools
+      .get(provider)
+      ?.follow(remaining)
+      .catch(() => undefined);
   }
 
   /** Whether this provider has a shared pool (so that its 429s pause every instance). */

@@ -39,6 +39,14 @@ export const poolSchema = z.strictObject({
   activeWindow: duration.optional(),
   /** How often an instance reads which tenants are active. Default 1s. */
   refresh: duration.optional(),
+  /**
+   * Follow the provider's own count: when a response says its quota has fewer requests or tokens
+   * left (OpenAI's `x-ratelimit-remaining-*`, Anthropic's `anthropic-ratelimit-*-remaining`) than
+   * the pool thinks, the difference is charged to the pool (at most once per `refresh` per
+   * instance), so the pool never sends more than the provider will take (the key is also used
+   * elsewhere, or the quota shrank). Use it when the pool is one provider quota. Default false.
+   */
+  followRemaining: z.boolean().optional(),
 });
 export type PoolOptions = z.infer<typeof poolSchema>;
 

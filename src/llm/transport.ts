@@ -101,9 +101,11 @@ async function settleResponse(
     }
     return response;
   }
+  // After settlement: the pool then counts what this call used, as the provider's headers do.
+  const follow = () => llm.followProvider(wire.provider, wire.remainingOf?.(response.headers));
   const type = response.headers.get('content-type') ?? '';
   if (type.includes('text/event-stream') && response.body)
-    return meteredStream(llm, wire, call.model, input, reservation, response);
+    return meteredStream(llm, wire, input, reservation, response, follow);
   // Read once and handed on as a new response (a clone tees the body: slower, and held twice).
   let text: string;
   try {
@@ -113,6 +115,7 @@ async function settleResponse(
     throw error;
   }
   await reservation.settle(wire.usageOf(parseJson(text)) ?? counted(llm, { outputChars: 0 }, input));
+  await follow();
   return new Response(text, {
     status: response.status,
     statusText: response.statusText,
@@ -141,15 +144,19 @@ function counted(llm: LlmLimiter, state: StreamState, input: number): LlmUsage {
 function meteredStream(
   llm: LlmLimiter,
   wire: WireFormat,
-  _model: string,
   input: number,
   reservation: Reservation,
   response: Response,
+  settled: () => Promise<void>,
 ): Response {
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const state: StreamState = { outputChars: 0 };
   const events = new SseReader((event, data) => wire.onEvent(state, event, data));
-  const finish = () => reservation.settle(counted(llm, state, input)).catch(() => undefined);
+  const finish = () =>
+    reservation
+      .settle(counted(llm, state, input))
+      .then(settled)
+      .catch(() => undefined);
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       let chunk: Awaited<ReturnType<typeof reader.read>>;

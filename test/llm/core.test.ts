@@ -271,3 +271,14 @@ describe('dead holders and estimates (memory, ManualClock)', () => {
     expect(() => new LlmLimiter({ providers: { openai: { defaultTier: 'gold' } } })).toThrow(/defaultTier/);
   });
 });
+
+describe("providers' remaining headers", () => {
+  it('are read strictly: whole numbers only, anything else ignored', async () => {
+    const { remainingFrom } = await import('../../src/llm/providers/wire.js');
+    expect(remainingFrom('12', '3400')).toEqual({ requests: 12, tokens: 3400 });
+    expect(remainingFrom('12', 'lots')).toEqual({ requests: 12 });
+    for (const hostile of ['-1', '1e9', '1.5', ' 7', '9999999999999', '', null]) {
+      expect(remainingFrom(hostile, null), String(hostile)).toBeUndefined();
+    }
+  });
+});

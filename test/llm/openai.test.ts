@@ -219,6 +219,48 @@ describe('openai, wrapped', () => {
     expect(fake.requests.length).toBe(before); // nothing sent
   });
 
+  it("the pool follows the provider's remaining headers: what it says is used elsewhere is charged (Redis)", async () => {
+    const prefix = freshPrefix();
+    const store = () => Object.create(redis.store, { close: { value: async () => {} } });
+    const options: LlmLimiterOptions = {
+      providers: {
+        openai: {
+          tiers: { pro: { requestsPerMinute: 100 } },
+          defaultTier: 'pro',
+          pool: { requestsPerMinute: 100, tokensPerMinute: 10_000, followRemaining: true, refresh: 1 },
+        },
+      },
+    };
+    const a = new LlmLimiter({
+      ...options,
+      limiter: createLimiter({ store: store(), prefix, guard: false }),
+    });
+    const b = new LlmLimiter({
+      ...options,
+      limiter: createLimiter({ store: store(), prefix, guard: false }),
+    });
+    const clientA = wrapOpenAI(sdk(), { llm: a, identity: { user: 'x', tenant: 't1' } });
+    const clientB = wrapOpenAI(sdk(), { llm: b, identity: { user: 'y', tenant: 't2' } });
+    fake.plan({ outputTokens: 5, inputTokens: 20, remaining: { requests: 10, tokens: 500 } });
+    await clientA.chat.completions.create({ model: 'gpt-4o', messages, max_tokens: 5 });
+    // Instance b sees the pool as the provider does: 10 requests and 500 tokens left.
+    const left = await b.remaining({ user: 'y', tenant: 't2' }, 'openai', 'gpt-4o');
+    expect([left['pool:openai:rpm'], left['pool:openai:tpm']]).toEqual([10, 500]);
+    fake.plan({ outputTokens: 5, inputTokens: 20, remaining: { requests: 0 } });
+    await new Promise((r) => setTimeout(r, 5)); // past `refresh`
+    await clientB.chat.completions.create({ model: 'gpt-4o', messages, max_tokens: 5 });
+    const before = fake.requests.length;
+    const refused = await clientA.chat.completions
+      .create({ model: 'gpt-4o', messages, max_tokens: 5 })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ limit: 'pool:openai:rpm', remaining: 0 });
+    expect(fake.requests.length).toBe(before); // not sent
+    // Headers that say more than the pool knows change nothing (it never grows past its own count).
+    expect((await b.remaining({ user: 'y', tenant: 't2' }, 'openai', 'gpt-4o'))['pool:openai:tpm']).toBe(
+      500 - 25,
+    );
+  });
+
   it('memory and the SDK helpers: parse goes through the transport too', async () => {
     const llm = new LlmLimiter({
       ...pro({ tokensPerMinute: 1000 }),
