@@ -424,6 +424,35 @@ export class Limiter {
     });
   }
 
+  /**
+   * Renews a lease before it expires, for work that outlasts its TTL (a long LLM stream): its slots
+   * are re-timed to now and expire a TTL from now. Returns the renewed lease (its `acquiredAt` is the
+   * renewal's instant: release or renew that one from now on), holding the slots the lease still
+   * held; undefined when it held none (released, expired, or voided by a tenant reset): the slot is
+   * gone and the work should stop or acquire again.
+   */
+  async renew(lease: Lease): Promise<Lease | undefined> {
+    this.assertOpen();
+    validateLease(lease);
+    if (lease.local === true) {
+      const renewed = await this.local?.renew({ ...lease, local: undefined } as unknown as Lease);
+      return renewed && { ...renewed, local: true };
+    }
+    const checks: Check[] = lease.slots.map((slot, i) => leaseCheck(slot, i));
+    const subject = resolveSubject(this.prefix, lease.tenant, checks);
+    const store = this.store;
+    if (!store.renew)
+      throw new SluiceError('ERR_SLUICE_STORE_UNSUPPORTED', `the ${store.backend} store cannot renew leases`);
+    const { now, held } = await store.renew({
+      tenant: subject.encodedTenant,
+      metaKey: subject.metaKey,
+      limits: subject.limits,
+      leaseId: lease.id,
+      at: lease.acquiredAt,
+    });
+    return renewedLease(lease, subject, now, held);
+  }
+
   /** Forgets the counters of one key's limits (of the tenant-wide limits, without a key). Blocks stay. */
   async reset(request: Omit<LimitRequest, 'cost'>): Promise<void> {
     this.assertOpen();
@@ -757,6 +786,22 @@ export class Limiter {
         : blockKey(this.prefix, subject.encodedTenant, encodeIdentifier(target.key, 'key'));
     return { encodedTenant: subject.encodedTenant, metaKey: subject.metaKey, marker };
   }
+}
+
+/** A lease after its renewal at `now`: the slots still held (`held`, parallel to its slots), or undefined. */
+function renewedLease(
+  lease: Lease,
+  subject: Subject,
+  now: number,
+  held: readonly boolean[],
+): Lease | undefined {
+  const slots = lease.slots.filter((_, i) => held[i]);
+  if (slots.length === 0) return undefined;
+  let ttl = Number.POSITIVE_INFINITY;
+  subject.limits.forEach((p, i) => {
+    if (held[i]) ttl = Math.min(ttl, p.limit.windowMs);
+  });
+  return { ...lease, acquiredAt: now, expiresAt: now + ttl, slots };
 }
 
 /** The validated `cost` of each check (undefined where it has none); undefined when none has one. */

@@ -60,6 +60,8 @@ export interface Algorithm<S = unknown> {
   refundableUntil(receipt: Receipt, limit: NormalizedLimit): number;
   /** Lease-based algorithms: frees the lease of decision `id` made at `at` (nothing if not held). */
   release?(state: S, id: string, at: number): void;
+  /** Lease-based algorithms: re-times the lease of `id` made at `at` to `now`; false if not held. */
+  renew?(state: S, id: string, at: number, now: number): boolean;
   /** Remaining units (may be fractional; rounded down by the store) and the full-reset instant. */
   view(state: S, now: number, limit: NormalizedLimit): { remaining: number; resetAt: number };
   /** Epoch ms after which the state holds nothing (its key TTL); <= now if it is empty. */

@@ -8,6 +8,7 @@ import type {
   ReadDocumentOptions,
   RefundPlan,
   ReleasePlan,
+  RenewAnswer,
   Store,
   StoredDocument,
 } from '../stores/store.js';
@@ -88,6 +89,12 @@ export class GuardedStore implements Store {
 
   release(plan: ReleasePlan): Promise<void> {
     return this.guard(() => this.inner.release(plan));
+  }
+
+  renew(plan: ReleasePlan): Promise<RenewAnswer> {
+    const inner = this.inner;
+    if (!inner.renew) return Promise.reject(noRenewal(inner.backend));
+    return this.guard(() => (inner.renew as NonNullable<Store['renew']>)(plan));
   }
 
   deleteKeys(tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {
@@ -200,4 +207,10 @@ function noBoards(store: Store): StoreError {
       code: 'ERR_SLUICE_STORE_UNSUPPORTED',
     },
   );
+}
+
+function noRenewal(backend: string): StoreError {
+  return new StoreError(backend, `the ${backend} store cannot renew leases`, {
+    code: 'ERR_SLUICE_STORE_UNSUPPORTED',
+  });
 }

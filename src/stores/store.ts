@@ -133,6 +133,12 @@ export interface RefundPlan {
   readonly perLimit?: ReadonlyArray<{ readonly cost: number; readonly units: number }>;
 }
 
+/** What a lease renewal found: the store's instant, and per limit whether the lease still held its slot. */
+export interface RenewAnswer {
+  readonly now: number;
+  readonly held: readonly boolean[];
+}
+
 /** Plan of a lease release: the lease-based limits of the decision that acquired it. */
 export interface ReleasePlan {
   readonly tenant: string;
@@ -161,6 +167,11 @@ export interface Store {
   refund(plan: RefundPlan): Promise<void>;
   /** Removes a lease's entries from the lease-based limits. */
   release(plan: ReleasePlan): Promise<void>;
+  /**
+   * Renews a lease where it still holds its slots: its entries timestamped now (their TTL runs again
+   * from now). Optional (the Limiter's `renew` needs it).
+   */
+  renew?(plan: ReleasePlan): Promise<RenewAnswer>;
   /** Deletes keys (state and block markers) of one tenant. */
   deleteKeys(tenant: string, metaKey: string, keys: readonly string[]): Promise<void>;
   /** Forgets every state of a tenant, without scanning keys. `retainMs`: how long the reset marker must live. */

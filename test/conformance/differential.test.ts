@@ -139,7 +139,14 @@ describe('differential: memory store vs Redis scripts at the same instants', () 
             await both((l, side) => l.refund(side === 0 ? m : r, units), pair);
           } else if (roll < 0.72 && leases.length > 0) {
             const [m, r] = leases.splice(Math.floor(rand() * leases.length), 1)[0] as [Lease, Lease];
-            await both((l, side) => l.release(side === 0 ? m : r), pair);
+            if (rand() < 0.5) {
+              await both((l, side) => l.release(side === 0 ? m : r), pair);
+            } else {
+              // Renewed: both stores re-time the same slots (or both find the lease gone).
+              const [rm, rr] = await both((l, side) => l.renew(side === 0 ? m : r), pair);
+              expect(rr && { ...rr, id: 'x' }, where).toEqual(rm && { ...rm, id: 'x' });
+              if (rm && rr) leases.push([rm, rr]);
+            }
           } else if (roll < 0.75) {
             await both((l) => l.reset({ tenant, key }), pair);
           } else if (roll < 0.77) {

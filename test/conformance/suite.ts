@@ -399,6 +399,30 @@ export function conformanceSuite(getHarness: () => Harness): void {
       expect((await l.limit({ tenant, key: 'k' })).allowed).toBe(true);
     });
 
+    it('renews a lease: its slot outlives its first TTL, and a released or expired lease renews nothing', async () => {
+      const l = limiter(limits);
+      const tenant = freshTenant();
+      const a = await l.limit({ tenant, key: 'k', cost: 2 });
+      await h.advance(700);
+      const renewed = await l.renew(a.lease!);
+      expect(renewed?.slots).toEqual(a.lease?.slots);
+      expect(renewed?.cost).toBe(2);
+      expectTime(renewed!.acquiredAt, h.now());
+      expect(renewed!.expiresAt).toBe(renewed!.acquiredAt + 1000);
+      await h.advance(700); // 1.4 s after it was taken: held, thanks to the renewal
+      expect((await l.limit({ tenant, key: 'k' })).allowed).toBe(false);
+      // The renewed lease is the one to release (the first names an entry that moved).
+      await l.release(a.lease!);
+      expect((await l.limit({ tenant, key: 'k', cost: 0 })).remaining).toBe(0);
+      await l.release(renewed!);
+      expect((await l.limit({ tenant, key: 'k', cost: 0 })).remaining).toBe(2);
+      expect(await l.renew(renewed!)).toBeUndefined(); // released: nothing to renew
+      const b = await l.limit({ tenant, key: 'k' });
+      await h.advance(1000 + h.tolerance);
+      expect(await l.renew(b.lease!)).toBeUndefined(); // expired: its slot is gone
+      await expect(l.renew({ ...b.lease!, id: 'not an id' })).rejects.toMatchObject({ field: 'lease' });
+    });
+
     it('gives no lease to rejected decisions or to limiters without concurrency limits', async () => {
       const l = limiter(limits);
       const tenant = freshTenant();

@@ -100,6 +100,14 @@ export function createLogAlgorithm(name: 'sliding-log' | 'concurrency', code: st
       const i = find(state, id, at);
       if (i >= 0) remove(state, i);
     },
+    renew(state, id, at, now) {
+      const i = find(state, id, at);
+      if (i < 0) return false;
+      const cost = state.costs[i] as number;
+      remove(state, i);
+      insert(state, now, id, cost);
+      return true;
+    },
     view(state, now, { limit, windowMs }) {
       const count = state.times.length;
       return {
@@ -127,7 +135,7 @@ export const slidingLog = createLogAlgorithm('sliding-log', 'sl');
 export function logLua(code: string): string {
   return `
 -- ${code}: a log of weighted entries in a sorted set
---- state: total, newest, sentinel
+--- state: total, newest, sentinel, renewed
 --- helpers
 -- Reads a log: its total and sentinel after dropping what has left the window (or a voided log).
 local function log_load(key, now, w, R, Rs)
@@ -199,6 +207,13 @@ if m then
   total@ = total@ - c
   redis.call('ZREM', KEY@, m)
   redis.call('ZADD', KEY@, -total@ - 1, sentinel@)
+end
+--- renew
+local m = log_find(KEY@, id, at)
+if m then
+  redis.call('ZADD', KEY@, now, m)
+  newest@ = now
+  renewed@ = 1
 end
 --- remaining
 L@ - total@

@@ -11,6 +11,7 @@ import type {
   RawLimit,
   RefundPlan,
   ReleasePlan,
+  RenewAnswer,
   Store,
   StoredDocument,
 } from '../store.js';
@@ -342,6 +343,24 @@ export class MemoryStore implements Store {
       p.algorithm.release(state, plan.leaseId, plan.at);
       this.write(bucket, entry, place, p, state, now);
     }
+  }
+
+  async renew(plan: ReleasePlan): Promise<RenewAnswer> {
+    const now = this.clock();
+    this.keys.reclaim(now - RECLAIM_GRACE_MS, RECLAIM_PER_CALL);
+    const bucket = this.keys.bucket(plan.tenant);
+    const held = plan.limits.map((p) => {
+      if (!bucket || !p.algorithm.renew) return false;
+      const place = plannedPlace(plan.metaKey, p);
+      const entry = this.keys.findAt(bucket, place);
+      const stored = live(entry, now);
+      if (stored === undefined) return false;
+      const state = p.algorithm.load(stored, now, p.limit);
+      if (!p.algorithm.renew(state, plan.leaseId, plan.at, now)) return false;
+      this.write(bucket, entry, place, p, state, now);
+      return true;
+    });
+    return { now: Math.floor(now), held };
   }
 
   async deleteKeys(tenant: string, _metaKey: string, keys: readonly string[]): Promise<void> {

@@ -12,6 +12,7 @@ import type {
   ReadDocumentOptions,
   RefundPlan,
   ReleasePlan,
+  RenewAnswer,
   Store,
   StoredDocument,
 } from '../store.js';
@@ -36,6 +37,7 @@ import {
   limitArgs,
   refundSource,
   releaseSource,
+  renewSource,
   type Script,
   script,
 } from './scripts.js';
@@ -350,6 +352,17 @@ export class RedisStore implements Store {
     for (const p of plan.limits) keysAndArgs.push(...this.argsOf(p));
     this.coalescer?.sendQueued(); // after the decisions issued before it
     await this.run(script, 1 + plan.limits.length, keysAndArgs);
+  }
+
+  async renew(plan: ReleasePlan): Promise<RenewAnswer> {
+    if (plan.limits.length === 0) return { now: 0, held: [] };
+    const codes = plan.limits.map((p) => p.algorithm.code);
+    const script = this.cached(`renew:${codes.join(',')}`, () => renewSource(codes));
+    const keysAndArgs = [plan.metaKey, ...plan.limits.map((p) => p.key), plan.leaseId, String(plan.at)];
+    for (const p of plan.limits) keysAndArgs.push(...this.argsOf(p));
+    this.coalescer?.sendQueued(); // after the decisions issued before it
+    const reply = (await this.run(script, 1 + plan.limits.length, keysAndArgs)) as number[];
+    return { now: Number(reply[0]), held: plan.limits.map((_, i) => Number(reply[i + 1]) === 1) };
   }
 
   async deleteKeys(_tenant: string, metaKey: string, keys: readonly string[]): Promise<void> {

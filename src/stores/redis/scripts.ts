@@ -880,6 +880,32 @@ export function releaseSource(codes: readonly string[]): string {
   return assemble(`release ${describe(codes)}`, g, body);
 }
 
+/**
+ * The renew script of a layout: the lease-based limits of one admitted decision, each re-timing the
+ * entry of that lease to now, where the lease still holds it (its TTL then runs again from now).
+ * KEYS and ARGV as for releaseSource. Returns: now, then per limit 1 (renewed) or 0 (not held).
+ */
+export function renewSource(codes: readonly string[]): string {
+  const g = new Generator(codes, 2, 3);
+  const body: string[] = [
+    'local id, at = ARGV[1], tonumber(ARGV[2])',
+    "local meta = redis.call('GET', KEYS[1])",
+    PARSE_META.trimEnd(),
+  ];
+  for (const slot of g.limits) {
+    body.push(
+      `-- ${slot.i}: ${slot.fragment.code}`,
+      g.declare(slot),
+      g.read(slot),
+      block(g.section(slot, 'renew')),
+      g.save(slot, false),
+    );
+  }
+  const held = g.limits.map((slot) => `${g.variable(slot, 'renewed')} or 0`);
+  body.push(`return { now, ${held.join(', ')} }`);
+  return assemble(`renew ${describe(codes)}`, g, body);
+}
+
 function describe(codes: readonly string[]): string {
   return codes.length === 0 ? 'no limits' : codes.join(', ');
 }
