@@ -74,6 +74,8 @@ export class LlmLimiter {
   private readonly pools = new Map<LlmProvider, FairPool>();
   private readonly unitsPerDollar: number;
   private readonly leaseTtl: string | number;
+  private readonly leaseTtlMs: number;
+  private readonly maxCallMs: number;
   private readonly clock: Clock;
   readonly charsPerToken: number;
   /** Output tokens a stream may run past its reservation before it is stopped (undefined: never stopped). */
@@ -108,7 +110,8 @@ export class LlmLimiter {
     this.unitsPerDollar = this.config.costUnitsPerDollar ?? 1_000_000;
     this.streamOverrun = this.config.stopOverrunningStreams ? (this.config.debt?.tokens ?? 0) : undefined;
     this.leaseTtl = this.config.leaseTtl ?? '10m';
-    parseDuration(this.leaseTtl, 'leaseTtl');
+    this.leaseTtlMs = parseDuration(this.leaseTtl, 'leaseTtl');
+    this.maxCallMs = parseDuration(this.config.maxCallDuration ?? '1h', 'maxCallDuration');
     for (const [provider, p] of Object.entries(this.config.providers ?? {})) {
       if (p?.defaultTier && !this.tiersOf(provider as LlmProvider)[p.defaultTier]) {
         throw new LlmConfigError(
@@ -150,7 +153,15 @@ export class LlmLimiter {
       decisions.push(this.policyCheck(identity, call));
     }
     const held = await this.hold(groups, owners, decisions);
-    return new Reservation(this.settleContext(identity, call, priced, output), held, units, output);
+    const reservation = new Reservation(
+      this.settleContext(identity, call, priced, output),
+      held,
+      units,
+      output,
+    );
+    // A third of the TTL: a renewal may fail once (a slow store) and the slot still holds.
+    reservation.keepAlive(Math.max(1, Math.floor(this.leaseTtlMs / 3)), this.maxCallMs);
+    return reservation;
   }
 
   /** The policy model's decision for a call: a request of cost 1 to the endpoint `llm:<provider>`. */

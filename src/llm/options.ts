@@ -99,8 +99,16 @@ export const llmOptionsShape = {
   stopOverrunningStreams: z.boolean().optional(),
   /** Cost units per dollar (the budgets' integer unit). Default 10^6 (micro-dollars). */
   costUnitsPerDollar: z.number().int().positive().max(1_000_000_000).optional(),
-  /** Lease TTL of a call in flight: a holder that dies frees its slot after this. Default 10m. */
+  /**
+   * Lease TTL of a call in flight: a holder that dies frees its slot after this. A live call renews
+   * its lease every third of it (a stream may outlast it), up to `maxCallDuration`. Default 10m.
+   */
   leaseTtl: duration.optional(),
+  /**
+   * How long a call's slot is kept renewed while it is in flight (a call never settled, a stream
+   * nobody reads, stops being renewed then and frees its slot a lease TTL later). Default 1h.
+   */
+  maxCallDuration: duration.optional(),
   estimate: estimateSchema.optional(),
   /** Per-identity usage kept for this many hours (bounded). Default 24. */
   usageHours: z

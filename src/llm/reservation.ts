@@ -1,4 +1,4 @@
-import type { Decision, LimitDefinition } from '../core/types.js';
+import type { Decision, Lease, LimitDefinition } from '../core/types.js';
 import type { Limiter } from '../limiter.js';
 import { type CheckGroup, type Dimension, internLimit } from './checks.js';
 import type { LlmUsage, Settlement } from './types.js';
@@ -16,6 +16,8 @@ export interface Held {
   owner?: Owner;
   group: CheckGroup;
   decision: Decision;
+  /** The lease it holds now: the decision's, or its latest renewal (see Reservation.keepAlive). */
+  lease?: Lease;
 }
 
 /** What settlement needs from the limiter that made the reservation. */
@@ -35,6 +37,9 @@ export interface SettleContext {
  */
 export class Reservation {
   private done: Promise<Settlement> | undefined;
+  private renewal: NodeJS.Timeout | undefined;
+  /** A renewal in flight: settlement waits for it (else it would release a lease about to move). */
+  private renewing: Promise<void> | undefined;
 
   constructor(
     private readonly context: SettleContext,
@@ -51,8 +56,50 @@ export class Reservation {
 
   /** Gives back what the call did not use, charges what it used beyond, frees its slot. */
   settle(usage: LlmUsage): Promise<Settlement> {
-    if (!this.done) this.done = this.run(usage);
+    if (!this.done) {
+      clearTimeout(this.renewal);
+      const renewing = this.renewing;
+      this.done = renewing ? renewing.then(() => this.run(usage)) : this.run(usage);
+    }
     return this.done;
+  }
+
+  /**
+   * Renews the call's slots every `everyMs` until it is settled, for at most `forMs` (a call that
+   * outlasts its lease TTL keeps its slot; one never settled frees it a TTL after `forMs`). A slot
+   * found gone (a tenant reset, a store that lost it) is not renewed again. The timer never keeps the
+   * process alive.
+   */
+  keepAlive(everyMs: number, forMs: number): void {
+    const { limiter } = this.context;
+    let renewable = this.held.filter((h) => h.owner === undefined && h.decision.lease);
+    if (renewable.length === 0 || forMs < everyMs) return;
+    const until = Date.now() + forMs;
+    const tick = async () => {
+      const lost = new Set<Held>();
+      await Promise.all(
+        renewable.map(async (h) => {
+          const current = (h.lease ?? h.decision.lease) as Lease;
+          // A failed renewal (the store did not answer) is tried again at the next tick.
+          const renewed = await limiter.renew(current).catch(() => current);
+          if (renewed === undefined) lost.add(h);
+          else h.lease = renewed;
+        }),
+      );
+      renewable = renewable.filter((h) => !lost.has(h));
+      if (renewable.length > 0 && Date.now() + everyMs <= until) this.schedule(tick, everyMs);
+    };
+    this.schedule(tick, everyMs);
+  }
+
+  private schedule(tick: () => Promise<void>, ms: number): void {
+    if (this.done) return;
+    this.renewal = setTimeout(() => {
+      this.renewing = tick().finally(() => {
+        this.renewing = undefined;
+      });
+    }, ms);
+    this.renewal.unref();
   }
 
   /** The call failed before using anything: every token back (the request stays counted), slot freed. */
@@ -73,12 +120,13 @@ export class Reservation {
    * refund for all its limits), what was used beyond charged up to the debt.
    */
   private async settleHeld(
-    { group, decision, owner }: Held,
+    { group, decision, owner, lease }: Held,
     units: Record<Dimension, number>,
     settlement: Settlement,
   ): Promise<void> {
     const { limiter } = this.context;
-    if (decision.lease) await (owner ?? limiter).release(decision.lease);
+    const held = lease ?? decision.lease;
+    if (held) await (owner ?? limiter).release(held);
     if (!group.settles) return;
     const reservedAt = (i: number) => decision.limits[i]?.cost ?? decision.cost;
     const back = group.checks.map((c, i) =>

@@ -282,3 +282,29 @@ describe("providers' remaining headers", () => {
     }
   });
 });
+
+describe('long calls keep their slot (real time, memory and Redis)', () => {
+  it.each(['memory', 'redis'] as const)(
+    'on %s: a call in flight past its lease TTL is renewed, up to maxCallDuration; settled, it frees the slot',
+    async (name) => {
+      const store = name === 'memory' ? new MemoryStore() : backends.redis().store;
+      const limiter = createLimiter({ store, prefix: freshPrefix(), guard: false });
+      const llm = new LlmLimiter({
+        limiter,
+        leaseTtl: 400,
+        maxCallDuration: 1000,
+        providers: { openai: { tiers: { pro: { concurrent: 1 } }, defaultTier: 'pro' } },
+      });
+      const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const long = await llm.reserve({ user: 'l' }, openai(10, 10));
+      await wait(900); // past two TTLs: held only because it was renewed
+      await expect(llm.reserve({ user: 'l' }, openai(1, 1))).rejects.toThrow(/openai:concurrent/);
+      await long.settle({ inputTokens: 10, outputTokens: 10 });
+      const next = await llm.reserve({ user: 'l' }, openai(1, 1)); // freed at once by the settlement
+      // Never settled: renewed for maxCallDuration (1 s), then freed a TTL later.
+      await wait(1000 + 400 + 200);
+      await (await llm.reserve({ user: 'l' }, openai(1, 1))).release();
+      void next;
+    },
+  );
+});
