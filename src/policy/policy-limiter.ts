@@ -28,7 +28,7 @@ import { Decider } from './stages/decide.js';
 import { Leases } from './stages/leases.js';
 import { Recorder } from './stages/record.js';
 import { Resolver } from './stages/resolve.js';
-import type { Mode, PolicyDecision, RequestContext, TenantOverride } from './types.js';
+import type { Mode, PolicyDecision, PolicyLease, RequestContext, TenantOverride } from './types.js';
 import { engineFor, storeFromConfig } from './wiring.js';
 
 export type { HealthReport } from './health.js';
@@ -315,6 +315,14 @@ export class PolicyLimiter {
    */
   async release(lease: Lease): Promise<void> {
     await this.leases.release(lease);
+  }
+
+  /**
+   * Renews a decision's lease for work that outlasts its TTL (with the shadow and comparison leases it
+   * carries): see Limiter.renew. Release or renew the returned lease from then on.
+   */
+  renew(lease: Lease): Promise<PolicyLease | undefined> {
+    return this.leases.renew(lease);
   }
 
   /**

@@ -38,6 +38,11 @@ export function decisionRoutes(app: FastifyInstance, parts: ServiceParts): void 
     await policy.release(lease as unknown as Lease);
     return { released: true };
   });
+  app.post('/v1/renew', route, async (request) => {
+    const { lease } = parseBody(releaseSchema, request.body);
+    const renewed = await policy.renew(lease as unknown as Lease);
+    return { renewed: renewed !== undefined, lease: renewed ?? null };
+  });
   app.post('/v1/limits/check', route, async (request) => {
     const body = parseBody(adHocSchema, request.body);
     if (body.costs !== undefined && body.costs.length !== body.limits.length) {

@@ -92,6 +92,27 @@ describe('decision API on Redis', () => {
     expect([tooMuch.status, tooMuch.body.field]).toEqual([400, 'units[1]']);
   });
 
+  it('renews a lease over HTTP: the renewed one is released, then nothing is left to renew', async () => {
+    const limits = [{ name: 'inflight', algorithm: 'concurrency', limit: 1, window: '1m' }];
+    const body = { tenant: 'adhoc-renew', key: 'k', limits };
+    const first = await call(server.url, 'POST', '/v1/limits/check', body);
+    const lease = first.body.decision.lease;
+    const renewed = await call(server.url, 'POST', '/v1/renew', { lease });
+    expect(renewed.body.renewed).toBe(true);
+    expect(renewed.body.lease.slots).toEqual(lease.slots);
+    expect(renewed.body.lease.acquiredAt).toBeGreaterThanOrEqual(lease.acquiredAt);
+    expect((await call(server.url, 'POST', '/v1/limits/check', body)).body.allowed).toBe(false);
+    await call(server.url, 'POST', '/v1/release', { lease: renewed.body.lease });
+    expect(
+      await call(server.url, 'POST', '/v1/renew', { lease: renewed.body.lease }).then((r) => r.body),
+    ).toEqual({
+      renewed: false,
+      lease: null,
+    });
+    const bad = await call(server.url, 'POST', '/v1/renew', { lease: { id: '?' } });
+    expect([bad.status, bad.body.field]).toEqual([400, 'lease']);
+  });
+
   it('refuses bad bodies with 400 naming the field, and oversized ones', async () => {
     const unknown = await call(server.url, 'POST', '/v1/check', { tenant: 'a', usr: 'x' });
     expect([unknown.status, unknown.body.field]).toEqual([400, 'body.usr']);
@@ -190,6 +211,7 @@ describe('caller tokens', () => {
       '/v1/peek',
       '/v1/refund',
       '/v1/release',
+      '/v1/renew',
       '/v1/limits/check',
     ]) {
       for (const token of [undefined, 'wrong-token-0123456789abcdef']) {

@@ -52,6 +52,25 @@ export class Leases {
     ]);
   }
 
+  /**
+   * Renews a decision's lease and those it carries (see Limiter.renew): the renewed lease carries the
+   * renewed shadow and comparison leases (one that could not be renewed is left off, never failing the
+   * call); undefined when the decision's own lease held nothing any more.
+   */
+  async renew(lease: PolicyLease): Promise<PolicyLease | undefined> {
+    const { shadow, compared, ...own } = lease ?? ({} as PolicyLease);
+    const [renewed, renewedShadow, renewedCompared] = await Promise.all([
+      this.engine.renew(own as Lease),
+      shadow && this.engine.renew(shadow).catch(IGNORE),
+      compared && this.comparison?.renew(compared).catch(IGNORE),
+    ]);
+    if (renewed === undefined) return undefined;
+    const out: PolicyLease = renewed;
+    if (renewedShadow) out.shadow = renewedShadow;
+    if (renewedCompared) out.compared = renewedCompared;
+    return out;
+  }
+
   private drop(shadow: Lease | undefined, compared: Lease | undefined): void {
     if (shadow !== undefined) void this.engine.release(shadow).catch(IGNORE);
     if (compared !== undefined) void this.comparison?.release(compared).catch(IGNORE);
