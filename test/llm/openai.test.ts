@@ -10,6 +10,7 @@ import {
   countPromptTokens,
   LlmLimiter,
   type LlmLimiterOptions,
+  type PoolOptions,
   RateLimitExceededError,
   StreamStoppedError,
   withLlmIdentity,
@@ -36,6 +37,22 @@ let PROMPT = 0;
 beforeAll(async () => {
   PROMPT = (await countPromptTokens('openai', 'gpt-4o', ['user', messages[0]?.content as string], 4)).tokens;
 });
+
+/** Two instances (LlmLimiters on one Redis, one prefix) sharing an OpenAI pool, each with a wrapped client. */
+function twoInstances(pool: PoolOptions) {
+  const prefix = freshPrefix();
+  const store = () => Object.create(redis.store, { close: { value: async () => {} } });
+  const options: LlmLimiterOptions = {
+    providers: { openai: { tiers: { pro: { requestsPerMinute: 100 } }, defaultTier: 'pro', pool } },
+  };
+  const instance = () =>
+    new LlmLimiter({ ...options, limiter: createLimiter({ store: store(), prefix, guard: false }) });
+  const a = instance();
+  const b = instance();
+  const clientA = wrapOpenAI(sdk(), { llm: a, identity: { user: 'x', tenant: 't1' } });
+  const clientB = wrapOpenAI(sdk(), { llm: b, identity: { user: 'y', tenant: 't2' } });
+  return { a, b, clientA, clientB };
+}
 
 describe('openai, wrapped', () => {
   it('seed 004: 4 calls on the free tier, the 4th refused before it is sent', async () => {
@@ -182,27 +199,7 @@ describe('openai, wrapped', () => {
   });
 
   it('a provider 429 pauses every instance of the pool until the instant it gave (Redis)', async () => {
-    const prefix = freshPrefix();
-    const store = () => Object.create(redis.store, { close: { value: async () => {} } });
-    const options: LlmLimiterOptions = {
-      providers: {
-        openai: {
-          tiers: { pro: { requestsPerMinute: 100 } },
-          defaultTier: 'pro',
-          pool: { requestsPerMinute: 1000 },
-        },
-      },
-    };
-    const a = new LlmLimiter({
-      ...options,
-      limiter: createLimiter({ store: store(), prefix, guard: false }),
-    });
-    const b = new LlmLimiter({
-      ...options,
-      limiter: createLimiter({ store: store(), prefix, guard: false }),
-    });
-    const clientA = wrapOpenAI(sdk(), { llm: a, identity: { user: 'x', tenant: 't1' } });
-    const clientB = wrapOpenAI(sdk(), { llm: b, identity: { user: 'y', tenant: 't2' } });
+    const { clientA, clientB } = twoInstances({ requestsPerMinute: 1000 });
     fake.plan({ rateLimited: { retryAfterMs: 3000 } });
     const first = await clientA.chat.completions
       .create({ model: 'gpt-4o', messages, max_tokens: 5 })
@@ -220,27 +217,12 @@ describe('openai, wrapped', () => {
   });
 
   it("the pool follows the provider's remaining headers: what it says is used elsewhere is charged (Redis)", async () => {
-    const prefix = freshPrefix();
-    const store = () => Object.create(redis.store, { close: { value: async () => {} } });
-    const options: LlmLimiterOptions = {
-      providers: {
-        openai: {
-          tiers: { pro: { requestsPerMinute: 100 } },
-          defaultTier: 'pro',
-          pool: { requestsPerMinute: 100, tokensPerMinute: 10_000, followRemaining: true, refresh: 1 },
-        },
-      },
-    };
-    const a = new LlmLimiter({
-      ...options,
-      limiter: createLimiter({ store: store(), prefix, guard: false }),
+    const { b, clientA, clientB } = twoInstances({
+      requestsPerMinute: 100,
+      tokensPerMinute: 10_000,
+      followRemaining: true,
+      refresh: 1,
     });
-    const b = new LlmLimiter({
-      ...options,
-      limiter: createLimiter({ store: store(), prefix, guard: false }),
-    });
-    const clientA = wrapOpenAI(sdk(), { llm: a, identity: { user: 'x', tenant: 't1' } });
-    const clientB = wrapOpenAI(sdk(), { llm: b, identity: { user: 'y', tenant: 't2' } });
     fake.plan({ outputTokens: 5, inputTokens: 20, remaining: { requests: 10, tokens: 500 } });
     await clientA.chat.completions.create({ model: 'gpt-4o', messages, max_tokens: 5 });
     // Instance b sees the pool as the provider does: 10 requests and 500 tokens left.

@@ -861,21 +861,7 @@ export function refundSource(codes: readonly string[], weighted = false): string
  * window ms.
  */
 export function releaseSource(codes: readonly string[]): string {
-  const g = new Generator(codes, 2, 3);
-  const body: string[] = [
-    'local id, at = ARGV[1], tonumber(ARGV[2])',
-    "local meta = redis.call('GET', KEYS[1])",
-    PARSE_META.trimEnd(),
-  ];
-  for (const slot of g.limits) {
-    body.push(
-      `-- ${slot.i}: ${slot.fragment.code}`,
-      g.declare(slot),
-      g.read(slot),
-      block(g.section(slot, 'release')),
-      g.save(slot, false),
-    );
-  }
+  const { g, body } = leaseParts(codes, 'release');
   body.push(`return ${codes.length}`);
   return assemble(`release ${describe(codes)}`, g, body);
 }
@@ -886,6 +872,17 @@ export function releaseSource(codes: readonly string[]): string {
  * KEYS and ARGV as for releaseSource. Returns: now, then per limit 1 (renewed) or 0 (not held).
  */
 export function renewSource(codes: readonly string[]): string {
+  const { g, body } = leaseParts(codes, 'renew');
+  const held = g.limits.map((slot) => `${g.variable(slot, 'renewed')} or 0`);
+  body.push(`return { now, ${held.join(', ')} }`);
+  return assemble(`renew ${describe(codes)}`, g, body);
+}
+
+/** A lease script's body but its reply: per limit, its state read, its `section` run, its state saved. */
+function leaseParts(
+  codes: readonly string[],
+  section: 'release' | 'renew',
+): { g: Generator; body: string[] } {
   const g = new Generator(codes, 2, 3);
   const body: string[] = [
     'local id, at = ARGV[1], tonumber(ARGV[2])',
@@ -897,13 +894,11 @@ export function renewSource(codes: readonly string[]): string {
       `-- ${slot.i}: ${slot.fragment.code}`,
       g.declare(slot),
       g.read(slot),
-      block(g.section(slot, 'renew')),
+      block(g.section(slot, section)),
       g.save(slot, false),
     );
   }
-  const held = g.limits.map((slot) => `${g.variable(slot, 'renewed')} or 0`);
-  body.push(`return { now, ${held.join(', ')} }`);
-  return assemble(`renew ${describe(codes)}`, g, body);
+  return { g, body };
 }
 
 function describe(codes: readonly string[]): string {
