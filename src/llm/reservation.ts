@@ -26,8 +26,11 @@ export interface SettleContext {
   debtOf(dimension: Dimension): number;
   /** The call's units per dimension for this usage (tokens, input, output, cost units). */
   unitsOf(usage: LlmUsage): Record<Dimension, number>;
-  /** Told once the call is settled (usage ledger, output estimator). */
-  settled(usage: LlmUsage, settlement: Settlement): void;
+  /**
+   * Told as the call settles (output estimator, observer; the usage write, which runs alongside the
+   * refunds and never rejects).
+   */
+  settled(usage: LlmUsage, settlement: Settlement): Promise<void> | void;
 }
 
 /**
@@ -65,8 +68,10 @@ export class Reservation {
     const { limiter } = this.context;
     const units = this.context.unitsOf(usage);
     const settlement: Settlement = { refunded: {}, charged: {}, unbilled: {}, costUsd: 0 };
-    await Promise.all(
-      this.held.map(async ({ group, decision, reserved, owner }) => {
+    const recorded = this.context.settled(usage, settlement);
+    await Promise.all([
+      recorded,
+      ...this.held.map(async ({ group, decision, reserved, owner }) => {
         if (decision.lease) await (owner ?? limiter).release(decision.lease);
         if (!group.settles) return;
         const used = units[group.dimension];
@@ -85,8 +90,7 @@ export class Reservation {
             settlement.unbilled[dim] = (settlement.unbilled[dim] ?? 0) + used - reserved - charged;
         }
       }),
-    );
-    this.context.settled(usage, settlement);
+    ]);
     return settlement;
   }
 }
