@@ -146,11 +146,11 @@ export class GuardedStore implements Store {
     return this.inner.readBoards(keys, weights, count, minScore);
   }
 
-  // LLM usage tallies are written when a call settles and read by operators: like boards, they
-  // never move the breaker (a call's settlement must not open the circuit of decisions).
+  // LLM usage tallies are written when a call settles and read by operators: like boards, they never
+  // move the breaker. A write keeps the budget, so that no settlement waits on a store that hangs.
   addUsage(write: UsageWrite): Promise<UsageWritten> {
     if (!this.inner.addUsage) return Promise.reject(noUsage(this.inner));
-    return this.inner.addUsage(write);
+    return this.deadlines.run(this.inner.addUsage(write));
   }
 
   readUsage(read: UsageRead): Promise<UsageSums> {

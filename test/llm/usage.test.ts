@@ -295,6 +295,26 @@ describe('LLM usage in Redis', () => {
     await llm.close();
   });
 
+  it('a store that hangs holds no settlement: the write keeps the guard’s budget, and lands late', async () => {
+    const prefix = freshPrefix();
+    const store = new RedisStore({ url: redis.server.url });
+    await store.ready();
+    const limiter = createLimiter({ store, prefix, guard: { budgetMs: 200 } });
+    const llm = new LlmLimiter({ prices: PRICES, limiter });
+    const reservation = await llm.reserve(
+      { user: 'u', tier: 'enterprise' },
+      { provider: 'openai', model: 'gpt-4o', inputTokens: 1000, maxOutputTokens: 1000 },
+    );
+    // Enterprise has a requests limit only: the settlement's one store call is the usage write.
+    await redis.admin.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+    await reservation.settle(GPT);
+    expect(llm.usageWrites()).toEqual({ recorded: 0, identityOverflow: 0, modelOverflow: 0, failed: 1 });
+    expect(limiter.guard?.breaker.state).toBe('closed');
+    await redis.admin.call('CLIENT', 'UNPAUSE');
+    await expect.poll(async () => (await llm.usage({ user: 'u' }))[0]?.calls).toBe(1);
+    await llm.close();
+  });
+
   it('a usage write the store refuses does not fail the settlement: counted as failed', async () => {
     const prefix = freshPrefix();
     // An ACL user that may decide but not write usage (no HINCRBY): every settlement still resolves.
