@@ -9,6 +9,9 @@ import { ValidationError } from './errors.js';
  *   <prefix>:{<tenant>}:b:<key>                             block marker of one key (value: until, ms)
  *   <prefix>:{<tenant>}:s:<key|*>:<limit>:<algo><windowMs>  state of one limit for one key (`*`: tenant-wide)
  *   <prefix>:{<tenant>}:r:<decision id>:<key|*>:<limit>:...  units of one decision refunded on that state
+ *   <prefix>:{<tenant>}:u:<hour>:t                         LLM usage of one epoch hour: the tenant's totals
+ *   <prefix>:{<tenant>}:u:<hour>:i                         ... the hour's identities (sorted set)
+ *   <prefix>:{<tenant>}:u:<hour>:i:<identity>              ... one identity's counters
  */
 export const TENANT_WIDE = '*';
 
@@ -67,6 +70,11 @@ export function stateKeyEnd(limitId: string): string {
 export function ledgerKey(state: string, id: string): string {
   const at = state.indexOf('}:s:');
   return `${state.slice(0, at)}}:r:${id}:${state.slice(at + 4)}`;
+}
+
+/** The start of the LLM usage keys of one (encoded) tenant and epoch hour: `...:u:<hour>:`. */
+export function usageKeysStart(prefix: string, tenant: string, hour: number): string {
+  return `${tenantKeyPrefix(prefix, tenant)}u:${hour}:`;
 }
 
 /** The hash-tag part shared by all keys of a tenant: `<prefix>:{<tenant>}:`. */

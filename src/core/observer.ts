@@ -62,3 +62,26 @@ export function notify(observer: DecisionObserver | undefined, event: DecisionEv
 export function isObserver(value: unknown): value is DecisionObserver {
   return typeof (value as DecisionObserver | null)?.decided === 'function';
 }
+
+/** One settled LLM call, as its observers see it (sluice/llm tells them; sluice/metrics counts them). */
+export interface LlmCallEvent {
+  tenant: string;
+  user: string;
+  /** The tier whose limits applied. */
+  tier: string;
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  /** From the price table (0 for an unpriced model). */
+  costUsd: number;
+}
+
+/**
+ * Told of every settled LLM call (`LlmLimiter`'s `observer` option; `LlmMetrics` of sluice/metrics
+ * is one). Called synchronously at settlement; an observer that throws is ignored.
+ */
+export interface LlmObserver {
+  settled(event: LlmCallEvent): void;
+}

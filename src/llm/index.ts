@@ -1,3 +1,4 @@
+export type { LlmCallEvent, LlmObserver } from '../core/observer.js';
 export type { CheckGroup, Dimension, LlmCheck } from './checks.js';
 export { LlmConfigError, RateLimitExceededError, StreamStoppedError } from './errors.js';
 export type { EstimateReport } from './estimator.js';
@@ -9,7 +10,16 @@ export { countPromptTokens, openAiEncoding } from './tokens.js';
 export { type IdentitySource, limitedFetch, withLlmIdentity } from './transport.js';
 export type { LlmCallRequest, LlmIdentity, LlmProvider, LlmUsage, Settlement } from './types.js';
 export { LLM_PROVIDERS } from './types.js';
-export type { UsageRow, UsageTotals } from './usage.js';
+export {
+  type IdentityUsage,
+  MAX_USAGE_HOURS,
+  type TenantUsage,
+  UsageBook,
+  type UsageBookOptions,
+  type UsageRow,
+  type UsageTotals,
+  type UsageWrites,
+} from './usage.js';
 export {
   type FunctionLimitOptions,
   limitGeminiOptions,

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { parseDuration } from '../core/duration.js';
+import type { LlmObserver } from '../core/observer.js';
 import { rejectUnknownKeys } from '../core/options.js';
 import type { Decision } from '../core/types.js';
 import { createLimiter, type Limiter } from '../limiter.js';
@@ -26,7 +27,7 @@ import { costUnits, PriceTable } from './prices.js';
 import type { ProviderRemaining } from './providers/wire.js';
 import { type Held, type Owner, Reservation } from './reservation.js';
 import type { LlmCallRequest, LlmIdentity, LlmProvider, LlmUsage, Settlement } from './types.js';
-import { UsageLedger, type UsageRow } from './usage.js';
+import { type TenantUsage, UsageBook, UsageRecorder, type UsageRow, type UsageWrites } from './usage.js';
 
 /** Options of {@link LlmLimiter}: the configuration (see options.ts) plus where the counters live. */
 export interface LlmLimiterOptions extends LlmConfig {
@@ -42,11 +43,13 @@ export interface LlmLimiterOptions extends LlmConfig {
    * pattern, e.g. `llm:*`), in the same reservation (given back if another limit refuses the call).
    */
   policy?: LlmPolicy;
-  /** Clock of the usage ledger, estimator and fair-share refresh (the store keeps its own). */
+  /** Clock of the usage hours, estimator and fair-share refresh (the store keeps its own). */
   clock?: Clock;
+  /** Told of every settled call (e.g. `LlmMetrics` of `sluice/metrics`: calls, tokens, cost). */
+  observer?: LlmObserver;
 }
 
-const OWN_OPTIONS = ['limiter', 'store', 'prefix', 'clock', 'policy'];
+const OWN_OPTIONS = ['limiter', 'store', 'prefix', 'clock', 'policy', 'observer'];
 
 /** What the LLM limiter uses of a PolicyLimiter. */
 export interface LlmPolicy extends Owner {
@@ -70,7 +73,7 @@ export class LlmLimiter {
   private readonly config: LlmConfig;
   private readonly prices: PriceTable;
   private readonly estimator: OutputEstimator;
-  private readonly ledger: UsageLedger;
+  private readonly recorder: UsageRecorder;
   private readonly pools = new Map<LlmProvider, FairPool>();
   private readonly unitsPerDollar: number;
   private readonly leaseTtl: string | number;
@@ -83,9 +86,12 @@ export class LlmLimiter {
 
   constructor(options: LlmLimiterOptions = {}) {
     rejectUnknownKeys(options, 'options', [...Object.keys(llmOptionsShape), ...OWN_OPTIONS]);
-    const { limiter, store, prefix, clock, policy, ...config } = options;
+    const { limiter, store, prefix, clock, policy, observer, ...config } = options;
     if (policy !== undefined && typeof policy?.check !== 'function') {
       throw new LlmConfigError('policy', 'must be a PolicyLimiter (with check, refund and release)');
+    }
+    if (observer !== undefined && typeof observer?.settled !== 'function') {
+      throw new LlmConfigError('observer', 'must have a settled(event) method');
     }
     this.policy = policy;
     this.config = parseLlmConfig(config);
@@ -102,11 +108,14 @@ export class LlmLimiter {
       e.history ?? 64,
       e.maxSubjects ?? 10_000,
     );
-    this.ledger = new UsageLedger(
-      this.config.usageHours ?? 24,
-      this.config.maxUsageSubjects ?? 10_000,
-      this.clock,
-    );
+    const book = new UsageBook(this.limiter.store, {
+      prefix: this.limiter.prefix,
+      hours: this.config.usageHours ?? 24,
+      maxIdentities: this.config.maxUsageIdentities ?? 10_000,
+      maxModels: this.config.maxUsageModels ?? 100,
+      clock: this.clock,
+    });
+    this.recorder = new UsageRecorder(book, observer);
     this.unitsPerDollar = this.config.costUnitsPerDollar ?? 1_000_000;
     this.streamOverrun = this.config.stopOverrunningStreams ? (this.config.debt?.tokens ?? 0) : undefined;
     this.leaseTtl = this.config.leaseTtl ?? '10m';
@@ -243,9 +252,22 @@ export class LlmLimiter {
     return this.pools.has(provider);
   }
 
-  /** Per provider and model: calls, tokens and cost of a user over the last `hours` hours (in this process). */
-  usage(identity: Pick<LlmIdentity, 'user' | 'tenant'>, hours = 24): UsageRow[] {
-    return this.ledger.usage(`${identity.tenant ?? 'default'}\u0000${identity.user}`, hours);
+  /**
+   * Per provider and model: calls, tokens and cost of a user over the last `hours` hours (the current
+   * hour and the `hours - 1` before it), read from the store: every instance's calls.
+   */
+  usage(identity: Pick<LlmIdentity, 'user' | 'tenant'>, hours = 24): Promise<UsageRow[]> {
+    return this.recorder.book.ofIdentity(identity, hours);
+  }
+
+  /** A tenant's usage over the last `hours` hours: every identity, per provider and model, and the top `top` identities. */
+  tenantUsage(tenant: string, hours = 24, top = 10): Promise<TenantUsage> {
+    return this.recorder.book.ofTenant(tenant, hours, top);
+  }
+
+  /** What became of the usage writes of this instance's settled calls. */
+  usageWrites(): UsageWrites {
+    return { ...this.recorder.writes };
   }
 
   /** How often and by how much the output estimates (calls without a bound) were exceeded. */
@@ -344,13 +366,17 @@ export class LlmLimiter {
         settlement.costUsd = this.safeCost(call.model, usage);
         const subject = `${tenant}\u0000${call.provider}:${call.model}`;
         this.estimator.record(subject, usage.outputTokens, output.estimated ? output.tokens : undefined);
-        this.ledger.record(
-          `${tenant}\u0000${identity.user}`,
-          call.provider,
-          call.model,
-          usage,
-          settlement.costUsd,
-        );
+        return this.recorder.settled({
+          tenant,
+          user: identity.user,
+          tier: identity.tier ?? this.config.providers?.[call.provider]?.defaultTier ?? 'free',
+          provider: call.provider,
+          model: call.model,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          cachedInputTokens: usage.cachedInputTokens ?? 0,
+          costUsd: settlement.costUsd,
+        });
       },
     };
   }

@@ -110,15 +110,20 @@ export const llmOptionsShape = {
    */
   maxCallDuration: duration.optional(),
   estimate: estimateSchema.optional(),
-  /** Per-identity usage kept for this many hours (bounded). Default 24. */
+  /** Usage (in the store, by epoch hour) kept for this many hours: each usage key's TTL. Default 24. */
   usageHours: z
     .number()
     .int()
     .min(1)
     .max(24 * 31)
     .optional(),
-  /** Identities x providers x models whose usage is kept (least recently used go first). Default 10000. */
-  maxUsageSubjects: z.number().int().min(1).max(10_000_000).optional(),
+  /**
+   * Identities whose usage is kept on their own, per tenant and hour. Default 10000. Past it, a new
+   * identity's calls of that hour count in the tenant's totals only.
+   */
+  maxUsageIdentities: z.number().int().min(1).max(1_000_000).optional(),
+  /** Provider x model series kept per tenant (and per identity) and hour; past it, model `*`. Default 100. */
+  maxUsageModels: z.number().int().min(1).max(10_000).optional(),
 };
 const llmOptionsSchema = z.strictObject(llmOptionsShape);
 export type LlmConfig = z.infer<typeof llmOptionsSchema>;

@@ -27,8 +27,11 @@ export interface SettleContext {
   debtOf(dimension: Dimension): number;
   /** The call's units per dimension for this usage (tokens, input, output, cost units). */
   unitsOf(usage: LlmUsage): Record<Dimension, number>;
-  /** Told once the call is settled (usage ledger, output estimator). */
-  settled(usage: LlmUsage, settlement: Settlement): void;
+  /**
+   * Told as the call settles (output estimator, observer; the usage write, which runs alongside the
+   * refunds and never rejects).
+   */
+  settled(usage: LlmUsage, settlement: Settlement): Promise<void> | void;
 }
 
 /**
@@ -110,8 +113,9 @@ export class Reservation {
   private async run(usage: LlmUsage): Promise<Settlement> {
     const units = this.context.unitsOf(usage);
     const settlement: Settlement = { refunded: {}, charged: {}, unbilled: {}, costUsd: 0 };
-    await Promise.all(this.held.map((held) => this.settleHeld(held, units, settlement)));
-    this.context.settled(usage, settlement);
+    // The usage record goes alongside the refunds (its own store call, never failing the settlement).
+    const recorded = this.context.settled(usage, settlement);
+    await Promise.all([recorded, ...this.held.map((held) => this.settleHeld(held, units, settlement))]);
     return settlement;
   }
 

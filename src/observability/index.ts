@@ -5,10 +5,18 @@
  */
 import type { DecisionEvent, DecisionObserver, ObservedSource } from '../core/observer.js';
 
-export type { DecisionEvent, DecisionObserver, ObservedRequest, ObservedSource } from '../core/observer.js';
+export type {
+  DecisionEvent,
+  DecisionObserver,
+  LlmCallEvent,
+  LlmObserver,
+  ObservedRequest,
+  ObservedSource,
+} from '../core/observer.js';
 export { correlationIdOf } from '../http/correlation.js';
 export { type ObservedRates, observedRates, RateRecorder, type RateRecorderOptions } from './calibration.js';
 export { DecisionLog, type DecisionLogOptions, type DecisionLogSink } from './decision-log.js';
+export { LlmMetrics, type LlmMetricsOptions } from './llm-metrics.js';
 export { type MetricsOptions, type MetricsSource, SluiceMetrics } from './metrics.js';
 export { type DecisionLabels, labelsOf, OUTCOMES, type Outcome, outcomeOf } from './outcome.js';
 export {

@@ -12,6 +12,7 @@ import type {
   Store,
   StoredDocument,
 } from '../stores/store.js';
+import type { UsageRead, UsageSums, UsageWrite, UsageWritten } from '../stores/usage.js';
 import { type BreakerOptions, CircuitBreaker } from './breaker.js';
 import { BudgetTimeout, Deadlines } from './deadline.js';
 
@@ -152,6 +153,18 @@ export class GuardedStore implements Store {
     return this.inner.readBoards(keys, weights, count, minScore);
   }
 
+  // LLM usage tallies are written when a call settles and read by operators: like boards, they never
+  // move the breaker. A write keeps the budget, so that no settlement waits on a store that hangs.
+  addUsage(write: UsageWrite): Promise<UsageWritten> {
+    if (!this.inner.addUsage) return Promise.reject(noUsage(this.inner));
+    return this.deadlines.run(this.inner.addUsage(write));
+  }
+
+  readUsage(read: UsageRead): Promise<UsageSums> {
+    if (!this.inner.readUsage) return Promise.reject(noUsage(this.inner));
+    return this.inner.readUsage(read);
+  }
+
   async ready(timeoutMs?: number, options?: { keepTrying?: boolean }): Promise<void> {
     await this.inner.ready?.(timeoutMs, options);
   }
@@ -211,6 +224,12 @@ function noBoards(store: Store): StoreError {
 
 function noRenewal(backend: string): StoreError {
   return new StoreError(backend, `the ${backend} store cannot renew leases`, {
+    code: 'ERR_SLUICE_STORE_UNSUPPORTED',
+  });
+}
+
+function noUsage(store: Store): StoreError {
+  return new StoreError(store.backend, `the ${store.backend} store keeps no LLM usage tallies`, {
     code: 'ERR_SLUICE_STORE_UNSUPPORTED',
   });
 }

@@ -1,7 +1,7 @@
-/** The admin API's reads: tenants, one tenant, one identity's status, top limited, quotas, audit, health. */
+/** The admin API's reads: tenants, one tenant, one identity's status, top limited, LLM usage, quotas, audit, health. */
 import type { FastifyInstance } from 'fastify';
 import type { RequestContext } from '../policy/types.js';
-import { countQuery, statusQuery } from './admin-bodies.js';
+import { countQuery, llmUsageQuery, statusQuery } from './admin-bodies.js';
 import { parseBody } from './bodies.js';
 import type { ServiceParts } from './parts.js';
 
@@ -50,6 +50,12 @@ export function adminReads(app: FastifyInstance, parts: ServiceParts, health: ()
       tenant: request.params.tenant,
       top: await activity.topLimited(request.params.tenant, count ?? 10),
     };
+  });
+  app.get<{ Params: TenantParams }>(`${ADMIN}/tenants/:tenant/llm-usage`, async (request) => {
+    const { hours = 24, user, top = 10 } = parseBody(llmUsageQuery, request.query, 'query');
+    const tenant = request.params.tenant;
+    if (user !== undefined) return parts.llmUsage.ofUser(tenant, user, hours);
+    return parts.llmUsage.ofTenant(tenant, hours, top);
   });
   app.get(`${ADMIN}/quotas`, async () => {
     const config = policy.config;

@@ -1,5 +1,6 @@
 /** What the routes of the service share: the limiters, the boards, the tokens and the lifecycle. */
 import type { Limiter } from '../limiter.js';
+import type { UsageBook } from '../llm/usage.js';
 import type { Activity, AuditTrail, SluiceMetrics } from '../observability/index.js';
 import type { LiveCounts } from '../observability/live-counts.js';
 import type { PolicyLimiter } from '../policy/policy-limiter.js';
@@ -26,6 +27,8 @@ export interface ServiceParts {
   /** Per-second decision counts by outcome (the console's live charts). */
   readonly live: LiveCounts;
   readonly audit: AuditTrail;
+  /** LLM usage, as the applications' LlmLimiters write it to the shared store (same prefix). */
+  readonly llmUsage: UsageBook;
   readonly metrics: SluiceMetrics | undefined;
   /** Caller tokens of the decision API; undefined: open (a private network). */
   readonly callers: TokenSet | undefined;

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { DecisionEvent, DecisionObserver, ObservedSource } from '../core/observer.js';
 import { VERSION } from '../core/version.js';
 import { Limiter } from '../limiter.js';
+import { UsageBook } from '../llm/usage.js';
 import { Activity } from '../observability/activity.js';
 import { AuditTrail } from '../observability/audit-trail.js';
 import { LiveCounts } from '../observability/live-counts.js';
@@ -59,6 +60,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     activity,
     live,
     audit: new AuditTrail(policy.store, { prefix: config.prefix }),
+    llmUsage: new UsageBook(policy.store, { prefix: config.prefix }),
     metrics,
     callers: tokenSet(
       options.apiTokens?.map((t) => ({ ...t, access: 'write' as const })),

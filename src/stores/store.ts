@@ -1,6 +1,7 @@
 import type { Algorithm } from '../algorithms/index.js';
 import type { NormalizedLimit } from '../core/types.js';
 import type { BoardEntry, BoardWrite } from './boards.js';
+import type { UsageRead, UsageSums, UsageWrite, UsageWritten } from './usage.js';
 
 /** One limit of a plan: which algorithm, with which parameters, on which storage key. */
 export interface PlannedLimit {
@@ -197,6 +198,14 @@ export interface Store {
     count: number,
     minScore?: number,
   ): Promise<BoardEntry[]>;
+  /**
+   * Optional (memory and Redis have it): adds one settled LLM call's usage to an hour's tallies
+   * (stores/usage.ts) in one atomic call: the tenant's totals, the identities index and the
+   * identity's own counters, each bounded, each with its TTL.
+   */
+  addUsage?(write: UsageWrite): Promise<UsageWritten>;
+  /** Optional: sums tallies over several hours' keys (all of one hash tag). */
+  readUsage?(read: UsageRead): Promise<UsageSums>;
   /** Resolves once the store can take calls (a network store has connected). */
   ready?(timeoutMs?: number, options?: { keepTrying?: boolean }): Promise<void>;
   /** Reads a small versioned document (the runtime configuration); null when there is none. */

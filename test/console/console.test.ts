@@ -6,6 +6,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLimiter } from '../../src/index.js';
+import { LlmLimiter } from '../../src/llm/index.js';
 import { type RunningServer, startServer } from '../../src/server/index.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { freshPrefix, useRedis } from '../regressions/support.js';
@@ -285,6 +287,55 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     const width = await page.locator('html').evaluate((html: { scrollWidth: number }) => html.scrollWidth);
     expect(width).toBeLessThanOrEqual(390);
     await page.screenshot({ path: `${SHOTS}/overview-narrow.png`, fullPage: true });
+    await page.close();
+  });
+
+  it('shows the LLM usage an application recorded on the same Redis, per provider and model, only when there is some', async () => {
+    const store = new RedisStore({ url: redis.server.url });
+    await store.ready();
+    const llm = new LlmLimiter({
+      limiter: createLimiter({ store, prefix: config.prefix }),
+      prices: {
+        'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
+        'claude-haiku': { input: 1, output: 5 },
+      },
+    });
+    const calls: Array<[string, 'openai' | 'anthropic', string, number, number, number]> = [
+      ['ann', 'openai', 'gpt-4o', 1000, 200, 400],
+      ['ann', 'openai', 'gpt-4o', 1000, 200, 400],
+      ['ben', 'anthropic', 'claude-haiku', 400, 100, 0],
+    ];
+    for (const [user, provider, model, inputTokens, outputTokens, cachedInputTokens] of calls) {
+      const reservation = await llm.reserve(
+        { user, tenant: 'llmco', tier: 'pro' },
+        { provider, model, inputTokens, maxOutputTokens: 500 },
+      );
+      await reservation.settle({ inputTokens, outputTokens, cachedInputTokens });
+    }
+    await llm.close();
+    const page = await browser.newPage();
+    await signIn(page, server.url, READER, '#/tenant/llmco');
+    const panel = page.locator('[data-test=llm-usage]');
+    await panel.waitFor();
+    const rows = (await panel.locator('table').first().locator('tbody tr').allInnerTexts()).map((r) =>
+      r.split('\t').map((c) => c.trim()),
+    );
+    // gpt-4o: 2 x (600 x 2.5 + 400 x 1.25 + 200 x 10) / 1e6 = $0.008; claude-haiku: (400 + 100 x 5) / 1e6.
+    expect(rows).toEqual([
+      ['openai', 'gpt-4o', '2', '2,000', '400', '800', '$0.008000'],
+      ['anthropic', 'claude-haiku', '1', '400', '100', '0', '$0.000900'],
+      ['total', '', '3', '2,400', '500', '800', '$0.008900'],
+    ]);
+    expect(await panel.locator('table').nth(1).locator('tbody tr').allInnerTexts()).toEqual([
+      'ann\t2,400',
+      'ben\t500',
+    ]);
+    await page.screenshot({ path: `${SHOTS}/tenant-llm-usage.png`, fullPage: true });
+    // A tenant without LLM calls has no panel.
+    await go(page, '#/tenant/blockme');
+    await expect.poll(() => page.innerText('[data-test=tenant-name]')).toBe('blockme');
+    await page.waitForSelector('[data-fact=blocked]');
+    expect(await page.locator('[data-test=llm-usage]').count()).toBe(0);
     await page.close();
   });
 

@@ -176,7 +176,7 @@ describe("seed 004's @with_llm_rate_limit as a function wrapper", () => {
     expect((await llm.remaining({ user: 'user123', tier: 'free' }, 'openai', 'gpt-4'))['openai:tpm']).toBe(
       1000 - 3 * 14,
     );
-    expect(llm.usage({ user: 'user123' })).toEqual([
+    expect(await llm.usage({ user: 'user123' })).toEqual([
       {
         provider: 'openai',
         model: 'gpt-4',

@@ -250,7 +250,7 @@ describe('dead holders and estimates (memory, ManualClock)', () => {
       maxExcess: 30,
       subjects: 1,
     });
-    expect(llm.usage({ user: 'e', tenant: 't' })).toEqual([
+    expect(await llm.usage({ user: 'e', tenant: 't' })).toEqual([
       {
         provider: 'openai',
         model: 'gpt-4o',

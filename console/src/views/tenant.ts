@@ -1,6 +1,6 @@
-/** One tenant: tier, override, every limit's usage, an identity's limits, recent rejections, reputation and blocks, and its controls. */
+/** One tenant: tier, override, every limit's usage, LLM usage, an identity's limits, recent rejections, reputation and blocks, and its controls. */
 import { api, enc } from '../api';
-import { duration, h, replace, table, time } from '../dom';
+import { type Child, duration, h, replace, table, time } from '../dom';
 import { control, field, readOnly } from '../session';
 import type { View } from './view';
 
@@ -40,11 +40,14 @@ async function render(
   let info: Json;
   let standing: Json;
   let quotas: Json;
+  let llm: Json;
   try {
-    [info, standing, quotas] = await Promise.all([
+    [info, standing, quotas, llm] = await Promise.all([
       api('GET', `/tenants/${t}`),
       api('GET', `/tenants/${t}/standing`),
       api('GET', '/quotas'),
+      // LLM usage is an extra: a store without it leaves the rest of the page as it is.
+      api('GET', `/tenants/${t}/llm-usage?hours=24`).catch(() => null),
     ]);
   } catch (error) {
     if (!current()) return;
@@ -86,6 +89,7 @@ async function render(
     ),
     h('h3', {}, 'Tenant-wide limits'),
     limitsTable(limits),
+    llmUsagePanel(llm),
     h('h3', {}, 'Most limited identities'),
     table(
       ['identity', 'binding limit', 'rejections'],
@@ -101,6 +105,43 @@ async function render(
     identityLookup(tenant),
     tenantControls(tenant, info, standing, quotas, refresh),
   );
+}
+
+/** Calls, tokens and cost per provider and model over the last hours (only when there was a call). */
+function llmUsagePanel(usage: Json): HTMLElement | null {
+  if (!usage || usage.totals.calls === 0) return null;
+  const n = (v: number) => v.toLocaleString('en-US');
+  const row = (name: Child[], r: Json): Child[] => [
+    ...name,
+    n(r.calls),
+    n(r.inputTokens),
+    n(r.outputTokens),
+    n(r.cachedInputTokens),
+    dollars(r.costUsd),
+  ];
+  return h(
+    'section',
+    { 'data-test': 'llm-usage' },
+    h('h3', {}, `LLM usage (last ${usage.hours} h)`),
+    table(
+      ['provider', 'model', 'calls', 'input tokens', 'output tokens', 'cached', 'cost'],
+      [
+        ...(usage.models as Json[]).map((m) => row([m.provider, m.model], m)),
+        row([h('strong', {}, 'total'), ''], usage.totals),
+      ],
+    ),
+    h('p', { class: 'empty' }, `${usage.identities} identities; most tokens:`),
+    table(
+      ['user', 'tokens'],
+      (usage.top as Json[]).map((u) => [u.user, n(u.tokens)]),
+      'none counted on their own',
+    ),
+  );
+}
+
+/** Dollars with cents, or to the millionth for amounts under a cent. */
+function dollars(usd: number): string {
+  return `$${usd >= 0.01 || usd === 0 ? usd.toFixed(2) : usd.toFixed(6)}`;
 }
 
 function limitsTable(limits: Json[]): HTMLElement {

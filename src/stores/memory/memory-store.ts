@@ -15,6 +15,7 @@ import type {
   Store,
   StoredDocument,
 } from '../store.js';
+import type { UsageRead, UsageSums, UsageWrite, UsageWritten } from '../usage.js';
 import { MemoryBoards } from './boards.js';
 import { FlatCopies } from './flat.js';
 import {
@@ -29,6 +30,7 @@ import {
   TENANT_META,
   wholePlace,
 } from './keyspace.js';
+import { MemoryUsage } from './usage.js';
 
 export interface MemoryStoreOptions {
   /** Source of time (epoch ms). Default `Date.now`. Inject a ManualClock to drive windows in tests. */
@@ -120,6 +122,7 @@ export class MemoryStore implements Store {
   /** Versioned documents (runtime configuration): operator state, never expired or swept. */
   private readonly documents = new Map<string, StoredDocument>();
   private readonly boards: MemoryBoards;
+  private readonly usage: MemoryUsage;
 
   constructor(options: MemoryStoreOptions = {}) {
     rejectUnknownKeys(options, 'memory', ['clock', 'maxKeys', 'maxKeysPerTenant', 'sweepIntervalMs']);
@@ -134,6 +137,7 @@ export class MemoryStore implements Store {
     // Whole milliseconds, as Redis' TIME is read by the scripts (Date.now's already are).
     this.clock = clock === systemClock ? Date.now : () => Math.floor(clock());
     this.boards = new MemoryBoards(this.clock);
+    this.usage = new MemoryUsage(this.clock);
     const bounds = memoryBounds(options);
     this.maxKeys = bounds.maxKeys;
     this.maxKeysPerTenant = bounds.maxKeysPerTenant;
@@ -428,6 +432,7 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     this.keys.clear();
     this.boards.clear();
+    this.usage.clear();
   }
 
   async addToBoard(key: string, entries: readonly BoardEntry[], write: BoardWrite): Promise<void> {
@@ -441,6 +446,14 @@ export class MemoryStore implements Store {
     minScore = Number.NEGATIVE_INFINITY,
   ): Promise<BoardEntry[]> {
     return this.boards.read(keys, weights, count, minScore);
+  }
+
+  async addUsage(write: UsageWrite): Promise<UsageWritten> {
+    return this.usage.add(write);
+  }
+
+  async readUsage(read: UsageRead): Promise<UsageSums> {
+    return this.usage.read(read);
   }
 
   async readDocument(key: string): Promise<StoredDocument | null> {

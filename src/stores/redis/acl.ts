@@ -28,6 +28,13 @@ export const REDIS_ACL_COMMANDS = [
   'zremrangebyscore',
   // boards (the tenant index, top limited identities, the audit trail)
   'zremrangebyrank',
+  // LLM usage tallies (hashes of counters, an index of identities)
+  'hexists',
+  'hlen',
+  'hincrby',
+  'hgetall',
+  'zscore',
+  'zcard',
   // the runtime overrides document's head (its version and size), read before its body
   'getrange',
   'strlen',

@@ -16,6 +16,14 @@ import type {
   Store,
   StoredDocument,
 } from '../store.js';
+import {
+  type UsageRead,
+  type UsageSums,
+  type UsageWrite,
+  type UsageWritten,
+  validateUsageRead,
+  validateUsageWrite,
+} from '../usage.js';
 import { BOARD_ADD_SOURCE, BOARD_READ_SOURCE } from './boards.js';
 import {
   type BatchEntry,
@@ -41,6 +49,14 @@ import {
   type Script,
   script,
 } from './scripts.js';
+import {
+  USAGE_ADD_SOURCE,
+  USAGE_READ_SOURCE,
+  usageAddArgs,
+  usageReadArgs,
+  usageSums,
+  usageWritten,
+} from './usage.js';
 
 /** Anything that can run scripts: an ioredis client (single node or Sentinel) or an ioredis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -471,6 +487,30 @@ export class RedisStore implements Store {
     const out: BoardEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push([String(flat[i]), Number(String(flat[i + 1]))]);
     return out;
+  }
+
+  async addUsage(write: UsageWrite): Promise<UsageWritten> {
+    validateUsageWrite(write);
+    this.coalescer?.sendQueued();
+    const reply = await this.run(
+      this.cached('usage add', () => USAGE_ADD_SOURCE),
+      3,
+      usageAddArgs(write),
+    );
+    return usageWritten(reply);
+  }
+
+  async readUsage(read: UsageRead): Promise<UsageSums> {
+    validateUsageRead(read);
+    const { numKeys, args } = usageReadArgs(read);
+    if (numKeys === 0) return { series: [], identities: [], identityCount: 0 };
+    this.coalescer?.sendQueued();
+    const reply = await this.run(
+      this.cached('usage read', () => USAGE_READ_SOURCE),
+      numKeys,
+      args,
+    );
+    return usageSums(reply);
   }
 
   async close(): Promise<void> {
