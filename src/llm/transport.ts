@@ -4,7 +4,7 @@ import type { LlmLimiter } from './llm-limiter.js';
 import { anthropicWire } from './providers/anthropic.js';
 import { geminiWire } from './providers/gemini.js';
 import { openAiWire } from './providers/openai.js';
-import type { StreamState, WireFormat, WireRequest } from './providers/wire.js';
+import type { StreamState, WireFormat } from './providers/wire.js';
 import type { Reservation } from './reservation.js';
 import { countPromptTokens } from './tokens.js';
 import type { LlmIdentity, LlmProvider, LlmUsage } from './types.js';
@@ -74,14 +74,13 @@ export function limitedFetch(llm: LlmLimiter, base: Fetch, options: TransportOpt
       await reservation.release();
       throw error;
     }
-    return settleResponse(llm, wire, call, tokens, reservation, response);
+    return settleResponse(llm, wire, tokens, reservation, response);
   };
 }
 
 async function settleResponse(
   llm: LlmLimiter,
   wire: WireFormat,
-  call: WireRequest,
   input: number,
   reservation: Reservation,
   response: Response,
