@@ -39,7 +39,6 @@ describe('decisions made before the first connection', () => {
       const decisions = await Promise.all(
         Array.from({ length: 20 }, () => limiter.limit({ tenant: 't', key: 'k' })),
       );
-      const elapsed = Date.now() - started;
       for (const decision of decisions) expect(decision.path).toBe('fail-closed');
 
       await server.restart();
@@ -55,8 +54,8 @@ describe('decisions made before the first connection', () => {
       expect(fresh.allowed).toBe(true);
       expect(fresh.remaining).toBe(99);
       expect(await logEntries(admin, KEY)).toBe(1);
-      // Refused at once (not after the 50 ms budget), as not sent.
-      expect(elapsed).toBeLessThan(40);
+      // Refused at once as not sent (UNAVAILABLE, not a TIMEOUT after the 50 ms budget): said by the
+      // code, not timed (the machine is shared).
       for (const decision of decisions) {
         expect(decision.storeError?.code).toBe('ERR_SLUICE_STORE_UNAVAILABLE');
       }
