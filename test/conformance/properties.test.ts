@@ -160,3 +160,81 @@ describe('properties: every algorithm at epoch instants', () => {
     );
   });
 });
+
+describe('properties: costs per limit (checks[].cost)', () => {
+  const algorithm = fc.constantFrom<AlgorithmName>(
+    'fixed-window',
+    'sliding-window',
+    'sliding-log',
+    'token-bucket',
+    'concurrency',
+  );
+  const limitsOf = fc
+    .array(fc.record({ algorithm, limit: fc.integer({ min: 1, max: 12 }), window: windowMs }), {
+      minLength: 1,
+      maxLength: 4,
+    })
+    .map((ls) => ls.map((l, i) => ({ ...l, name: `l${i}` }) as LimitDefinition));
+  const step = fc.record({
+    costs: fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 4, maxLength: 4 }),
+    advance: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 })),
+  });
+  const without = (d: { id: string; lease?: { id: string } }) => ({
+    ...d,
+    id: 'x',
+    lease: d.lease && { ...d.lease, id: 'x' },
+  });
+
+  it('asking every limit the same cost is exactly the decision of that one cost', async () => {
+    await fc.assert(
+      fc.asyncProperty(instant, limitsOf, fc.array(step, { maxLength: 25 }), async (at, limits, steps) => {
+        const clock = new ManualClock(at);
+        const weighted = createLimiter({ store: new MemoryStore({ clock: clock.now }) });
+        const single = createLimiter({ store: new MemoryStore({ clock: clock.now }) });
+        for (const { costs, advance } of steps) {
+          const cost = costs[0] as number;
+          const a = await weighted.decide({
+            tenant: 't',
+            checks: limits.map((limit) => ({ limit, key: 'k', cost })),
+          });
+          const b = await single.decide({
+            tenant: 't',
+            cost,
+            checks: limits.map((limit) => ({ limit, key: 'k' })),
+          });
+          const plain = { ...a, limits: a.limits.map(({ cost: _c, ...l }) => l), binding: { ...a.binding } };
+          delete (plain.binding as { cost?: number }).cost;
+          expect(without(plain)).toEqual(without(b));
+          clock.advance(advance);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('admitted iff every limit has room for its own cost; then each is charged exactly that, else none', async () => {
+    await fc.assert(
+      fc.asyncProperty(instant, limitsOf, fc.array(step, { maxLength: 25 }), async (at, limits, steps) => {
+        const clock = new ManualClock(at);
+        const l = createLimiter({ store: new MemoryStore({ clock: clock.now }) });
+        const peek = () =>
+          l.decide({ tenant: 't', checks: limits.map((limit) => ({ limit, key: 'k', cost: 0 })) });
+        for (const { costs, advance } of steps) {
+          const before = (await peek()).limits.map((x) => x.remaining);
+          const d = await l.decide({
+            tenant: 't',
+            checks: limits.map((limit, i) => ({ limit, key: 'k', cost: costs[i] as number })),
+          });
+          const room = before.map((r, i) => r >= (costs[i] as number));
+          expect(d.limits.map((x) => x.allowed)).toEqual(room);
+          expect(d.allowed).toBe(room.every(Boolean));
+          const after = (await peek()).limits.map((x) => x.remaining);
+          expect(after).toEqual(before.map((r, i) => (d.allowed ? r - (costs[i] as number) : r)));
+          expect(d.limits.map((x) => x.cost)).toEqual(limits.map((_, i) => costs[i]));
+          clock.advance(advance);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
