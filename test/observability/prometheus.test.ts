@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sluice } from '../../src/adapters/fastify.js';
+import { LlmMetrics } from '../../src/observability/llm-metrics.js';
 import { SluiceMetrics } from '../../src/observability/metrics.js';
 import { RedisStore } from '../../src/stores/redis/redis-store.js';
 import { PROMTOOL, type PrometheusServer, startPrometheus } from '../support/prometheus.js';
@@ -49,6 +50,18 @@ describe('a real Prometheus scraping a Sluice app', () => {
     const store = new RedisStore({ url: redis.url });
     await store.ready();
     metrics = new SluiceMetrics({ tenantLabels: { top: 5 }, identityLabels: { top: 5 } });
+    // The LLM counters on the same registry, moved once (the dashboard's LLM panels query them).
+    new LlmMetrics({ registry: metrics.registry }).settled({
+      tenant: 't',
+      user: 'u',
+      tier: 'pro',
+      provider: 'openai',
+      model: 'gpt-4o',
+      inputTokens: 100,
+      outputTokens: 20,
+      cachedInputTokens: 0,
+      costUsd: 0.00045,
+    });
     app = Fastify();
     app.get('/metrics', async (_request, reply) =>
       reply.type(metrics.contentType).send(await metrics.text()),
