@@ -77,7 +77,6 @@ export class LlmLimiter {
   private readonly pools = new Map<LlmProvider, FairPool>();
   private readonly unitsPerDollar: number;
   private readonly leaseTtl: string | number;
-  private readonly leaseTtlMs: number;
   private readonly maxCallMs: number;
   private readonly clock: Clock;
   readonly charsPerToken: number;
@@ -119,7 +118,7 @@ export class LlmLimiter {
     this.unitsPerDollar = this.config.costUnitsPerDollar ?? 1_000_000;
     this.streamOverrun = this.config.stopOverrunningStreams ? (this.config.debt?.tokens ?? 0) : undefined;
     this.leaseTtl = this.config.leaseTtl ?? '10m';
-    this.leaseTtlMs = parseDuration(this.leaseTtl, 'leaseTtl');
+    parseDuration(this.leaseTtl, 'leaseTtl');
     this.maxCallMs = parseDuration(this.config.maxCallDuration ?? '1h', 'maxCallDuration');
     for (const [provider, p] of Object.entries(this.config.providers ?? {})) {
       if (p?.defaultTier && !this.tiersOf(provider as LlmProvider)[p.defaultTier]) {
@@ -168,8 +167,7 @@ export class LlmLimiter {
       units,
       output,
     );
-    // A third of the TTL: a renewal may fail once (a slow store) and the slot still holds.
-    reservation.keepAlive(Math.max(1, Math.floor(this.leaseTtlMs / 3)), this.maxCallMs);
+    reservation.keepAlive(this.maxCallMs);
     return reservation;
   }
 

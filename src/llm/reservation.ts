@@ -8,6 +8,8 @@ export interface Owner {
   refund(decision: Decision, units?: number): Promise<void>;
   // biome-ignore lint/suspicious/noExplicitAny: a Limiter's Lease or a PolicyLimiter's PolicyLease
   release(lease: any): Promise<void>;
+  /** Renews a lease (see Limiter.renew); an owner without it has its leases left to their TTL. */
+  renew?(lease: Lease): Promise<Lease | undefined>;
 }
 
 /** One admitted decision of a call: its group (each check's reservation is its limit's `cost`). */
@@ -68,14 +70,19 @@ export class Reservation {
   }
 
   /**
-   * Renews the call's slots every `everyMs` until it is settled, for at most `forMs` (a call that
-   * outlasts its lease TTL keeps its slot; one never settled frees it a TTL after `forMs`). A slot
-   * found gone (a tenant reset, a store that lost it) is not renewed again. The timer never keeps the
-   * process alive.
+   * Renews the call's slots every third of their shortest lease TTL (a renewal may fail once, a slow
+   * store, and the slot still holds) until it is settled, for at most `forMs` (a call that outlasts
+   * its lease TTL keeps its slot; one never settled frees it a TTL after `forMs`). A slot found gone
+   * (a tenant reset, a store that lost it) is not renewed again. The timer never keeps the process
+   * alive.
    */
-  keepAlive(everyMs: number, forMs: number): void {
+  keepAlive(forMs: number): void {
     const { limiter } = this.context;
-    let renewable = this.held.filter((h) => h.owner === undefined && h.decision.lease);
+    let renewable = this.held.filter((h) => h.decision.lease && (h.owner === undefined || h.owner.renew));
+    const ttls = renewable.map(
+      (h) => (h.decision.lease as Lease).expiresAt - (h.decision.lease as Lease).acquiredAt,
+    );
+    const everyMs = Math.max(1, Math.floor(Math.min(...ttls) / 3));
     if (renewable.length === 0 || forMs < everyMs) return;
     const until = Date.now() + forMs;
     const tick = async () => {
@@ -84,7 +91,8 @@ export class Reservation {
         renewable.map(async (h) => {
           const current = (h.lease ?? h.decision.lease) as Lease;
           // A failed renewal (the store did not answer) is tried again at the next tick.
-          const renewed = await limiter.renew(current).catch(() => current);
+          const owner = h.owner ?? limiter;
+          const renewed = await (owner.renew as Limiter['renew']).call(owner, current).catch(() => current);
           if (renewed === undefined) lost.add(h);
           else h.lease = renewed;
         }),

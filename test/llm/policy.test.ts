@@ -45,3 +45,30 @@ describe('LLM calls under the policy model', () => {
     expect(peek.remaining).toBe(7);
   });
 });
+
+describe('LLM calls under the policy model, in flight', () => {
+  it("a long call keeps the policy's concurrency slot too (renewed through the PolicyLimiter)", async () => {
+    const policy = new PolicyLimiter({
+      config: {
+        tierPolicy: { enabled: false },
+        policies: [
+          {
+            name: 'llm-inflight',
+            scope: 'user',
+            match: ['alice'],
+            limits: [{ algorithm: 'concurrency', limit: 1, window: 400 }],
+          },
+        ],
+      },
+      store: new MemoryStore(),
+    });
+    const llm = new LlmLimiter({ policy });
+    const alice = { user: 'alice', tenant: 'acme', tier: 'pro' };
+    const long = await llm.reserve(alice, call);
+    await new Promise((r) => setTimeout(r, 900)); // past two of the policy's lease TTLs
+    const refused = await llm.reserve(alice, call).catch((e: unknown) => e);
+    expect((refused as RateLimitExceededError).decision.binding.algorithm).toBe('concurrency');
+    await long.settle({ inputTokens: 10, outputTokens: 10 });
+    await (await llm.reserve(alice, call)).release();
+  });
+});
