@@ -305,10 +305,10 @@ export class Limiter {
     if (!Array.isArray(request?.checks) || request.checks.length === 0) {
       throw new ValidationError('ERR_SLUICE_INVALID_LIMIT', 'checks', 'must be a non-empty array');
     }
-    const checks = request.checks.map((c, i) => ({
-      limit: this.normalizeOnce(c?.limit, `checks[${i}].limit`),
-      key: c.key,
-    }));
+    const checks = request.checks.map((c, i) => {
+      rejectUnknownKeys(c, `checks[${i}]`, CHECK_KEYS);
+      return { limit: this.normalizeOnce(c.limit, `checks[${i}].limit`), key: c.key };
+    });
     const prepared: PreparedDecision = {
       prefix: this.prefix,
       tenant: request.tenant,
@@ -803,6 +803,9 @@ function renewedLease(
   });
   return { ...lease, acquiredAt: now, expiresAt: now + ttl, slots };
 }
+
+/** What a check of `decide` may say (a misspelt `cost` would otherwise ask the decision's cost). */
+const CHECK_KEYS = ['limit', 'key', 'cost'];
 
 /** The validated `cost` of each check (undefined where it has none); undefined when none has one. */
 function checkCosts(checks: DecideRequest['checks']): Array<number | undefined> | undefined {

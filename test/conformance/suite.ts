@@ -320,6 +320,12 @@ export function conformanceSuite(getHarness: () => Harness): void {
       await expect(
         l.decide({ tenant: freshTenant(), checks: [{ limit: requests, key: 'u', cost: -1 }] }),
       ).rejects.toMatchObject({ code: 'ERR_SLUICE_INVALID_COST', field: 'checks[0].cost' });
+      // A misspelt cost would silently ask the decision's: refused, with the likely name.
+      const misspelt = await l
+        .decide({ tenant: freshTenant(), checks: [{ limit: requests, key: 'u', costs: 5 } as never] })
+        .catch((e: Error) => e);
+      expect(misspelt).toMatchObject({ code: 'ERR_SLUICE_INVALID_OPTION', field: 'checks[0].costs' });
+      expect((misspelt as Error).message).toMatch(/did you mean "cost"/);
     });
   });
 
