@@ -302,7 +302,8 @@ export class Limiter {
    * `decidePrepared` then skips the validation and the key building. The cost is given per decision.
    */
   prepare(request: Omit<DecideRequest, 'cost'>): PreparedDecision {
-    if (!Array.isArray(request?.checks) || request.checks.length === 0) {
+    rejectUnknownKeys(request, 'request', DECIDE_KEYS);
+    if (!Array.isArray(request.checks) || request.checks.length === 0) {
       throw new ValidationError('ERR_SLUICE_INVALID_LIMIT', 'checks', 'must be a non-empty array');
     }
     const checks = request.checks.map((c, i) => {
@@ -803,6 +804,9 @@ function renewedLease(
   });
   return { ...lease, acquiredAt: now, expiresAt: now + ttl, slots };
 }
+
+/** What a `decide` (or `prepare`) request may say. */
+const DECIDE_KEYS = ['tenant', 'key', 'cost', 'checks', 'failureMode', 'blockedBy'];
 
 /** What a check of `decide` may say (a misspelt `cost` would otherwise ask the decision's cost). */
 const CHECK_KEYS = ['limit', 'key', 'cost'];

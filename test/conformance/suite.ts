@@ -326,6 +326,10 @@ export function conformanceSuite(getHarness: () => Harness): void {
         .catch((e: Error) => e);
       expect(misspelt).toMatchObject({ code: 'ERR_SLUICE_INVALID_OPTION', field: 'checks[0].costs' });
       expect((misspelt as Error).message).toMatch(/did you mean "cost"/);
+      const topLevel = await l
+        .decide({ tenant: freshTenant(), costs: [5], checks: [{ limit: requests, key: 'u' }] } as never)
+        .catch((e: Error) => e);
+      expect(topLevel).toMatchObject({ code: 'ERR_SLUICE_INVALID_OPTION', field: 'request.costs' });
     });
   });
 
