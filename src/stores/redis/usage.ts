@@ -50,35 +50,26 @@ return {kept, counted == series and 1 or 0}
  */
 export const USAGE_READ_SOURCE = `
 local n, top = tonumber(ARGV[1]), tonumber(ARGV[2])
-local sums, fields = {}, {}
-for k = 1, n do
-  local flat = redis.call('HGETALL', KEYS[k])
+-- Adds a flat name/number reply into sums, listing each name once in order (first seen first).
+local function fold(flat, sums, order)
   for i = 1, #flat, 2 do
     local f = flat[i]
     if sums[f] == nil then
       sums[f] = 0
-      fields[#fields + 1] = f
+      order[#order + 1] = f
     end
     sums[f] = sums[f] + tonumber(flat[i + 1])
   end
 end
+local sums, fields = {}, {}
+for k = 1, n do fold(redis.call('HGETALL', KEYS[k]), sums, fields) end
 local series = {}
 for _, f in ipairs(fields) do
   series[#series + 1] = f
   series[#series + 1] = string.format('%.0f', sums[f])
 end
 local scores, members = {}, {}
-for k = n + 1, #KEYS do
-  local flat = redis.call('ZRANGE', KEYS[k], 0, -1, 'WITHSCORES')
-  for i = 1, #flat, 2 do
-    local m = flat[i]
-    if scores[m] == nil then
-      scores[m] = 0
-      members[#members + 1] = m
-    end
-    scores[m] = scores[m] + tonumber(flat[i + 1])
-  end
-end
+for k = n + 1, #KEYS do fold(redis.call('ZRANGE', KEYS[k], 0, -1, 'WITHSCORES'), scores, members) end
 if top > 0 then
   table.sort(members, function(a, b)
     if scores[a] == scores[b] then return a < b end
