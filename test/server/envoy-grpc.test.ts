@@ -129,7 +129,7 @@ describe.each(['memory', 'redis'] as const)(
 
     it("per-descriptor hits_addend (Sluice's protos): different hits, still all or nothing", async () => {
       backend();
-      // The tenant's group (1 hit) is decided first: admitted, then given back when the user's refuses.
+      // One atomic decision, each counter asked its own hits: refused by the user's, nothing is counted.
       const req = (userHits: number) => ({
         domain: 'hourly',
         descriptors: [
