@@ -181,67 +181,9 @@ export class RedisStore implements Store {
   private readonly limitArgs = new WeakMap<object, readonly string[]>();
 
   constructor(options: RedisStoreOptions) {
-    rejectUnknownKeys(options, 'redis', REDIS_STORE_OPTIONS);
-    const given = (['client', 'url', 'cluster', 'sentinel'] as const).filter((k) => options[k] !== undefined);
-    if (given.length !== 1) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_OPTION',
-        'redis',
-        `give exactly one of client, url, cluster or sentinel (got ${given.length === 0 ? 'none' : given.join(', ')})`,
-      );
-    }
-    if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') {
-      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'redis.coalesce', 'must be true or false');
-    }
-    if (
-      options.maxBatch !== undefined &&
-      !(Number.isInteger(options.maxBatch) && options.maxBatch >= 1 && options.maxBatch <= 1000)
-    ) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_OPTION',
-        'redis.maxBatch',
-        'must be a whole number in [1, 1000]',
-      );
-    }
+    validateStoreOptions(options);
     this.owned = options.client === undefined;
-    if (options.client) {
-      refuseUnsafeClient(options.client);
-      this.client = options.client;
-    } else if (options.url !== undefined) {
-      if (!/^rediss?:\/\//.test(options.url)) {
-        throw new ValidationError(
-          'ERR_SLUICE_INVALID_OPTION',
-          'redis.url',
-          'must start with redis:// or rediss://',
-        );
-      }
-      const client = new Redis(options.url, {
-        ...SAFE_CLIENT_OPTIONS,
-        ...pipelining(options),
-        ...options.redisOptions,
-      });
-      noOfflineQueueOnceReady(client);
-      this.client = client;
-    } else if (options.cluster) {
-      this.client = new Cluster(options.cluster.nodes, {
-        ...SAFE_CLUSTER_OPTIONS,
-        ...pipelining(options),
-        ...options.cluster.options,
-        redisOptions: { ...SAFE_CLIENT_OPTIONS, ...options.cluster.options?.redisOptions },
-      });
-    } else {
-      const sentinel = options.sentinel as NonNullable<RedisStoreOptions['sentinel']>;
-      const client = new Redis({
-        ...SAFE_CLIENT_OPTIONS,
-        ...pipelining(options),
-        ...options.redisOptions,
-        ...sentinel.options,
-        sentinels: sentinel.sentinels,
-        name: sentinel.name,
-      });
-      noOfflineQueueOnceReady(client);
-      this.client = client;
-    }
+    this.client = clientOf(options);
     this.scripting = this.client as unknown as BufferScripting;
     this.coalescer =
       options.coalesce === false
@@ -769,4 +711,66 @@ function documentVersion(value: string): { version: number; at: number } {
 /** Which of a layout's decide scripts a plan needs: by its block markers, penalty mode and costs. */
 function layoutVariant(plan: DecisionPlan): number {
   return (plan.blockKeys.length * 2 + (plan.penalty ? 1 : 0)) * 2 + (plan.costs === undefined ? 0 : 1);
+}
+
+/** The options a RedisStore checks before it opens anything (unknown keys, one way to connect, bounds). */
+function validateStoreOptions(options: RedisStoreOptions): void {
+  rejectUnknownKeys(options, 'redis', REDIS_STORE_OPTIONS);
+  const given = (['client', 'url', 'cluster', 'sentinel'] as const).filter((k) => options[k] !== undefined);
+  if (given.length !== 1) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'redis',
+      `give exactly one of client, url, cluster or sentinel (got ${given.length === 0 ? 'none' : given.join(', ')})`,
+    );
+  }
+  if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') {
+    throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'redis.coalesce', 'must be true or false');
+  }
+  if (
+    options.maxBatch !== undefined &&
+    !(Number.isInteger(options.maxBatch) && options.maxBatch >= 1 && options.maxBatch <= 1000)
+  ) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'redis.maxBatch',
+      'must be a whole number in [1, 1000]',
+    );
+  }
+  if (options.url !== undefined && !/^rediss?:\/\//.test(options.url)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'redis.url',
+      'must start with redis:// or rediss://',
+    );
+  }
+}
+
+/** The client a store talks through: the caller's (checked for unsafe settings), or one it opens. */
+function clientOf(options: RedisStoreOptions): Redis | Cluster {
+  if (options.client) {
+    refuseUnsafeClient(options.client);
+    return options.client;
+  }
+  if (options.cluster) {
+    return new Cluster(options.cluster.nodes, {
+      ...SAFE_CLUSTER_OPTIONS,
+      ...pipelining(options),
+      ...options.cluster.options,
+      redisOptions: { ...SAFE_CLIENT_OPTIONS, ...options.cluster.options?.redisOptions },
+    });
+  }
+  const common = { ...SAFE_CLIENT_OPTIONS, ...pipelining(options), ...options.redisOptions };
+  const sentinel = options.sentinel;
+  const client =
+    options.url !== undefined
+      ? new Redis(options.url, common)
+      : new Redis({
+          ...common,
+          ...sentinel?.options,
+          sentinels: sentinel?.sentinels,
+          name: sentinel?.name,
+        });
+  noOfflineQueueOnceReady(client);
+  return client;
 }
