@@ -101,7 +101,8 @@ async function singleRow(
     loaderCpuUs: perDecision(loader.user + loader.system),
     redisCpuUs: redisUs,
     othersCores: Math.max(0, machine - ours) / (settings.seconds * 1e6),
-    errors: single.errors + single.non2xx + paced.non2xx + paced.unsent,
+    pacedUnsent: paced.unsent,
+    errors: single.errors + single.non2xx + paced.non2xx,
   };
 }
 
@@ -205,8 +206,11 @@ async function libraryRow(store: string, redisUrl: string | undefined, redis: Re
   const decide = async () => (await limiter.check(contextOf(i++, settings.tenants))).allowed;
   await drive(decide, 64, 1000);
   const redisDone = await redis?.();
+  const machineBefore = machineBusyUs();
   const r = await drive(decide, 64, settings.seconds * 1000);
-  const redisUs = redisDone ? (await redisDone()) / r.decisions : undefined;
+  const machine = machineBusyUs() - machineBefore;
+  const redisCpu = redisDone ? await redisDone() : 0;
+  const redisUs = redisDone ? redisCpu / r.decisions : undefined;
   await limiter.close();
   return {
     store,
@@ -216,6 +220,7 @@ async function libraryRow(store: string, redisUrl: string | undefined, redis: Re
     p99Us: r.p99Us,
     serverCpuUs: r.nodeCpuUs / r.decisions,
     redisCpuUs: redisUs,
+    othersCores: Math.max(0, machine - r.nodeCpuUs - redisCpu) / (r.elapsedMs * 1000),
     errors: 0,
   };
 }

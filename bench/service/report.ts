@@ -22,6 +22,8 @@ export interface Row {
   loaderCpuUs?: number;
   /** CPU per decision of redis-server (INFO cpu). */
   redisCpuUs?: number;
+  /** Requests of the paced run due but not sent by its end (every connection busy: the server fell behind). */
+  pacedUnsent?: number;
   /** Cores busy with other processes of the machine during the run at the maximum (other agents' work). */
   othersCores?: number;
   errors: number;
@@ -43,11 +45,11 @@ export function report(
     '',
     `\`${info.command}\` — Node ${info.node}, Redis ${info.redis}, ${info.cpus} cores (${info.cpuModel}); ${settings.tenants} tenants, ${settings.connections} connections, ${settings.seconds} s per run; load average ${load[0]} at the start, ${load[1]} at the end`,
     '',
-    '| store | how | decisions/s | p50 | p99 | half rate | p50 / p99 at half, paced | p99 at half, autocannon overallRate | CPU per decision: server | load generator | Redis | cores busy elsewhere | errors |',
+    '| store | how | decisions/s | p50 | p99 | half rate | p50 / p99 at half, paced | p99 at half, autocannon overallRate | CPU per decision: server | load generator | Redis | cores busy elsewhere | errors (paced: left unsent) |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.store} | ${r.how} | ${count(r.decisionsPerSec)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${count(r.halfRate)} | ${r.pacedHalfP99Us === undefined ? '' : `${ms(r.pacedHalfP50Us)} / ${ms(r.pacedHalfP99Us)}`} | ${ms(r.burstHalfP99Us)} | ${us(r.serverCpuUs)} | ${us(r.loaderCpuUs)} | ${us(r.redisCpuUs)} | ${r.othersCores === undefined ? '' : r.othersCores.toFixed(2)} | ${r.errors} |`,
+        `| ${r.store} | ${r.how} | ${count(r.decisionsPerSec)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${count(r.halfRate)} | ${r.pacedHalfP99Us === undefined ? '' : `${ms(r.pacedHalfP50Us)} / ${ms(r.pacedHalfP99Us)}`} | ${ms(r.burstHalfP99Us)} | ${us(r.serverCpuUs)} | ${us(r.loaderCpuUs)} | ${us(r.redisCpuUs)} | ${r.othersCores === undefined ? '' : r.othersCores.toFixed(2)} | ${r.errors}${r.pacedUnsent ? ` (${r.pacedUnsent})` : ''} |`,
     ),
     '',
     ...targets(rows, settings.batch),
