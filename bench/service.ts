@@ -51,6 +51,9 @@ const POLICIES = {
   ],
 };
 
+/** Requests/s at which p99 is measured too (paced), on Redis and for the bare server (with the service's half rate). */
+const FIXED_RATES = [1000, 2000];
+
 /** Counts Redis CPU over a run, when the row is on Redis. */
 type RedisMeter = (() => Promise<() => Promise<number>>) | undefined;
 
@@ -70,6 +73,7 @@ async function singleRow(
   service: ServiceProcess,
   path: string,
   redis: RedisMeter,
+  fixedRates: number[] = [],
 ): Promise<Row> {
   const load = { url: service.url, tenants: settings.tenants, path, batch: 1 };
   const closed = { ...load, connections: settings.connections, seconds: settings.seconds };
@@ -90,6 +94,8 @@ async function singleRow(
   const rate = Math.round(single.requestsPerSec / 2);
   const paced = await runPacedLoad({ ...closed, rate });
   const bursts = await runHttpLoad({ ...closed, rate });
+  const atRates: Record<string, number> = {};
+  for (const fixed of fixedRates) atRates[fixed] = (await runPacedLoad({ ...closed, rate: fixed })).p99Us;
   return {
     ...row,
     ...pick(single),
@@ -102,12 +108,15 @@ async function singleRow(
     redisCpuUs: redisUs,
     othersCores: Math.max(0, machine - ours) / (settings.seconds * 1e6),
     pacedUnsent: paced.unsent,
+    ...(fixedRates.length > 0 ? { pacedP99AtRateUs: atRates } : {}),
     errors: single.errors + single.non2xx + paced.non2xx,
   };
 }
 
 async function serviceRows(store: string, service: ServiceProcess, redis: RedisMeter): Promise<Row[]> {
-  const full = await singleRow({ store, how: 'HTTP /v1/check' }, service, '/v1/check', redis);
+  // On Redis, p99 at fixed rates too: how far below half of the maximum 2 ms holds.
+  const rates = store === 'redis' ? FIXED_RATES : [];
+  const full = await singleRow({ store, how: 'HTTP /v1/check' }, service, '/v1/check', redis, rates);
   const compact = await singleRow(
     { store, how: 'HTTP /v1/check?answer=compact' },
     service,
@@ -146,7 +155,7 @@ async function sampleAnswer(service: ServiceProcess): Promise<string> {
 }
 
 /** The machine's ceiling: bare Fastify answering a fixed JSON body (small; the service's own), loaded the same way. */
-async function bareRows(answerFile: string): Promise<Row[]> {
+async function bareRows(answerFile: string, serviceHalf: number | undefined): Promise<Row[]> {
   console.log('bare Fastify...');
   const rows: Row[] = [];
   const variants = [
@@ -156,7 +165,8 @@ async function bareRows(answerFile: string): Promise<Row[]> {
   for (const variant of variants) {
     const bare = await startService(variant.args, {}, ['--import', 'tsx', 'bench/service/bare.ts']);
     try {
-      rows.push(await singleRow({ store: 'none', how: variant.how }, bare, '/v1/check', undefined));
+      const rates = [...FIXED_RATES, ...(serviceHalf ? [serviceHalf] : [])];
+      rows.push(await singleRow({ store: 'none', how: variant.how }, bare, '/v1/check', undefined, rates));
     } finally {
       await bare.stop();
     }
@@ -255,7 +265,8 @@ async function main(): Promise<void> {
       rows.push(await libraryRow(store, store === 'redis' ? redis.url : undefined, meter));
       await admin.flushall();
     }
-    rows.unshift(...(await bareRows(answerFile)));
+    const serviceHalf = rows.find((r) => r.store === 'redis' && r.how === 'HTTP /v1/check')?.halfRate;
+    rows.unshift(...(await bareRows(answerFile, serviceHalf)));
     const info = await machineInfo(admin, redis.url, 'BENCH_SERVICE_', 'bench/service.ts');
     report(rows, info, settings, [loadBefore, os.loadavg()]);
   } finally {

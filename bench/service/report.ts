@@ -22,6 +22,8 @@ export interface Row {
   loaderCpuUs?: number;
   /** CPU per decision of redis-server (INFO cpu). */
   redisCpuUs?: number;
+  /** p99 of paced runs at fixed rates (requests/s -> µs). */
+  pacedP99AtRateUs?: Record<string, number>;
   /** Requests of the paced run due but not sent by its end (every connection busy: the server fell behind). */
   pacedUnsent?: number;
   /** Cores busy with other processes of the machine during the run at the maximum (other agents' work). */
@@ -52,6 +54,7 @@ export function report(
         `| ${r.store} | ${r.how} | ${count(r.decisionsPerSec)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${count(r.halfRate)} | ${r.pacedHalfP99Us === undefined ? '' : `${ms(r.pacedHalfP50Us)} / ${ms(r.pacedHalfP99Us)}`} | ${ms(r.burstHalfP99Us)} | ${us(r.serverCpuUs)} | ${us(r.loaderCpuUs)} | ${us(r.redisCpuUs)} | ${r.othersCores === undefined ? '' : r.othersCores.toFixed(2)} | ${r.errors}${r.pacedUnsent ? ` (${r.pacedUnsent})` : ''} |`,
     ),
     '',
+    ...fixedRates(rows),
     ...targets(rows, settings.batch),
     '',
     'envoyproxy/ratelimit, published (not re-measured here): Lyft ran 200-250k requests/s on about 100 4-vCPU hosts (about 2,000-2,500 per host), p99 about 2 ms.',
@@ -64,6 +67,22 @@ export function report(
     fileURLToPath(new URL('../results/service.json', import.meta.url)),
     `${JSON.stringify(json, null, 2)}\n`,
   );
+}
+
+/** p99 at fixed request rates (paced), where measured: how the tail grows with the load. */
+function fixedRates(rows: Row[]): string[] {
+  const measured = rows.filter((r) => r.pacedP99AtRateUs);
+  if (measured.length === 0) return [];
+  const rates = [...new Set(measured.flatMap((r) => Object.keys(r.pacedP99AtRateUs ?? {})))];
+  rates.sort((a, b) => Number(a) - Number(b));
+  return [
+    `| p99, paced, at | ${rates.map((r) => `${count(Number(r))}/s`).join(' | ')} |`,
+    `| --- | ${rates.map(() => '---:').join(' | ')} |`,
+    ...measured.map(
+      (r) => `| ${r.store}: ${r.how} | ${rates.map((rate) => ms(r.pacedP99AtRateUs?.[rate])).join(' | ')} |`,
+    ),
+    '',
+  ];
 }
 
 function targets(rows: Row[], batch: number): string[] {
