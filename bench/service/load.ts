@@ -9,7 +9,8 @@ import { build } from 'hdr-histogram-js';
 
 export interface HttpLoadOptions {
   url: string;
-  path: '/v1/check' | '/v1/check/batch';
+  /** `/v1/check` (a query allowed, e.g. `?answer=compact`) or `/v1/check/batch`. */
+  path: string;
   connections: number;
   seconds: number;
   tenants: number;

@@ -1,4 +1,7 @@
-/** The service under load: `node dist/cli.js serve` in its own process, on a free port. */
+/**
+ * The service under load: `node dist/cli.js serve` in its own process, on a free port (or, with
+ * `entry`, another server that takes `--port` and prints the same line: the bare Fastify ceiling).
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -12,16 +15,16 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-export async function startService(args: string[], env: Record<string, string>): Promise<ServiceProcess> {
+export async function startService(
+  args: string[],
+  env: Record<string, string>,
+  entry: string[] = ['dist/cli.js', 'serve'],
+): Promise<ServiceProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['dist/cli.js', 'serve', '--port', String(port), ...args],
-    {
-      env: { ...process.env, NODE_ENV: 'production', ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const child: ChildProcess = spawn(process.execPath, [...entry, '--port', String(port), ...args], {
+    env: { ...process.env, NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the service did not start within 30 s')), 30_000);
     child.once('exit', (code) => reject(new Error(`the service exited (${code})`)));

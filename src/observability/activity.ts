@@ -1,9 +1,10 @@
 /**
  * Who is active and who is limited, kept in the store for operators (the admin API's tenant list and
  * top rate-limited identities, seeds 001 and 003), without a SCAN and off the decisions' path: an
- * observer notes decisions in two bounded local maps and flushes them once per interval, one board
- * write for the tenant index and one per tenant with rejections. Top boards are per time bucket;
- * reading weighs older buckets down (halving every `halfLife`), so a tenant's list decays by itself.
+ * observer notes decisions in two bounded local maps and flushes them once per interval: the tenant
+ * index (in calls of INDEX_CHUNK tenants) and one board write per tenant with rejections. Top boards
+ * are per time bucket; reading weighs older buckets down (halving every `halfLife`), so a tenant's
+ * list decays by itself.
  */
 
 import { ValidationError } from '../core/errors.js';
@@ -47,6 +48,9 @@ export interface LimitedIdentity {
   binding: string;
   rejected: number;
 }
+
+/** Tenants per write of the index (see writeIndex). */
+export const INDEX_CHUNK = 256;
 
 const KEYS = [
   'prefix',
@@ -136,17 +140,22 @@ export class Activity implements DecisionObserver {
         ttlMs,
       }),
     );
-    if (seen.size > 0) {
-      writes.push(
-        store.addToBoard(this.indexKey(), [...seen], {
-          mode: 'max',
-          maxMembers: this.o.maxTenants,
-          ttlMs: this.o.tenantTtlMs,
-        }),
-      );
-    }
+    if (seen.size > 0) writes.push(this.writeIndex([...seen]));
     const results = await Promise.allSettled(writes);
     if (results.some((r) => r.status === 'rejected')) this.failedFlushes++;
+  }
+
+  /**
+   * The tenant index, INDEX_CHUNK tenants per call, one call after another: one call of thousands of
+   * tenants keeps Redis (and every decision waiting behind it) busy for milliseconds. In `max` mode
+   * the calls leave the board as one call would: a score only rises, so what one call trims, the
+   * whole write would have trimmed too.
+   */
+  private async writeIndex(entries: Array<[string, number]>): Promise<void> {
+    const write = { mode: 'max', maxMembers: this.o.maxTenants, ttlMs: this.o.tenantTtlMs } as const;
+    for (let i = 0; i < entries.length; i += INDEX_CHUNK) {
+      await this.store.addToBoard?.(this.indexKey(), entries.slice(i, i + INDEX_CHUNK), write);
+    }
   }
 
   /** Tenants seen within `tenantTtlMs`, most recent first. */

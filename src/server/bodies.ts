@@ -39,6 +39,12 @@ export const adHocSchema = z.strictObject({
   costs: z.array(z.number()).max(16).optional(),
 });
 
+/**
+ * The query of a decision route: `answer=compact` asks for `{allowed, status, headers}` only. Other
+ * parameters are ignored, as they always were on these routes.
+ */
+export const answerQuerySchema = z.object({ answer: z.enum(['full', 'compact']).optional() });
+
 /** Parses a body against a schema; the first issue becomes a ValidationError naming its path. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown, root = 'body'): T {
   const result = schema.safeParse(body);

@@ -3,30 +3,41 @@
  * decide ad-hoc limits. Answers 200 with the verdict whatever it is (a refusal is an answer, not an
  * error): the caller reads `allowed` and copies `status` and `headers` to its own client.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { ValidationError } from '../core/errors.js';
 import type { Decision, Lease, LimitDefinition } from '../core/types.js';
 import type { PolicyDecision, RequestContext } from '../policy/types.js';
-import { adHocSchema, batchSchema, contextSchema, parseBody, refundSchema, releaseSchema } from './bodies.js';
+import {
+  adHocSchema,
+  answerQuerySchema,
+  batchSchema,
+  contextSchema,
+  parseBody,
+  refundSchema,
+  releaseSchema,
+} from './bodies.js';
 import type { ServiceParts } from './parts.js';
 import { problem, sendProblem } from './problems.js';
-import { verdictOf } from './verdict.js';
+import { compactVerdictOf, verdictOf } from './verdict.js';
 
 export function decisionRoutes(app: FastifyInstance, parts: ServiceParts): void {
   const { policy, limiter } = parts;
-  const guard = callerGuard(parts);
-  const route = { onRequest: guard };
+  // Without caller tokens there is nothing to check: no hook at all, rather than one that returns.
+  const route: RouteShorthandOptions = parts.callers ? { onRequest: callerGuard(parts) } : {};
   app.post('/v1/check', route, async (request) => {
-    return verdictOf(await policy.check(parseBody(contextSchema, request.body) as RequestContext));
+    const answer = answerOf(request);
+    return answer(await policy.check(parseBody(contextSchema, request.body) as RequestContext));
   });
   app.post('/v1/check/batch', route, async (request) => {
+    const answer = answerOf(request);
     const { requests } = parseBody(batchSchema, request.body);
     const decisions = await Promise.all(requests.map((ctx) => policy.check(ctx as RequestContext)));
     const now = Date.now();
-    return { results: decisions.map((d) => verdictOf(d, now)) };
+    return { results: decisions.map((d) => answer(d, now)) };
   });
   app.post('/v1/peek', route, async (request) => {
-    return verdictOf(await policy.peek(parseBody(contextSchema, request.body) as RequestContext));
+    const answer = answerOf(request);
+    return answer(await policy.peek(parseBody(contextSchema, request.body) as RequestContext));
   });
   app.post('/v1/refund', route, async (request) => {
     const { decision, units } = parseBody(refundSchema, request.body);
@@ -44,6 +55,7 @@ export function decisionRoutes(app: FastifyInstance, parts: ServiceParts): void 
     return { renewed: renewed !== undefined, lease: renewed ?? null };
   });
   app.post('/v1/limits/check', route, async (request) => {
+    const answer = answerOf(request);
     const body = parseBody(adHocSchema, request.body);
     if (body.costs !== undefined && body.costs.length !== body.limits.length) {
       throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'body.costs', 'must have one cost per limit');
@@ -59,7 +71,7 @@ export function decisionRoutes(app: FastifyInstance, parts: ServiceParts): void 
       cost: body.cost,
       checks,
     });
-    return verdictOf(decision);
+    return answer(decision);
   });
   if (parts.envoyJson) {
     const handle = parts.envoyJson;
@@ -68,6 +80,14 @@ export function decisionRoutes(app: FastifyInstance, parts: ServiceParts): void 
       return reply.code(answer.statusCode).type(answer.contentType).send(answer.body);
     });
   }
+}
+
+/** The whole verdict, or with `?answer=compact` only what a gateway copies (checked before deciding). */
+function answerOf(request: FastifyRequest): typeof verdictOf | typeof compactVerdictOf {
+  // Most calls have no query at all: skip parsing an empty object.
+  if (!request.url.includes('?')) return verdictOf;
+  const { answer } = parseBody(answerQuerySchema, request.query, 'query');
+  return answer === 'compact' ? compactVerdictOf : verdictOf;
 }
 
 /** With caller tokens configured, every decision route needs one of them. */

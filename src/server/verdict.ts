@@ -12,11 +12,22 @@ export interface Verdict {
   headers: Record<string, string>;
 }
 
+/** The compact answer (`?answer=compact`): only what a gateway copies to its client. */
+export type CompactVerdict = Pick<Verdict, 'allowed' | 'status' | 'headers'>;
+
 export function verdictOf(decision: Decision, now = Date.now()): Verdict {
   return {
     allowed: decision.allowed,
     status: decision.allowed ? 200 : statusOf(decision),
     decision,
+    headers: rateLimitHeaders(decision, now),
+  };
+}
+
+export function compactVerdictOf(decision: Decision, now = Date.now()): CompactVerdict {
+  return {
+    allowed: decision.allowed,
+    status: decision.allowed ? 200 : statusOf(decision),
     headers: rateLimitHeaders(decision, now),
   };
 }

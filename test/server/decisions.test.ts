@@ -35,6 +35,34 @@ describe('decision API on Redis', () => {
     expect(answers[0].headers['x-ratelimit-remaining']).toBe('9');
   });
 
+  it('?answer=compact answers only what a gateway copies: allowed, status and the headers', async () => {
+    const ctx = { tenant: 'compact-co', user: 'user123', endpoint: '/campaigns' };
+    const answers = [];
+    for (let i = 0; i < 11; i++) {
+      answers.push((await call(server.url, 'POST', '/v1/check?answer=compact', ctx)).body);
+    }
+    expect(answers.map((a) => a.allowed)).toEqual([...Array(10).fill(true), false]);
+    const last = answers[10];
+    expect(Object.keys(last)).toEqual(['allowed', 'status', 'headers']);
+    expect([last.status, last.headers['x-ratelimit-remaining'], last.headers['retry-after']]).toEqual([
+      429,
+      '0',
+      '60',
+    ]);
+    const batch = await call(server.url, 'POST', '/v1/check/batch?answer=compact', { requests: [ctx, ctx] });
+    expect(batch.body.results.map((r: object) => Object.keys(r))).toEqual([
+      ['allowed', 'status', 'headers'],
+      ['allowed', 'status', 'headers'],
+    ]);
+    const peek = await call(server.url, 'POST', '/v1/peek?answer=compact', ctx);
+    expect(Object.keys(peek.body)).toEqual(['allowed', 'status', 'headers']);
+    // The whole verdict stays the default, whatever else the query says.
+    const full = await call(server.url, 'POST', '/v1/peek?answer=full&other=1', ctx);
+    expect(full.body.decision.remaining).toBe(0);
+    const bad = await call(server.url, 'POST', '/v1/check?answer=short', ctx);
+    expect([bad.status, bad.body.field]).toEqual([400, 'query.answer']);
+  });
+
   it('a batch decides each request in order; peek consumes nothing; a refund gives back', async () => {
     const ctx = { tenant: 'batch-co', user: 'u', endpoint: '/auth/login' };
     const batch = await call(server.url, 'POST', '/v1/check/batch', { requests: Array(6).fill(ctx) });
