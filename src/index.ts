@@ -34,6 +34,7 @@ export type { PlatformGuard, PlatformState } from './policy/platform.js';
 export type { PolicyLimiterOptions } from './policy/policy-limiter.js';
 export { PolicyLimiter } from './policy/policy-limiter.js';
 export type { RuntimeOverrides } from './policy/runtime.js';
+export { blockedByOf } from './policy/stages/check.js';
 export type {
   CountBy,
   FailureMode,

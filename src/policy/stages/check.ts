@@ -43,9 +43,11 @@ export function identityOf(ctx: RequestContext): string | undefined {
 
 /**
  * The block markers a request is checked against (besides its tenant's): its user's and its IP's, so
- * that blocking an IP (PolicyLimiter.block) also stops that IP's requests that name a user.
+ * that blocking an IP (PolicyLimiter.block) also stops that IP's requests that name a user. Public
+ * (`sluice`): give it as `blockedBy` to `Limiter.decide` and an ad-hoc decision honours the blocks
+ * operators set on the policies (the Envoy configuration's decisions do).
  */
-export function blockedByOf(ctx: RequestContext): string[] {
+export function blockedByOf(ctx: Pick<RequestContext, 'user' | 'ip'>): string[] {
   if (ctx.user === undefined) return ctx.ip === undefined ? [] : [`ip=${ctx.ip}`];
   return ctx.ip === undefined ? [`u=${ctx.user}`] : [`u=${ctx.user}`, `ip=${ctx.ip}`];
 }

@@ -18,13 +18,16 @@ export async function decideAllOrNothing(
   tenant: string,
   groups: readonly CountedCheck[][],
   refuseAll: boolean,
+  blockedBy: string[] = [],
 ): Promise<GroupOutcome[]> {
-  if (refuseAll) return Promise.all(groups.map((g) => decideGroup(limiter, tenant, g, 0)));
+  if (refuseAll) return Promise.all(groups.map((g) => decideGroup(limiter, tenant, g, blockedBy, 0)));
   if (groups.length === 0) return [];
-  if (groups.length === 1) return [await decideGroup(limiter, tenant, groups[0] as CountedCheck[])];
+  if (groups.length === 1)
+    return [await decideGroup(limiter, tenant, groups[0] as CountedCheck[], blockedBy)];
   const decision = await limiter.decide({
     tenant,
     checks: groups.flat().map((c) => ({ limit: c.limit, key: c.key, cost: c.cost })),
+    ...(blockedBy.length > 0 ? { blockedBy } : {}),
   });
   let offset = 0;
   return groups.map((checks) => {
@@ -43,16 +46,33 @@ export function decideShadow(
   return Promise.all(groups.map((g) => decideGroup(limiter, tenant, g)));
 }
 
+/**
+ * With no enforced counter to decide, the request's blocks alone (one read, nothing counted): a
+ * blocked user or IP is refused even where its descriptors match no rule, or an `unlimited` one.
+ * Undefined when the request names no user or IP. Fails open: a block that cannot be read does not
+ * refuse traffic that no rule limits.
+ */
+export async function decideBlocksOnly(
+  limiter: Limiter,
+  tenant: string,
+  blockedBy: string[],
+): Promise<Decision | undefined> {
+  if (blockedBy.length === 0) return undefined;
+  return limiter.decidePrepared(limiter.prepareBlocks({ tenant, blockedBy, failureMode: 'open' }));
+}
+
 async function decideGroup(
   limiter: Limiter,
   tenant: string,
   checks: CountedCheck[],
+  blockedBy: string[] = [],
   cost?: number,
 ): Promise<GroupOutcome> {
   const decision = await limiter.decide({
     tenant,
     cost: cost ?? (checks[0] as CountedCheck).cost,
     checks: checks.map((c) => ({ limit: c.limit, key: c.key })),
+    ...(blockedBy.length > 0 ? { blockedBy } : {}),
   });
   return { checks, decision };
 }

@@ -1,4 +1,4 @@
-import { type RequestContext, ValidationError } from '../../index.js';
+import { blockedByOf, type RequestContext, ValidationError } from '../../index.js';
 import type { RlsRequest } from './types.js';
 
 /** The RequestContext field a descriptor entry's value becomes (`ignore`: none). */
@@ -102,4 +102,22 @@ export function contextOf(
   const ctx: RequestContext = { ...single, tenant, cost };
   if (roles.length > 0) ctx.roles = roles;
   return ctx;
+}
+
+/**
+ * The block markers of a request decided by the Envoy configuration: every user and IP its entries
+ * name (through the mapping), so an identity blocked by an operator is refused on that path too.
+ * Several values are all checked (the configuration's descriptors may name several).
+ */
+export function blockedByOfRequest(request: RlsRequest, keys: ReadonlyMap<string, ContextField>): string[] {
+  const markers = new Set<string>();
+  for (const descriptor of request.descriptors) {
+    for (const { key, value } of descriptor.entries) {
+      const field = keys.get(key);
+      if (value === '') continue;
+      if (field === 'user') for (const m of blockedByOf({ user: value })) markers.add(m);
+      else if (field === 'ip') for (const m of blockedByOf({ ip: value })) markers.add(m);
+    }
+  }
+  return [...markers];
 }

@@ -12,9 +12,15 @@ import {
 import { planChecks } from './checks.js';
 import type { EnvoyRules } from './config.js';
 import { loadEnvoyConfig } from './config-files.js';
-import { decideAllOrNothing, decideShadow } from './decide.js';
+import { decideAllOrNothing, decideBlocksOnly, decideShadow } from './decide.js';
 import { targetsOf } from './match.js';
-import { type ContextField, contextOf, type DescriptorMapping, mappingKeys } from './policy-mapping.js';
+import {
+  blockedByOfRequest,
+  type ContextField,
+  contextOf,
+  type DescriptorMapping,
+  mappingKeys,
+} from './policy-mapping.js';
 import { parseRateLimitRequest } from './request.js';
 import { combinedDecision, type Decided, statusesOf } from './statuses.js';
 import { MAX_UINT32, type RlsRequest, type RlsResponse, type RlsStatus } from './types.js';
@@ -67,8 +73,8 @@ export function createRateLimitService(options: RateLimitServiceOptions): RateLi
           limiter as Limiter,
           request,
           targetsOf(request.domain, domain, request.descriptors),
-          headers,
-          clock,
+          blockedByOfRequest(request, keys),
+          { headers, clock },
         );
       }
       return byPolicies(policies, request, keys, o.mapping?.tenantFromDomain, headers);
@@ -133,18 +139,19 @@ async function byRules(
   limiter: Limiter,
   request: RlsRequest,
   targets: Decided['targets'],
-  headers: ResponseHeaders,
-  clock: Clock,
+  blockedBy: string[],
+  { headers, clock }: { headers: ResponseHeaders; clock: Clock },
 ): Promise<RlsResponse> {
   const plan = planChecks(request, targets);
   const refuseAll = plan.refused.length > 0;
-  const [enforced, shadow] = await Promise.all([
-    decideAllOrNothing(limiter, request.domain, plan.enforced, refuseAll),
+  const [enforced, shadow, blocks] = await Promise.all([
+    decideAllOrNothing(limiter, request.domain, plan.enforced, refuseAll, blockedBy),
     decideShadow(limiter, request.domain, plan.shadow),
+    plan.enforced.length === 0 ? decideBlocksOnly(limiter, request.domain, blockedBy) : undefined,
   ]);
-  const now = enforced[0]?.decision.at ?? shadow[0]?.decision.at ?? clock();
-  const decided: Decided = { targets, plan, enforced, shadow, now };
-  const allowed = !refuseAll && enforced.every((o) => o.decision.allowed);
+  const now = enforced[0]?.decision.at ?? shadow[0]?.decision.at ?? blocks?.at ?? clock();
+  const decided: Decided = { targets, plan, enforced, shadow, now, blocks };
+  const allowed = !refuseAll && enforced.every((o) => o.decision.allowed) && blocks?.allowed !== false;
   const combined = combinedDecision(decided, allowed);
   const statuses = statusesOf(decided);
   return {
@@ -212,5 +219,6 @@ function refusedHeaders(
 ): RlsResponse['responseHeadersToAdd'] {
   if (allowed || choice === 'none') return [];
   const waits = d.plan.refused.map(({ descriptor }) => statuses[descriptor]?.durationUntilResetMs ?? 1000);
+  if (d.blocks?.allowed === false) waits.push(d.blocks.retryAfterMs);
   return [{ key: 'retry-after', value: String(Math.max(1, Math.ceil(Math.max(...waits) / 1000))) }];
 }
