@@ -164,35 +164,15 @@ export class Limiter {
   private readonly normalized = new WeakMap<object, NormalizedLimit>();
 
   constructor(options: LimiterOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_OPTION',
-        'options',
-        'must be an object with a limits array',
-      );
-    }
-    rejectUnknownKeys(options, 'options', LIMITER_OPTIONS);
+    validateOptionsObject(options);
     this.limits = options.limits === undefined ? [] : normalizeLimits(options.limits);
     this.prefix = validatePrefix(options.prefix ?? 'sluice');
     this.layout = this.limits.length > 0 ? new ConfiguredLayout(this.prefix, this.limits) : undefined;
-    if (options.penalty !== undefined && typeof options.penalty !== 'boolean') {
-      throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'penalty', 'must be true or false');
-    }
-    this.penalty = options.penalty ?? false;
+    this.penalty = penaltyOf(options.penalty);
     const store = options.store ?? new MemoryStore();
-    // The in-process store cannot be slow or down: it is guarded only when asked to.
-    const guarded = options.guard === undefined ? store.backend !== 'memory' : options.guard !== false;
-    if (options.guard !== undefined && options.guard !== false) validateGuard(options.guard);
-    this.guard = guarded ? new GuardedStore(store, options.guard || {}) : undefined;
+    this.guard = guardOf(store, options.guard);
     this.store = this.guard ?? store;
-    if (options.failureMode !== undefined && !FAILURE_MODES.includes(options.failureMode)) {
-      throw new ValidationError(
-        'ERR_SLUICE_INVALID_OPTION',
-        'failureMode',
-        `must be one of ${FAILURE_MODES.join(', ')}`,
-      );
-    }
-    this.failureMode = options.failureMode ?? 'closed';
+    this.failureMode = failureModeOf(options.failureMode);
     this.localFraction = localFraction(options.localShare);
     this.localBounds = localStoreBounds(options.localStore);
     this.clock = options.clock ?? systemClock;
@@ -201,29 +181,32 @@ export class Limiter {
     this.denials = denialCacheOf(options.denialCache);
     this.observer = observerOf(options.observer);
     this.observer?.watch?.(this.observedSource(store));
-    if (this.escalation && !this.guard) {
+    if (this.escalation) this.logRecoveries();
+  }
+
+  /** With an escalation, the guard's recoveries end it, logged (the outage's start is logged where it escalates). */
+  private logRecoveries(): void {
+    const guard = this.guard;
+    if (!guard) {
       throw new ValidationError(
         'ERR_SLUICE_INVALID_OPTION',
         'escalate',
         'needs the guard, which measures outages (the in-process MemoryStore is not guarded unless `guard` is given; `guard: false` turns it off)',
       );
     }
-    const guard = this.guard;
-    if (this.escalation && guard) {
-      guard.onReachable = (since) => {
-        if (!this.escalated) return;
-        this.escalated = false;
-        this.logger?.warn(
-          {
-            event: 'sluice.failure.recovered',
-            backend: guard.backend,
-            unreachableSince: since,
-            unreachableForMs: guard.clock() - since,
-          },
-          `sluice: the ${guard.backend} store answers again: back on the store (closed decisions no longer ${this.escalation?.to})`,
-        );
-      };
-    }
+    guard.onReachable = (since) => {
+      if (!this.escalated) return;
+      this.escalated = false;
+      this.logger?.warn(
+        {
+          event: 'sluice.failure.recovered',
+          backend: guard.backend,
+          unreachableSince: since,
+          unreachableForMs: guard.clock() - since,
+        },
+        `sluice: the ${guard.backend} store answers again: back on the store (closed decisions no longer ${this.escalation?.to})`,
+      );
+    };
   }
 
   /** The failure policy now: the outage the guard measures, and whether the escalation is in force. */
@@ -855,4 +838,40 @@ function closedError(): SluiceError {
 /** Creates a {@link Limiter}. */
 export function createLimiter(options: LimiterOptions): Limiter {
   return new Limiter(options);
+}
+
+function validateOptionsObject(options: unknown): asserts options is LimiterOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'options',
+      'must be an object with a limits array',
+    );
+  }
+  rejectUnknownKeys(options, 'options', LIMITER_OPTIONS);
+}
+
+function penaltyOf(penalty: unknown): boolean {
+  if (penalty !== undefined && typeof penalty !== 'boolean') {
+    throw new ValidationError('ERR_SLUICE_INVALID_OPTION', 'penalty', 'must be true or false');
+  }
+  return penalty ?? false;
+}
+
+function failureModeOf(mode: unknown): FailureMode {
+  if (mode !== undefined && !FAILURE_MODES.includes(mode as FailureMode)) {
+    throw new ValidationError(
+      'ERR_SLUICE_INVALID_OPTION',
+      'failureMode',
+      `must be one of ${FAILURE_MODES.join(', ')}`,
+    );
+  }
+  return (mode as FailureMode | undefined) ?? 'closed';
+}
+
+/** The in-process store cannot be slow or down: it is guarded only when asked to. */
+function guardOf(store: Store, guard: LimiterOptions['guard']): GuardedStore | undefined {
+  const guarded = guard === undefined ? store.backend !== 'memory' : guard !== false;
+  if (guard !== undefined && guard !== false) validateGuard(guard);
+  return guarded ? new GuardedStore(store, guard || {}) : undefined;
 }
