@@ -29,7 +29,7 @@ async function serviceOn(backend: Backend) {
   const service = createRateLimitService({ limiter, policies, envoyConfig: rules, ...clock });
   const ask = (entries: Array<{ key: string; value: string }>): Promise<RlsResponse> =>
     service.decide({ domain: DOMAIN, descriptors: [{ entries }] });
-  return { policies, limiter, ask };
+  return { policies, limiter, service, ask };
 }
 
 const ip = (value: string) => [{ key: 'remote_address', value }];
@@ -40,7 +40,7 @@ describe("Envoy configuration domains honour operators' blocks", () => {
   for (const name of ['memory', 'redis'] as const) {
     it(`a blocked IP is OVER_LIMIT on its rule, consumes nothing, and is OK once unblocked (${name})`, async () => {
       const backend = name === 'memory' ? backends.memory() : backends.redis();
-      const { policies, limiter, ask } = await serviceOn(backend);
+      const { policies, limiter, service, ask } = await serviceOn(backend);
       try {
         expect((await ask(ip('1.2.3.4'))).statuses[0]?.limitRemaining).toBe(9);
         await policies.block({ tenant: DOMAIN, ip: '1.2.3.4' }, '10m');
@@ -56,6 +56,15 @@ describe("Envoy configuration domains honour operators' blocks", () => {
         expect(status?.durationUntilResetMs).toBeGreaterThan(590_000);
         expect(status?.durationUntilResetMs).toBeLessThanOrEqual(600_000);
         expect(blocked.responseHeadersToAdd).toContainEqual({ key: 'retry-after', value: '600' });
+        // A descriptor no rule matches, beside it, is over its limit too: the whole request is blocked.
+        const mixed = await service.decide({
+          domain: DOMAIN,
+          descriptors: [{ entries: ip('1.2.3.4') }, { entries: [{ key: 'database', value: 'users' }] }],
+        });
+        expect(mixed.statuses.map((s) => [s.code, s.limitRemaining, s.currentLimit?.name])).toEqual([
+          ['OVER_LIMIT', 0, `${DOMAIN}.remote_address`],
+          ['OVER_LIMIT', 0, undefined],
+        ]);
         // Another IP is not blocked, and the blocked one's refusals consumed none of its quota.
         expect((await ask(ip('5.6.7.8'))).overallCode).toBe('OK');
         await policies.unblock({ tenant: DOMAIN, ip: '1.2.3.4' });

@@ -28,39 +28,35 @@ export function statusesOf(d: Decided): RlsStatus[] {
   }
   for (const outcome of d.enforced) fill(statuses, outcome, d.now, false);
   for (const outcome of d.shadow) fill(statuses, outcome, d.now, true);
-  // A blocked user or IP: every descriptor is over its limit until the block ends.
-  if (d.blocks?.reason === 'blocked') statuses.fill(blockedStatus(d.blocks));
   // Shadow rules with requests_per_unit 0: over their limit, reported OK.
   for (const [i, t] of d.targets.entries()) {
     if (t.kind === 'limit' && t.rule.shadowMode && t.rule.requestsPerUnit === 0) {
       statuses[i] = statusOf(t.rule, { allowed: false, remaining: 0, resetAt: d.now }, d.now, true);
     }
   }
-  return statuses;
+  // A blocked user or IP: every descriptor is over its limit until the block ends (its rule kept).
+  const block = blockOf(d);
+  if (block === undefined) return statuses;
+  return statuses.map(({ currentLimit }) => ({
+    code: 'OVER_LIMIT',
+    ...(currentLimit ? { currentLimit } : {}),
+    limitRemaining: 0,
+    durationUntilResetMs: block.retryAfterMs,
+  }));
+}
+
+/** The decision that found the request blocked: its enforced counters', or its blocks read alone. */
+function blockOf(d: Decided): Decision | undefined {
+  if (d.blocks?.reason === 'blocked') return d.blocks;
+  return d.enforced.find((o) => o.decision.reason === 'blocked')?.decision;
 }
 
 function fill(statuses: RlsStatus[], outcome: GroupOutcome, now: number, shadow: boolean): void {
-  const blocked = !shadow && outcome.decision.reason === 'blocked';
   for (const [j, check] of outcome.checks.entries()) {
     const result = resultOf(outcome, j);
-    for (const i of check.descriptors) {
-      statuses[i] = blocked
-        ? { ...blockedStatus(outcome.decision), currentLimit: currentLimitOf(check.rule) }
-        : statusOf(check.rule, result, outcome.decision.at || now, shadow);
-    }
+    for (const i of check.descriptors)
+      statuses[i] = statusOf(check.rule, result, outcome.decision.at || now, shadow);
   }
-}
-
-function blockedStatus(decision: Decision): RlsStatus {
-  return { code: 'OVER_LIMIT', limitRemaining: 0, durationUntilResetMs: decision.retryAfterMs };
-}
-
-function currentLimitOf(rule: EnvoyRule): NonNullable<RlsStatus['currentLimit']> {
-  return {
-    name: rule.name ?? rule.fullKey,
-    requestsPerUnit: rule.requestsPerUnit,
-    unit: rule.unit ?? 'SECOND',
-  };
 }
 
 type LimitState = Pick<LimitResult, 'allowed' | 'remaining' | 'resetAt'>;
@@ -73,7 +69,7 @@ function statusOf(rule: EnvoyRule, result: LimitState, now: number, shadow: bool
     rule.algorithm === 'fixed-window' ? msUntilWindowEnd(unit, now) : Math.max(0, result.resetAt - now);
   return {
     code: result.allowed || shadow ? 'OK' : 'OVER_LIMIT',
-    currentLimit: currentLimitOf(rule),
+    currentLimit: { name: rule.name ?? rule.fullKey, requestsPerUnit: rule.requestsPerUnit, unit },
     limitRemaining: Math.min(MAX_UINT32, Math.max(0, result.remaining)),
     durationUntilResetMs: Math.min(untilReset, UNIT_SECONDS[unit] * 1000),
   };
